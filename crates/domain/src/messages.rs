@@ -1,0 +1,133 @@
+//! Every human-readable status string of a stream, in Korean and English. The Korean strings are the
+//! original service's, byte for byte (API.md "Messages").
+
+use crate::event::ErrorCode;
+use crate::request::Language;
+
+pub fn gather_status(lang: Language, location: &str) -> String {
+    match lang {
+        Language::Ko => format!("{location}의 날씨 정보를 수집하고 있습니다..."),
+        Language::En => format!("Gathering weather for {location}..."),
+    }
+}
+
+pub fn gather_done(lang: Language) -> String {
+    pick(lang, "날씨 정보 수집 완료", "Weather gathered")
+}
+
+pub fn draft_status(lang: Language) -> String {
+    pick(lang, "AI가 여행 계획을 생성하고 있습니다...", "AI is drafting your travel plan...")
+}
+
+pub fn draft_done(lang: Language, days: usize) -> String {
+    match lang {
+        Language::Ko => format!("{days}일 일정 초안 생성 완료"),
+        Language::En => format!("{days}-day draft ready"),
+    }
+}
+
+pub fn validate_status(lang: Language) -> String {
+    pick(lang, "계획을 검증하고 있습니다...", "Checking the plan...")
+}
+
+pub fn validate_done(lang: Language) -> String {
+    pick(lang, "검증 완료", "Check complete")
+}
+
+pub fn refine_status(lang: Language, i: u32, max: u32) -> String {
+    match lang {
+        Language::Ko => format!("계획을 개선하고 있습니다 ({i}/{max})..."),
+        Language::En => format!("Improving the plan ({i}/{max})..."),
+    }
+}
+
+pub fn refine_done(lang: Language, i: u32, max: u32) -> String {
+    match lang {
+        Language::Ko => format!("개선 완료 ({i}/{max})"),
+        Language::En => format!("Improvement done ({i}/{max})"),
+    }
+}
+
+pub fn finalize_status(lang: Language) -> String {
+    pick(lang, "최종 계획을 완성하고 있습니다...", "Finalizing the plan...")
+}
+
+pub fn complete(lang: Language) -> String {
+    pick(lang, "여행 계획 생성 완료!", "Your travel plan is ready!")
+}
+
+/// The title of a plan: `서울 3일 여행` / `3 days in Seoul`.
+pub fn plan_title(lang: Language, place: &str, days: u32) -> String {
+    match lang {
+        Language::Ko => format!("{place} {days}일 여행"),
+        Language::En if days == 1 => format!("A day in {place}"),
+        Language::En => format!("{days} days in {place}"),
+    }
+}
+
+/// What an `error` event says to people.
+pub fn error(lang: Language, code: ErrorCode) -> String {
+    let (ko, en) = match code {
+        ErrorCode::InvalidRequest => ("요청이 올바르지 않습니다.", "The request is not valid."),
+        ErrorCode::UnknownDestination => ("알 수 없는 여행지입니다.", "We do not know this destination."),
+        ErrorCode::LlmUnavailable => (
+            "AI 서비스를 지금 사용할 수 없습니다. 잠시 후 다시 시도해 주세요.",
+            "The AI service is unavailable right now. Please try again shortly.",
+        ),
+        ErrorCode::LlmRateLimited => (
+            "AI 서비스 요청이 많아 잠시 처리할 수 없습니다. 잠시 후 다시 시도해 주세요.",
+            "The AI service is receiving too many requests. Please try again in a minute.",
+        ),
+        ErrorCode::LlmBadOutput => (
+            "AI가 올바른 여행 계획을 만들지 못했습니다. 다시 시도해 주세요.",
+            "The AI could not produce a valid travel plan. Please try again.",
+        ),
+        ErrorCode::LlmTimeout => (
+            "AI 응답이 너무 오래 걸려 중단했습니다. 다시 시도해 주세요.",
+            "The AI took too long to answer. Please try again.",
+        ),
+        ErrorCode::WeatherUnavailable => (
+            "날씨 정보를 가져올 수 없습니다.",
+            "Weather information is unavailable.",
+        ),
+        ErrorCode::Timeout => (
+            "요청 처리 시간이 초과되었습니다. 다시 시도해 주세요.",
+            "The request took too long. Please try again.",
+        ),
+        ErrorCode::Internal => (
+            "서버에서 문제가 발생했습니다. 다시 시도해 주세요.",
+            "Something went wrong on our side. Please try again.",
+        ),
+        ErrorCode::Cancelled => ("여행 계획 생성이 취소되었습니다.", "Plan generation was cancelled."),
+    };
+    pick(lang, ko, en)
+}
+
+fn pick(lang: Language, ko: &str, en: &str) -> String {
+    match lang {
+        Language::Ko => ko.to_owned(),
+        Language::En => en.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn korean_strings_are_the_originals() {
+        assert_eq!(gather_status(Language::Ko, "Seoul"), "Seoul의 날씨 정보를 수집하고 있습니다...");
+        assert_eq!(draft_done(Language::Ko, 3), "3일 일정 초안 생성 완료");
+        assert_eq!(refine_status(Language::Ko, 1, 2), "계획을 개선하고 있습니다 (1/2)...");
+        assert_eq!(complete(Language::Ko), "여행 계획 생성 완료!");
+        assert_eq!(plan_title(Language::Ko, "서울", 3), "서울 3일 여행");
+    }
+
+    #[test]
+    fn english_strings_match_the_contract() {
+        assert_eq!(gather_status(Language::En, "Seoul"), "Gathering weather for Seoul...");
+        assert_eq!(draft_done(Language::En, 3), "3-day draft ready");
+        assert_eq!(refine_done(Language::En, 2, 2), "Improvement done (2/2)");
+        assert_eq!(complete(Language::En), "Your travel plan is ready!");
+    }
+}

@@ -1,0 +1,197 @@
+//! Deterministic repair: what the service does to a plan that still breaks rules after the refine
+//! iterations. It fixes what has a fix (sums, numbering, ordering, overlaps, extra days, dropping the
+//! costliest optional activity) and returns the findings that remain.
+
+use std::collections::HashSet;
+
+use crate::plan::{Activity, ClockTime, Day, Plan};
+use crate::rules::{normalize_name, validate, Finding, ValidationContext, EARLIEST, LATEST, MAX_ACTIVITIES, MIN_ACTIVITIES};
+
+/// Repairs `plan` in place and returns the findings no repair could clear (hard ones first).
+pub fn repair(plan: &mut Plan, ctx: &ValidationContext) -> Vec<Finding> {
+    let expected = ctx.dates.len() as usize;
+    plan.days.truncate(expected);
+    for (index, day) in plan.days.iter_mut().enumerate() {
+        day.day = index as u32 + 1;
+        day.date = ctx.dates.date(index as u32);
+        day.activities.retain(|a| !a.name.trim().is_empty());
+        fix_schedule(day);
+        while day.activities.len() > MAX_ACTIVITIES {
+            if !drop_costliest(day, |_| true, MAX_ACTIVITIES - 1) {
+                break;
+            }
+        }
+    }
+    drop_repeats(plan);
+    for day in &mut plan.days {
+        if day.weather.is_rainy() {
+            while day.activities.iter().filter(|a| !a.indoor).count() > 1 {
+                if !drop_costliest(day, |a| !a.indoor, MIN_ACTIVITIES) {
+                    break;
+                }
+            }
+        }
+    }
+    plan.recompute_costs();
+    while plan.total_cost > ctx.budget_ceiling {
+        let costliest = plan
+            .days
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| d.activities.len() > MIN_ACTIVITIES)
+            .flat_map(|(di, d)| d.activities.iter().enumerate().map(move |(ai, a)| (di, ai, a)))
+            .filter(|(_, _, a)| !a.is_meal() && a.cost > 0)
+            .max_by_key(|(_, _, a)| a.cost)
+            .map(|(di, ai, _)| (di, ai));
+        let Some((di, ai)) = costliest else { break };
+        plan.days[di].activities.remove(ai);
+        plan.recompute_costs();
+    }
+    let mut remaining = validate(plan, ctx);
+    remaining.sort_by_key(Finding::rule);
+    remaining
+}
+
+/// Sorts by start time, then moves each activity to start no earlier than 06:00 and no earlier than the
+/// previous one ends; an optional activity pushed past 23:59 is dropped.
+fn fix_schedule(day: &mut Day) {
+    day.activities.sort_by_key(|a| a.time);
+    let mut fixed: Vec<Activity> = Vec::with_capacity(day.activities.len());
+    let mut earliest = u32::from(EARLIEST.minutes());
+    for mut a in day.activities.drain(..) {
+        let start = u32::from(a.time.minutes()).max(earliest);
+        if start > u32::from(LATEST.minutes()) {
+            if a.is_meal() {
+                a.time = LATEST;
+                fixed.push(a);
+            }
+            continue;
+        }
+        a.time = ClockTime::from_minutes(start as u16);
+        // Two activities must not share a start time (strictly increasing), even with zero duration.
+        earliest = a.end_minutes().max(start + 1);
+        fixed.push(a);
+    }
+    day.activities = fixed;
+}
+
+/// Removes the costliest non-meal activity matching `pred`, if the day keeps at least `keep` activities.
+fn drop_costliest(day: &mut Day, pred: impl Fn(&Activity) -> bool, keep: usize) -> bool {
+    if day.activities.len() <= keep {
+        return false;
+    }
+    let victim = day
+        .activities
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| !a.is_meal() && pred(a))
+        .max_by_key(|(_, a)| a.cost)
+        .map(|(i, _)| i);
+    match victim {
+        Some(i) => {
+            day.activities.remove(i);
+            true
+        }
+        None => false,
+    }
+}
+
+/// Drops a repeated (non-meal) activity where its day can spare it.
+fn drop_repeats(plan: &mut Plan) {
+    let mut seen = HashSet::new();
+    for day in &mut plan.days {
+        let mut i = 0;
+        while i < day.activities.len() {
+            let a = &day.activities[i];
+            let key = normalize_name(&a.name);
+            if !a.is_meal() && !seen.insert(key) && day.activities.len() > MIN_ACTIVITIES {
+                day.activities.remove(i);
+            } else {
+                i += 1;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Category;
+    use crate::rules::tests::{activity, ctx, day, good_day, plan};
+    use crate::rules::Rule;
+
+    #[test]
+    fn sums_numbering_order_and_overlaps_are_repaired() {
+        let mut p = plan(vec![good_day(7), good_day(1), good_day(2), good_day(3)]);
+        p.days[0].activities.reverse();
+        p.days[0].activities[1].time = ClockTime::hm(9, 30);
+        p.total_cost = 1;
+        p.days[2].daily_cost = 2;
+        let remaining = repair(&mut p, &ctx(1_000_000));
+        assert_eq!(remaining, vec![]);
+        assert_eq!(p.days.len(), 3);
+        assert_eq!(p.days[0].day, 1);
+        let times: Vec<String> = p.days[0].activities.iter().map(|a| a.time.to_string()).collect();
+        assert_eq!(times, ["09:00", "11:00", "12:30", "18:00"]);
+    }
+
+    #[test]
+    fn over_budget_drops_the_costliest_optional_activities_first() {
+        let mut p = plan(vec![good_day(1), good_day(2), good_day(3)]);
+        p.days[1].activities.push(activity("20:00", 60, "Show", Category::Activity, 90000, true));
+        let ceiling = p.total_cost - 1;
+        let remaining = repair(&mut p, &ctx(ceiling));
+        assert_eq!(remaining, vec![]);
+        assert!(p.days[1].activities.iter().all(|a| a.name != "Show"));
+        assert_eq!(p.total_cost, p.days.iter().map(|d| d.daily_cost).sum::<u64>());
+    }
+
+    #[test]
+    fn meals_are_never_dropped_so_an_impossible_budget_remains_a_warning() {
+        let mut p = plan(vec![good_day(1), good_day(2), good_day(3)]);
+        let remaining = repair(&mut p, &ctx(100));
+        assert_eq!(remaining.iter().map(Finding::rule).collect::<Vec<_>>(), vec![Rule::Budget]);
+        assert!(p.days.iter().all(|d| d.activities.len() >= MIN_ACTIVITIES));
+    }
+
+    #[test]
+    fn rainy_days_lose_outdoor_extras_and_repeats_are_dropped() {
+        let mut rainy = good_day(2);
+        rainy.weather.precipitation_chance = 90;
+        rainy.activities.push(activity("20:00", 60, "Night Walk", Category::Nature, 0, false));
+        rainy.activities.push(activity("21:30", 60, "palace 1", Category::Sightseeing, 0, false));
+        let mut p = plan(vec![good_day(1), rainy, good_day(3)]);
+        let remaining = repair(&mut p, &ctx(1_000_000));
+        assert_eq!(remaining, vec![]);
+        assert_eq!(p.days[1].activities.iter().filter(|a| !a.indoor).count(), 1);
+    }
+
+    #[test]
+    fn missing_days_and_too_few_activities_cannot_be_repaired() {
+        let mut thin = good_day(2);
+        thin.activities.truncate(2);
+        let mut p = plan(vec![good_day(1), thin]);
+        let remaining = repair(&mut p, &ctx(1_000_000));
+        let rules: Vec<Rule> = remaining.iter().map(Finding::rule).collect();
+        assert_eq!(rules, vec![Rule::DayCount, Rule::DaySchedule]);
+        assert!(remaining.iter().all(Finding::is_hard));
+    }
+
+    #[test]
+    fn activities_pushed_past_midnight_are_dropped_unless_meals() {
+        let mut d = day(
+            1,
+            10,
+            vec![
+                activity("22:00", 120, "Club", Category::Nightlife, 0, true),
+                activity("23:30", 60, "Bar", Category::Nightlife, 0, true),
+                activity("05:00", 60, "Sunrise", Category::Nature, 0, false),
+                activity("12:00", 60, "Lunch", Category::Food, 0, true),
+            ],
+        );
+        fix_schedule(&mut d);
+        let names: Vec<&str> = d.activities.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["Sunrise", "Lunch", "Club"]);
+        assert_eq!(d.activities[0].time, ClockTime::hm(6, 0));
+    }
+}
