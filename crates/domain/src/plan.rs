@@ -53,7 +53,8 @@ impl Serialize for ClockTime {
 impl<'de> Deserialize<'de> for ClockTime {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        ClockTime::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("invalid time {s:?}, expected HH:MM")))
+        ClockTime::parse(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("invalid time {s:?}, expected HH:MM")))
     }
 }
 
@@ -249,7 +250,11 @@ pub fn plan_id(bits: u128) -> String {
     out.push_str("pln_");
     for i in (0..26).rev() {
         let shift = i * 5;
-        let index = if shift >= 128 { 0 } else { ((bits >> shift) & 31) as usize };
+        let index = if shift >= 128 {
+            0
+        } else {
+            ((bits >> shift) & 31) as usize
+        };
         out.push(ALPHABET[index] as char);
     }
     out

@@ -5,7 +5,10 @@
 use std::collections::HashSet;
 
 use crate::plan::{Activity, ClockTime, Day, Plan};
-use crate::rules::{normalize_name, validate, Finding, ValidationContext, EARLIEST, LATEST, MAX_ACTIVITIES, MIN_ACTIVITIES};
+use crate::rules::{
+    EARLIEST, Finding, LATEST, MAX_ACTIVITIES, MIN_ACTIVITIES, ValidationContext, normalize_name,
+    validate,
+};
 
 /// Repairs `plan` in place and returns the findings no repair could clear (hard ones first).
 pub fn repair(plan: &mut Plan, ctx: &ValidationContext) -> Vec<Finding> {
@@ -33,13 +36,34 @@ pub fn repair(plan: &mut Plan, ctx: &ValidationContext) -> Vec<Finding> {
         }
     }
     plan.recompute_costs();
-    while plan.total_cost > ctx.budget_ceiling {
+    if plan.total_cost > ctx.budget_ceiling {
+        // Dropping activities is only worth it when it gets the plan under the ceiling.
+        let mut trimmed = plan.clone();
+        trim_to_budget(&mut trimmed, ctx.budget_ceiling);
+        if trimmed.total_cost <= ctx.budget_ceiling {
+            *plan = trimmed;
+        }
+    }
+    let mut remaining = validate(plan, ctx);
+    remaining.sort_by_key(Finding::rule);
+    remaining
+}
+
+/// Drops the costliest optional activity, again and again, until the plan fits `ceiling` or nothing
+/// more can go (meals stay, and every day keeps its minimum of activities).
+fn trim_to_budget(plan: &mut Plan, ceiling: u64) {
+    while plan.total_cost > ceiling {
         let costliest = plan
             .days
             .iter()
             .enumerate()
             .filter(|(_, d)| d.activities.len() > MIN_ACTIVITIES)
-            .flat_map(|(di, d)| d.activities.iter().enumerate().map(move |(ai, a)| (di, ai, a)))
+            .flat_map(|(di, d)| {
+                d.activities
+                    .iter()
+                    .enumerate()
+                    .map(move |(ai, a)| (di, ai, a))
+            })
             .filter(|(_, _, a)| !a.is_meal() && a.cost > 0)
             .max_by_key(|(_, _, a)| a.cost)
             .map(|(di, ai, _)| (di, ai));
@@ -47,9 +71,6 @@ pub fn repair(plan: &mut Plan, ctx: &ValidationContext) -> Vec<Finding> {
         plan.days[di].activities.remove(ai);
         plan.recompute_costs();
     }
-    let mut remaining = validate(plan, ctx);
-    remaining.sort_by_key(Finding::rule);
-    remaining
 }
 
 /// Sorts by start time, then moves each activity to start no earlier than 06:00 and no earlier than the
@@ -117,8 +138,8 @@ fn drop_repeats(plan: &mut Plan) {
 mod tests {
     use super::*;
     use crate::plan::Category;
-    use crate::rules::tests::{activity, ctx, day, good_day, plan};
     use crate::rules::Rule;
+    use crate::rules::tests::{activity, ctx, day, good_day, plan};
 
     #[test]
     fn sums_numbering_order_and_overlaps_are_repaired() {
@@ -131,35 +152,69 @@ mod tests {
         assert_eq!(remaining, vec![]);
         assert_eq!(p.days.len(), 3);
         assert_eq!(p.days[0].day, 1);
-        let times: Vec<String> = p.days[0].activities.iter().map(|a| a.time.to_string()).collect();
+        let times: Vec<String> = p.days[0]
+            .activities
+            .iter()
+            .map(|a| a.time.to_string())
+            .collect();
         assert_eq!(times, ["09:00", "11:00", "12:30", "18:00"]);
     }
 
     #[test]
     fn over_budget_drops_the_costliest_optional_activities_first() {
         let mut p = plan(vec![good_day(1), good_day(2), good_day(3)]);
-        p.days[1].activities.push(activity("20:00", 60, "Show", Category::Activity, 90000, true));
+        p.days[1].activities.push(activity(
+            "20:00",
+            60,
+            "Show",
+            Category::Activity,
+            90000,
+            true,
+        ));
         let ceiling = p.total_cost - 1;
         let remaining = repair(&mut p, &ctx(ceiling));
         assert_eq!(remaining, vec![]);
         assert!(p.days[1].activities.iter().all(|a| a.name != "Show"));
-        assert_eq!(p.total_cost, p.days.iter().map(|d| d.daily_cost).sum::<u64>());
+        assert_eq!(
+            p.total_cost,
+            p.days.iter().map(|d| d.daily_cost).sum::<u64>()
+        );
     }
 
     #[test]
     fn meals_are_never_dropped_so_an_impossible_budget_remains_a_warning() {
         let mut p = plan(vec![good_day(1), good_day(2), good_day(3)]);
         let remaining = repair(&mut p, &ctx(100));
-        assert_eq!(remaining.iter().map(Finding::rule).collect::<Vec<_>>(), vec![Rule::Budget]);
-        assert!(p.days.iter().all(|d| d.activities.len() >= MIN_ACTIVITIES));
+        assert_eq!(
+            remaining.iter().map(Finding::rule).collect::<Vec<_>>(),
+            vec![Rule::Budget]
+        );
+        assert!(
+            p.days.iter().all(|d| d.activities.len() == 4),
+            "nothing dropped in vain"
+        );
     }
 
     #[test]
     fn rainy_days_lose_outdoor_extras_and_repeats_are_dropped() {
         let mut rainy = good_day(2);
         rainy.weather.precipitation_chance = 90;
-        rainy.activities.push(activity("20:00", 60, "Night Walk", Category::Nature, 0, false));
-        rainy.activities.push(activity("21:30", 60, "palace 1", Category::Sightseeing, 0, false));
+        rainy.activities.push(activity(
+            "20:00",
+            60,
+            "Night Walk",
+            Category::Nature,
+            0,
+            false,
+        ));
+        rainy.activities.push(activity(
+            "21:30",
+            60,
+            "palace 1",
+            Category::Sightseeing,
+            0,
+            false,
+        ));
         let mut p = plan(vec![good_day(1), rainy, good_day(3)]);
         let remaining = repair(&mut p, &ctx(1_000_000));
         assert_eq!(remaining, vec![]);

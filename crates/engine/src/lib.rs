@@ -1,1 +1,19 @@
+//! The plan workflow and the ports it drives.
+//!
+//! `gather_context → generate_draft → validate_plan ⇄ refine_plan → finalize_plan`: each step is a plain
+//! async function over one run, and every step reports through one [`EventSink`]. The HTTP stream, the
+//! CLI progress bar and any log are consumers of that one event sequence.
+//!
+//! Architecture invariant: the engine knows no HTTP client, database or file; outside services reach it
+//! only through the traits in [`ports`].
 
+pub mod ports;
+pub mod sink;
+mod workflow;
+
+pub use ports::{
+    Destinations, Draft, DraftSink, GenerateError, GeneratorInfo, PlanContext, PlanGenerator,
+    ResolveError, Weather, WeatherError, WeatherReport,
+};
+pub use sink::EventSink;
+pub use workflow::{Engine, EngineConfig, EngineError};
