@@ -1,1 +1,53 @@
-fn main() {}
+//! The `tripstream` binary. `main` only parses arguments and dispatches to a command.
+
+mod commands;
+mod render;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "tripstream", version, about = "Day-by-day travel plans, generated, validated and streamed.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the HTTP API (and its SSE streams).
+    Serve(tripstream_server::ServerConfig),
+    /// Plan a trip here, showing progress and the draft as it is written.
+    Plan(commands::plan::PlanArgs),
+    /// List the bundled destinations.
+    Destinations(commands::destinations::DestinationsArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        match cli.command {
+            Command::Serve(config) => commands::serve::run(config).await,
+            Command::Plan(args) => commands::plan::run(args).await,
+            Command::Destinations(args) => commands::destinations::run(args),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        super::Cli::command().debug_assert();
+    }
+}

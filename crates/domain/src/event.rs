@@ -89,10 +89,7 @@ impl ErrorCode {
 
     /// Whether the same request may succeed if sent again later.
     pub fn is_retryable(self) -> bool {
-        !matches!(
-            self,
-            ErrorCode::InvalidRequest | ErrorCode::UnknownDestination | ErrorCode::Cancelled
-        )
+        !matches!(self, ErrorCode::InvalidRequest | ErrorCode::UnknownDestination | ErrorCode::Cancelled)
     }
 }
 
@@ -218,29 +215,12 @@ mod tests {
             serde_json::to_string(&status).unwrap(),
             r#"{"type":"status","message":"검증 완료","progress":70,"step":"validate_plan"}"#
         );
-        assert_eq!(
-            serde_json::to_string(&StreamEvent::Done).unwrap(),
-            r#"{"type":"done"}"#
-        );
-        let wire = WireEvent {
-            event: &StreamEvent::Done,
-            stream_id: Some("str_1"),
-        };
-        assert_eq!(
-            serde_json::to_string(&wire).unwrap(),
-            r#"{"type":"done","streamId":"str_1"}"#
-        );
-        let back: StreamEvent = serde_json::from_str(
-            r#"{"type":"error","message":"x","error":"llm_timeout","retryable":true}"#,
-        )
-        .unwrap();
-        assert!(matches!(
-            back,
-            StreamEvent::Error(Failure {
-                error: ErrorCode::LlmTimeout,
-                ..
-            })
-        ));
+        assert_eq!(serde_json::to_string(&StreamEvent::Done).unwrap(), r#"{"type":"done"}"#);
+        let wire = WireEvent { event: &StreamEvent::Done, stream_id: Some("str_1") };
+        assert_eq!(serde_json::to_string(&wire).unwrap(), r#"{"type":"done","streamId":"str_1"}"#);
+        let back: StreamEvent =
+            serde_json::from_str(r#"{"type":"error","message":"x","error":"llm_timeout","retryable":true}"#).unwrap();
+        assert!(matches!(back, StreamEvent::Error(Failure { error: ErrorCode::LlmTimeout, .. })));
     }
 
     #[test]

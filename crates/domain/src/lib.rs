@@ -16,11 +16,8 @@ pub mod text;
 
 pub use destination::{BudgetCeilings, ClimateNormal, Destination, Localized};
 pub use event::{ErrorCode, Step, StreamEvent};
-pub use plan::{
-    Activity, Category, ClockTime, Day, DayWeather, GeoPoint, Metadata, Plan, Usage, WeatherSource,
-};
+pub use plan::{Activity, Category, ClockTime, Day, DayWeather, GeoPoint, Metadata, Plan, Usage, WeatherSource};
 pub use request::{
-    BudgetLevel, Language, Location, PlanRequest, RawPlanRequest, RequestError, RequestLimits,
-    TripDates,
+    BudgetLevel, Language, Location, PlanRequest, RawPlanRequest, RequestError, RequestLimits, TripDates,
 };
 pub use rules::{Finding, Rule, ValidationContext};

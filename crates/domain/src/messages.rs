@@ -16,11 +16,7 @@ pub fn gather_done(lang: Language) -> String {
 }
 
 pub fn draft_status(lang: Language) -> String {
-    pick(
-        lang,
-        "AI가 여행 계획을 생성하고 있습니다...",
-        "AI is drafting your travel plan...",
-    )
+    pick(lang, "AI가 여행 계획을 생성하고 있습니다...", "AI is drafting your travel plan...")
 }
 
 pub fn draft_done(lang: Language, days: usize) -> String {
@@ -53,15 +49,20 @@ pub fn refine_done(lang: Language, i: u32, max: u32) -> String {
 }
 
 pub fn finalize_status(lang: Language) -> String {
-    pick(
-        lang,
-        "최종 계획을 완성하고 있습니다...",
-        "Finalizing the plan...",
-    )
+    pick(lang, "최종 계획을 완성하고 있습니다...", "Finalizing the plan...")
 }
 
 pub fn complete(lang: Language) -> String {
     pick(lang, "여행 계획 생성 완료!", "Your travel plan is ready!")
+}
+
+/// Said to listeners of a stream the server had to end while shutting down.
+pub fn shutting_down(lang: Language) -> String {
+    pick(
+        lang,
+        "서버가 재시작 중이라 생성을 마치지 못했습니다. 다시 시도해 주세요.",
+        "The server is restarting and could not finish this plan. Please try again.",
+    )
 }
 
 /// The title of a plan: `서울 3일 여행` / `3 days in Seoul`.
@@ -77,10 +78,7 @@ pub fn plan_title(lang: Language, place: &str, days: u32) -> String {
 pub fn error(lang: Language, code: ErrorCode) -> String {
     let (ko, en) = match code {
         ErrorCode::InvalidRequest => ("요청이 올바르지 않습니다.", "The request is not valid."),
-        ErrorCode::UnknownDestination => (
-            "알 수 없는 여행지입니다.",
-            "We do not know this destination.",
-        ),
+        ErrorCode::UnknownDestination => ("알 수 없는 여행지입니다.", "We do not know this destination."),
         ErrorCode::LlmUnavailable => (
             "AI 서비스를 지금 사용할 수 없습니다. 잠시 후 다시 시도해 주세요.",
             "The AI service is unavailable right now. Please try again shortly.",
@@ -97,22 +95,14 @@ pub fn error(lang: Language, code: ErrorCode) -> String {
             "AI 응답이 너무 오래 걸려 중단했습니다. 다시 시도해 주세요.",
             "The AI took too long to answer. Please try again.",
         ),
-        ErrorCode::WeatherUnavailable => (
-            "날씨 정보를 가져올 수 없습니다.",
-            "Weather information is unavailable.",
-        ),
-        ErrorCode::Timeout => (
-            "요청 처리 시간이 초과되었습니다. 다시 시도해 주세요.",
-            "The request took too long. Please try again.",
-        ),
-        ErrorCode::Internal => (
-            "서버에서 문제가 발생했습니다. 다시 시도해 주세요.",
-            "Something went wrong on our side. Please try again.",
-        ),
-        ErrorCode::Cancelled => (
-            "여행 계획 생성이 취소되었습니다.",
-            "Plan generation was cancelled.",
-        ),
+        ErrorCode::WeatherUnavailable => ("날씨 정보를 가져올 수 없습니다.", "Weather information is unavailable."),
+        ErrorCode::Timeout => {
+            ("요청 처리 시간이 초과되었습니다. 다시 시도해 주세요.", "The request took too long. Please try again.")
+        }
+        ErrorCode::Internal => {
+            ("서버에서 문제가 발생했습니다. 다시 시도해 주세요.", "Something went wrong on our side. Please try again.")
+        }
+        ErrorCode::Cancelled => ("여행 계획 생성이 취소되었습니다.", "Plan generation was cancelled."),
     };
     pick(lang, ko, en)
 }
@@ -130,25 +120,16 @@ mod tests {
 
     #[test]
     fn korean_strings_are_the_originals() {
-        assert_eq!(
-            gather_status(Language::Ko, "Seoul"),
-            "Seoul의 날씨 정보를 수집하고 있습니다..."
-        );
+        assert_eq!(gather_status(Language::Ko, "Seoul"), "Seoul의 날씨 정보를 수집하고 있습니다...");
         assert_eq!(draft_done(Language::Ko, 3), "3일 일정 초안 생성 완료");
-        assert_eq!(
-            refine_status(Language::Ko, 1, 2),
-            "계획을 개선하고 있습니다 (1/2)..."
-        );
+        assert_eq!(refine_status(Language::Ko, 1, 2), "계획을 개선하고 있습니다 (1/2)...");
         assert_eq!(complete(Language::Ko), "여행 계획 생성 완료!");
         assert_eq!(plan_title(Language::Ko, "서울", 3), "서울 3일 여행");
     }
 
     #[test]
     fn english_strings_match_the_contract() {
-        assert_eq!(
-            gather_status(Language::En, "Seoul"),
-            "Gathering weather for Seoul..."
-        );
+        assert_eq!(gather_status(Language::En, "Seoul"), "Gathering weather for Seoul...");
         assert_eq!(draft_done(Language::En, 3), "3-day draft ready");
         assert_eq!(refine_done(Language::En, 2, 2), "Improvement done (2/2)");
         assert_eq!(complete(Language::En), "Your travel plan is ready!");

@@ -53,8 +53,7 @@ impl Serialize for ClockTime {
 impl<'de> Deserialize<'de> for ClockTime {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        ClockTime::parse(&s)
-            .ok_or_else(|| serde::de::Error::custom(format!("invalid time {s:?}, expected HH:MM")))
+        ClockTime::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("invalid time {s:?}, expected HH:MM")))
     }
 }
 
@@ -243,18 +242,20 @@ impl Plan {
     }
 }
 
-/// A new plan id: `pln_` and a ULID-style, time-ordered Crockford base32 rendering of 128 bits.
+/// A plan id: `pln_` and a ULID-style rendering of 128 time-ordered bits (a UUIDv7).
 pub fn plan_id(bits: u128) -> String {
+    prefixed_id("pln_", bits)
+}
+
+/// `prefix` followed by the 26-character Crockford base32 rendering of `bits`, which sorts by time
+/// when the bits do.
+pub fn prefixed_id(prefix: &str, bits: u128) -> String {
     const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-    let mut out = String::with_capacity(30);
-    out.push_str("pln_");
+    let mut out = String::with_capacity(prefix.len() + 26);
+    out.push_str(prefix);
     for i in (0..26).rev() {
         let shift = i * 5;
-        let index = if shift >= 128 {
-            0
-        } else {
-            ((bits >> shift) & 31) as usize
-        };
+        let index = if shift >= 128 { 0 } else { ((bits >> shift) & 31) as usize };
         out.push(ALPHABET[index] as char);
     }
     out

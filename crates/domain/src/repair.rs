@@ -6,8 +6,7 @@ use std::collections::HashSet;
 
 use crate::plan::{Activity, ClockTime, Day, Plan};
 use crate::rules::{
-    EARLIEST, Finding, LATEST, MAX_ACTIVITIES, MIN_ACTIVITIES, ValidationContext, normalize_name,
-    validate,
+    EARLIEST, Finding, LATEST, MAX_ACTIVITIES, MIN_ACTIVITIES, ValidationContext, normalize_name, validate,
 };
 
 /// Repairs `plan` in place and returns the findings no repair could clear (hard ones first).
@@ -58,12 +57,7 @@ fn trim_to_budget(plan: &mut Plan, ceiling: u64) {
             .iter()
             .enumerate()
             .filter(|(_, d)| d.activities.len() > MIN_ACTIVITIES)
-            .flat_map(|(di, d)| {
-                d.activities
-                    .iter()
-                    .enumerate()
-                    .map(move |(ai, a)| (di, ai, a))
-            })
+            .flat_map(|(di, d)| d.activities.iter().enumerate().map(move |(ai, a)| (di, ai, a)))
             .filter(|(_, _, a)| !a.is_meal() && a.cost > 0)
             .max_by_key(|(_, _, a)| a.cost)
             .map(|(di, ai, _)| (di, ai));
@@ -152,69 +146,35 @@ mod tests {
         assert_eq!(remaining, vec![]);
         assert_eq!(p.days.len(), 3);
         assert_eq!(p.days[0].day, 1);
-        let times: Vec<String> = p.days[0]
-            .activities
-            .iter()
-            .map(|a| a.time.to_string())
-            .collect();
+        let times: Vec<String> = p.days[0].activities.iter().map(|a| a.time.to_string()).collect();
         assert_eq!(times, ["09:00", "11:00", "12:30", "18:00"]);
     }
 
     #[test]
     fn over_budget_drops_the_costliest_optional_activities_first() {
         let mut p = plan(vec![good_day(1), good_day(2), good_day(3)]);
-        p.days[1].activities.push(activity(
-            "20:00",
-            60,
-            "Show",
-            Category::Activity,
-            90000,
-            true,
-        ));
+        p.days[1].activities.push(activity("20:00", 60, "Show", Category::Activity, 90000, true));
         let ceiling = p.total_cost - 1;
         let remaining = repair(&mut p, &ctx(ceiling));
         assert_eq!(remaining, vec![]);
         assert!(p.days[1].activities.iter().all(|a| a.name != "Show"));
-        assert_eq!(
-            p.total_cost,
-            p.days.iter().map(|d| d.daily_cost).sum::<u64>()
-        );
+        assert_eq!(p.total_cost, p.days.iter().map(|d| d.daily_cost).sum::<u64>());
     }
 
     #[test]
     fn meals_are_never_dropped_so_an_impossible_budget_remains_a_warning() {
         let mut p = plan(vec![good_day(1), good_day(2), good_day(3)]);
         let remaining = repair(&mut p, &ctx(100));
-        assert_eq!(
-            remaining.iter().map(Finding::rule).collect::<Vec<_>>(),
-            vec![Rule::Budget]
-        );
-        assert!(
-            p.days.iter().all(|d| d.activities.len() == 4),
-            "nothing dropped in vain"
-        );
+        assert_eq!(remaining.iter().map(Finding::rule).collect::<Vec<_>>(), vec![Rule::Budget]);
+        assert!(p.days.iter().all(|d| d.activities.len() == 4), "nothing dropped in vain");
     }
 
     #[test]
     fn rainy_days_lose_outdoor_extras_and_repeats_are_dropped() {
         let mut rainy = good_day(2);
         rainy.weather.precipitation_chance = 90;
-        rainy.activities.push(activity(
-            "20:00",
-            60,
-            "Night Walk",
-            Category::Nature,
-            0,
-            false,
-        ));
-        rainy.activities.push(activity(
-            "21:30",
-            60,
-            "palace 1",
-            Category::Sightseeing,
-            0,
-            false,
-        ));
+        rainy.activities.push(activity("20:00", 60, "Night Walk", Category::Nature, 0, false));
+        rainy.activities.push(activity("21:30", 60, "palace 1", Category::Sightseeing, 0, false));
         let mut p = plan(vec![good_day(1), rainy, good_day(3)]);
         let remaining = repair(&mut p, &ctx(1_000_000));
         assert_eq!(remaining, vec![]);

@@ -23,17 +23,11 @@ pub struct RequestError {
 
 impl RequestError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: Some(field.into()),
-            message: message.into(),
-        }
+        Self { field: Some(field.into()), message: message.into() }
     }
 
     pub fn general(message: impl Into<String>) -> Self {
-        Self {
-            field: None,
-            message: message.into(),
-        }
+        Self { field: None, message: message.into() }
     }
 }
 
@@ -93,13 +87,7 @@ impl Language {
         for part in header.split(',') {
             let mut pieces = part.trim().split(';');
             let tag = pieces.next().unwrap_or("").trim().to_ascii_lowercase();
-            let q = pieces
-                .find_map(|p| {
-                    p.trim()
-                        .strip_prefix("q=")
-                        .and_then(|q| q.parse::<f32>().ok())
-                })
-                .unwrap_or(1.0);
+            let q = pieces.find_map(|p| p.trim().strip_prefix("q=").and_then(|q| q.parse::<f32>().ok())).unwrap_or(1.0);
             let primary = tag.split('-').next().unwrap_or("");
             let Some(lang) = Language::parse(primary) else {
                 continue;
@@ -130,10 +118,7 @@ impl Location {
             ));
         }
         if trimmed.chars().any(char::is_control) {
-            return Err(RequestError::new(
-                "location",
-                "location must not contain control characters",
-            ));
+            return Err(RequestError::new("location", "location must not contain control characters"));
         }
         Ok(Self(trimmed.to_owned()))
     }
@@ -153,19 +138,13 @@ pub struct TripDates {
 impl TripDates {
     pub fn new(start: Date, end: Date, max_days: u32) -> Result<Self, RequestError> {
         if end < start {
-            return Err(RequestError::new(
-                "endDate",
-                "endDate must not be before startDate",
-            ));
+            return Err(RequestError::new("endDate", "endDate must not be before startDate"));
         }
         let dates = Self { start, end };
         if dates.len() > max_days {
             return Err(RequestError::new(
                 "endDate",
-                format!(
-                    "the trip must be at most {max_days} days long (got {})",
-                    dates.len()
-                ),
+                format!("the trip must be at most {max_days} days long (got {})", dates.len()),
             ));
         }
         Ok(dates)
@@ -182,11 +161,7 @@ impl TripDates {
     /// The number of days, counting both ends.
     pub fn len(&self) -> u32 {
         // Both dates are valid civil dates, so the span in days always fits.
-        let span = self
-            .start
-            .until(self.end)
-            .map(|s| s.get_days())
-            .unwrap_or(0);
+        let span = self.start.until(self.end).map(|s| s.get_days()).unwrap_or(0);
         span as u32 + 1
     }
 
@@ -196,9 +171,7 @@ impl TripDates {
 
     /// The date of the trip's `index`-th day, counting from 0.
     pub fn date(&self, index: u32) -> Date {
-        self.start
-            .checked_add(jiff::Span::new().days(i64::from(index)))
-            .unwrap_or(self.end)
+        self.start.checked_add(jiff::Span::new().days(i64::from(index))).unwrap_or(self.end)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = Date> + '_ {
@@ -214,9 +187,7 @@ pub struct RequestLimits {
 
 impl Default for RequestLimits {
     fn default() -> Self {
-        Self {
-            max_trip_days: DEFAULT_MAX_TRIP_DAYS,
-        }
+        Self { max_trip_days: DEFAULT_MAX_TRIP_DAYS }
     }
 }
 
@@ -254,40 +225,27 @@ impl PlanRequest {
         limits: RequestLimits,
     ) -> Result<Self, RequestError> {
         let location = Location::parse(required(raw.location.as_deref(), "location")?)?;
-        let start = parse_date(
-            required(raw.start_date.as_deref(), "startDate")?,
-            "startDate",
-        )?;
+        let start = parse_date(required(raw.start_date.as_deref(), "startDate")?, "startDate")?;
         let end = parse_date(required(raw.end_date.as_deref(), "endDate")?, "endDate")?;
         let dates = TripDates::new(start, end, limits.max_trip_days)?;
         let budget_raw = required(raw.budget.as_deref(), "budget")?;
-        let budget = BudgetLevel::parse(budget_raw).ok_or_else(|| {
-            RequestError::new("budget", "budget must be one of low, medium, high")
-        })?;
+        let budget = BudgetLevel::parse(budget_raw)
+            .ok_or_else(|| RequestError::new("budget", "budget must be one of low, medium, high"))?;
         let language = match raw.language.as_deref() {
-            Some(l) => Language::parse(l)
-                .ok_or_else(|| RequestError::new("language", "language must be one of ko, en"))?,
+            Some(l) => {
+                Language::parse(l).ok_or_else(|| RequestError::new("language", "language must be one of ko, en"))?
+            }
             None => fallback_language.unwrap_or_default(),
         };
         let travelers = match raw.travelers {
             None => 1,
             Some(n @ 1..=MAX_TRAVELERS) => n as u32,
             Some(_) => {
-                return Err(RequestError::new(
-                    "travelers",
-                    format!("travelers must be between 1 and {MAX_TRAVELERS}"),
-                ));
+                return Err(RequestError::new("travelers", format!("travelers must be between 1 and {MAX_TRAVELERS}")));
             }
         };
         let interests = parse_interests(raw.interests.unwrap_or_default())?;
-        Ok(Self {
-            location,
-            dates,
-            budget,
-            language,
-            travelers,
-            interests,
-        })
+        Ok(Self { location, dates, budget, language, travelers, interests })
     }
 }
 
@@ -297,40 +255,24 @@ fn required<'a>(value: Option<&'a str>, field: &str) -> Result<&'a str, RequestE
 
 fn parse_date(raw: &str, field: &str) -> Result<Date, RequestError> {
     let well_formed = raw.len() == 10
-        && raw.bytes().enumerate().all(|(i, b)| {
-            if i == 4 || i == 7 {
-                b == b'-'
-            } else {
-                b.is_ascii_digit()
-            }
-        });
+        && raw.bytes().enumerate().all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
     if !well_formed {
-        return Err(RequestError::new(
-            field,
-            format!("{field} must be a date in YYYY-MM-DD form"),
-        ));
+        return Err(RequestError::new(field, format!("{field} must be a date in YYYY-MM-DD form")));
     }
-    raw.parse::<Date>()
-        .map_err(|_| RequestError::new(field, format!("{field} is not a real calendar date")))
+    raw.parse::<Date>().map_err(|_| RequestError::new(field, format!("{field} is not a real calendar date")))
 }
 
 fn parse_interests(raw: Vec<String>) -> Result<Vec<String>, RequestError> {
     if raw.len() > MAX_INTERESTS {
-        return Err(RequestError::new(
-            "interests",
-            format!("at most {MAX_INTERESTS} interests are allowed"),
-        ));
+        return Err(RequestError::new("interests", format!("at most {MAX_INTERESTS} interests are allowed")));
     }
     let mut out = Vec::with_capacity(raw.len());
     for interest in raw {
         let t = interest.trim().to_lowercase();
-        if t.is_empty() || t.chars().count() > MAX_INTEREST_CHARS || t.chars().any(char::is_control)
-        {
+        if t.is_empty() || t.chars().count() > MAX_INTEREST_CHARS || t.chars().any(char::is_control) {
             return Err(RequestError::new(
                 "interests",
-                format!(
-                    "each interest must be 1–{MAX_INTEREST_CHARS} characters without control characters"
-                ),
+                format!("each interest must be 1–{MAX_INTEREST_CHARS} characters without control characters"),
             ));
         }
         out.push(t);
@@ -371,65 +313,23 @@ mod tests {
     #[test]
     fn each_broken_rule_names_its_field() {
         let cases = [
-            (
-                raw("Seoul", "2025-11-12", "2025-11-10", "medium"),
-                "endDate",
-                "must not be before",
-            ),
-            (
-                raw("Seoul", "2025-11-01", "2025-11-15", "medium"),
-                "endDate",
-                "at most 14 days",
-            ),
-            (
-                raw("Seoul", "2025-11-10", "2025-11-12", "luxury"),
-                "budget",
-                "low, medium, high",
-            ),
-            (
-                raw("   ", "2025-11-10", "2025-11-12", "low"),
-                "location",
-                "must not be empty",
-            ),
-            (
-                raw(&"x".repeat(101), "2025-11-10", "2025-11-12", "low"),
-                "location",
-                "at most 100",
-            ),
-            (
-                raw("Seo\u{7}ul", "2025-11-10", "2025-11-12", "low"),
-                "location",
-                "control",
-            ),
-            (
-                raw("Seoul", "2025-02-30", "2025-03-01", "low"),
-                "startDate",
-                "real calendar date",
-            ),
-            (
-                raw("Seoul", "2025/11/10", "2025-11-12", "low"),
-                "startDate",
-                "YYYY-MM-DD",
-            ),
-            (
-                raw("Seoul", "2025-11-10", "+2025-11-1", "low"),
-                "endDate",
-                "YYYY-MM-DD",
-            ),
+            (raw("Seoul", "2025-11-12", "2025-11-10", "medium"), "endDate", "must not be before"),
+            (raw("Seoul", "2025-11-01", "2025-11-15", "medium"), "endDate", "at most 14 days"),
+            (raw("Seoul", "2025-11-10", "2025-11-12", "luxury"), "budget", "low, medium, high"),
+            (raw("   ", "2025-11-10", "2025-11-12", "low"), "location", "must not be empty"),
+            (raw(&"x".repeat(101), "2025-11-10", "2025-11-12", "low"), "location", "at most 100"),
+            (raw("Seo\u{7}ul", "2025-11-10", "2025-11-12", "low"), "location", "control"),
+            (raw("Seoul", "2025-02-30", "2025-03-01", "low"), "startDate", "real calendar date"),
+            (raw("Seoul", "2025/11/10", "2025-11-12", "low"), "startDate", "YYYY-MM-DD"),
+            (raw("Seoul", "2025-11-10", "+2025-11-1", "low"), "endDate", "YYYY-MM-DD"),
         ];
         for (r, field, text) in cases {
             let err = parse(r).unwrap_err();
             assert_eq!(err.field.as_deref(), Some(field), "{err}");
             assert!(err.message.contains(text), "{err}");
         }
-        let missing = RawPlanRequest {
-            location: Some("Seoul".into()),
-            ..Default::default()
-        };
-        assert_eq!(
-            parse(missing).unwrap_err().field.as_deref(),
-            Some("startDate")
-        );
+        let missing = RawPlanRequest { location: Some("Seoul".into()), ..Default::default() };
+        assert_eq!(parse(missing).unwrap_err().field.as_deref(), Some("startDate"));
     }
 
     #[test]
@@ -441,16 +341,10 @@ mod tests {
     fn extensions_are_validated() {
         let mut r = raw("Seoul", "2025-11-10", "2025-11-12", "low");
         r.travelers = Some(21);
-        assert_eq!(
-            parse(r.clone()).unwrap_err().field.as_deref(),
-            Some("travelers")
-        );
+        assert_eq!(parse(r.clone()).unwrap_err().field.as_deref(), Some("travelers"));
         r.travelers = Some(2);
         r.language = Some("fr".into());
-        assert_eq!(
-            parse(r.clone()).unwrap_err().field.as_deref(),
-            Some("language")
-        );
+        assert_eq!(parse(r.clone()).unwrap_err().field.as_deref(), Some("language"));
         r.language = None;
         r.interests = Some(vec![" Food ".into(), "history".into(), "food".into()]);
         let req = PlanRequest::parse(r, Some(Language::En), RequestLimits::default()).unwrap();
@@ -460,14 +354,8 @@ mod tests {
 
     #[test]
     fn accept_language_picks_the_preferred_known_language() {
-        assert_eq!(
-            Language::from_accept_language("en-US,en;q=0.9,ko;q=0.8"),
-            Some(Language::En)
-        );
-        assert_eq!(
-            Language::from_accept_language("fr, ko-KR;q=0.5, en;q=0.4"),
-            Some(Language::Ko)
-        );
+        assert_eq!(Language::from_accept_language("en-US,en;q=0.9,ko;q=0.8"), Some(Language::En));
+        assert_eq!(Language::from_accept_language("fr, ko-KR;q=0.5, en;q=0.4"), Some(Language::Ko));
         assert_eq!(Language::from_accept_language("fr, de"), None);
         assert_eq!(Language::from_accept_language("en;q=0"), None);
     }

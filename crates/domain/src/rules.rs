@@ -45,56 +45,18 @@ impl Rule {
 /// One way in which a plan breaks a rule. `day` fields are 1-based day numbers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Finding {
-    DayCount {
-        expected: u32,
-        actual: u32,
-    },
-    DayNumbering {
-        index: u32,
-    },
-    ActivityCount {
-        day: u32,
-        count: usize,
-    },
-    TimeOrder {
-        day: u32,
-        name: String,
-    },
-    TimeWindow {
-        day: u32,
-        name: String,
-        time: ClockTime,
-    },
-    Overlap {
-        day: u32,
-        name: String,
-    },
-    EmptyName {
-        day: u32,
-    },
-    DailyCost {
-        day: u32,
-        stated: u64,
-        actual: u64,
-    },
-    TotalCost {
-        stated: u64,
-        actual: u64,
-    },
-    OverBudget {
-        total: u64,
-        ceiling: u64,
-        currency: String,
-    },
-    RainyDayOutdoors {
-        day: u32,
-        outdoor: usize,
-        chance: u8,
-    },
-    Repeated {
-        day: u32,
-        name: String,
-    },
+    DayCount { expected: u32, actual: u32 },
+    DayNumbering { index: u32 },
+    ActivityCount { day: u32, count: usize },
+    TimeOrder { day: u32, name: String },
+    TimeWindow { day: u32, name: String, time: ClockTime },
+    Overlap { day: u32, name: String },
+    EmptyName { day: u32 },
+    DailyCost { day: u32, stated: u64, actual: u64 },
+    TotalCost { stated: u64, actual: u64 },
+    OverBudget { total: u64, ceiling: u64, currency: String },
+    RainyDayOutdoors { day: u32, outdoor: usize, chance: u8 },
+    Repeated { day: u32, name: String },
 }
 
 impl Finding {
@@ -134,14 +96,10 @@ impl Finding {
                 format!("Day {} has the wrong day number or date.", index + 1)
             }
             (Finding::ActivityCount { day, count }, Ko) => {
-                format!(
-                    "{day}일차에 활동이 {count}개입니다 ({MIN_ACTIVITIES}–{MAX_ACTIVITIES}개여야 합니다)."
-                )
+                format!("{day}일차에 활동이 {count}개입니다 ({MIN_ACTIVITIES}–{MAX_ACTIVITIES}개여야 합니다).")
             }
             (Finding::ActivityCount { day, count }, En) => {
-                format!(
-                    "Day {day} has {count} activities (it needs {MIN_ACTIVITIES}–{MAX_ACTIVITIES})."
-                )
+                format!("Day {day} has {count} activities (it needs {MIN_ACTIVITIES}–{MAX_ACTIVITIES}).")
             }
             (Finding::TimeOrder { day, name }, Ko) => {
                 format!("{day}일차 '{name}'의 시간이 앞 활동보다 빠릅니다.")
@@ -165,24 +123,10 @@ impl Finding {
             (Finding::EmptyName { day }, En) => {
                 format!("Day {day} has an activity without a name.")
             }
-            (
-                Finding::DailyCost {
-                    day,
-                    stated,
-                    actual,
-                },
-                Ko,
-            ) => {
+            (Finding::DailyCost { day, stated, actual }, Ko) => {
                 format!("{day}일차 비용 합계가 {stated}이지만 실제 합은 {actual}입니다.")
             }
-            (
-                Finding::DailyCost {
-                    day,
-                    stated,
-                    actual,
-                },
-                En,
-            ) => {
+            (Finding::DailyCost { day, stated, actual }, En) => {
                 format!("Day {day}: dailyCost is {stated} but the activities add up to {actual}.")
             }
             (Finding::TotalCost { stated, actual }, Ko) => {
@@ -191,53 +135,21 @@ impl Finding {
             (Finding::TotalCost { stated, actual }, En) => {
                 format!("totalCost is {stated} but the days add up to {actual}.")
             }
-            (
-                Finding::OverBudget {
-                    total,
-                    ceiling,
-                    currency,
-                },
-                Ko,
-            ) => format!(
+            (Finding::OverBudget { total, ceiling, currency }, Ko) => format!(
                 "총비용 {}이 예산 상한 {}을 넘습니다.",
                 format_amount(currency, *total),
                 format_amount(currency, *ceiling)
             ),
-            (
-                Finding::OverBudget {
-                    total,
-                    ceiling,
-                    currency,
-                },
-                En,
-            ) => format!(
+            (Finding::OverBudget { total, ceiling, currency }, En) => format!(
                 "The total cost {} is over the budget ceiling of {}.",
                 format_amount(currency, *total),
                 format_amount(currency, *ceiling)
             ),
-            (
-                Finding::RainyDayOutdoors {
-                    day,
-                    outdoor,
-                    chance,
-                },
-                Ko,
-            ) => {
-                format!(
-                    "{day}일차는 강수확률 {chance}%인데 야외 활동이 {outdoor}개입니다 (1개 이하 권장)."
-                )
+            (Finding::RainyDayOutdoors { day, outdoor, chance }, Ko) => {
+                format!("{day}일차는 강수확률 {chance}%인데 야외 활동이 {outdoor}개입니다 (1개 이하 권장).")
             }
-            (
-                Finding::RainyDayOutdoors {
-                    day,
-                    outdoor,
-                    chance,
-                },
-                En,
-            ) => {
-                format!(
-                    "Day {day} has a {chance}% chance of rain but {outdoor} outdoor activities (at most 1)."
-                )
+            (Finding::RainyDayOutdoors { day, outdoor, chance }, En) => {
+                format!("Day {day} has a {chance}% chance of rain but {outdoor} outdoor activities (at most 1).")
             }
             (Finding::Repeated { day, name }, Ko) => {
                 format!("'{name}'이 {day}일차에 다시 나옵니다.")
@@ -254,10 +166,7 @@ pub fn validate(plan: &Plan, ctx: &ValidationContext) -> Vec<Finding> {
     let mut findings = Vec::new();
     let expected = ctx.dates.len();
     if plan.days.len() != expected as usize {
-        findings.push(Finding::DayCount {
-            expected,
-            actual: plan.days.len() as u32,
-        });
+        findings.push(Finding::DayCount { expected, actual: plan.days.len() as u32 });
     }
     for (index, day) in plan.days.iter().enumerate() {
         let index = index as u32;
@@ -269,31 +178,18 @@ pub fn validate(plan: &Plan, ctx: &ValidationContext) -> Vec<Finding> {
     for day in &plan.days {
         let n = day.day;
         if !(MIN_ACTIVITIES..=MAX_ACTIVITIES).contains(&day.activities.len()) {
-            findings.push(Finding::ActivityCount {
-                day: n,
-                count: day.activities.len(),
-            });
+            findings.push(Finding::ActivityCount { day: n, count: day.activities.len() });
         }
         let mut previous: Option<(ClockTime, u32)> = None;
         for a in &day.activities {
             if !(EARLIEST..=LATEST).contains(&a.time) {
-                findings.push(Finding::TimeWindow {
-                    day: n,
-                    name: a.name.clone(),
-                    time: a.time,
-                });
+                findings.push(Finding::TimeWindow { day: n, name: a.name.clone(), time: a.time });
             }
             if let Some((time, end)) = previous {
                 if a.time <= time {
-                    findings.push(Finding::TimeOrder {
-                        day: n,
-                        name: a.name.clone(),
-                    });
+                    findings.push(Finding::TimeOrder { day: n, name: a.name.clone() });
                 } else if u32::from(a.time.minutes()) < end {
-                    findings.push(Finding::Overlap {
-                        day: n,
-                        name: a.name.clone(),
-                    });
+                    findings.push(Finding::Overlap { day: n, name: a.name.clone() });
                 }
             }
             previous = Some((a.time, a.end_minutes()));
@@ -307,27 +203,16 @@ pub fn validate(plan: &Plan, ctx: &ValidationContext) -> Vec<Finding> {
     for day in &plan.days {
         let actual = day.activities_cost();
         if day.daily_cost != actual {
-            findings.push(Finding::DailyCost {
-                day: day.day,
-                stated: day.daily_cost,
-                actual,
-            });
+            findings.push(Finding::DailyCost { day: day.day, stated: day.daily_cost, actual });
         }
         sum += actual;
     }
     if plan.total_cost != sum {
-        findings.push(Finding::TotalCost {
-            stated: plan.total_cost,
-            actual: sum,
-        });
+        findings.push(Finding::TotalCost { stated: plan.total_cost, actual: sum });
     }
 
     if sum > ctx.budget_ceiling {
-        findings.push(Finding::OverBudget {
-            total: sum,
-            ceiling: ctx.budget_ceiling,
-            currency: ctx.currency.clone(),
-        });
+        findings.push(Finding::OverBudget { total: sum, ceiling: ctx.budget_ceiling, currency: ctx.currency.clone() });
     }
 
     for day in &plan.days {
@@ -349,10 +234,7 @@ pub fn validate(plan: &Plan, ctx: &ValidationContext) -> Vec<Finding> {
                 continue;
             }
             if seen.insert(key, day.day).is_some() {
-                findings.push(Finding::Repeated {
-                    day: day.day,
-                    name: a.name.clone(),
-                });
+                findings.push(Finding::Repeated { day: day.day, name: a.name.clone() });
             }
         }
     }
@@ -361,10 +243,7 @@ pub fn validate(plan: &Plan, ctx: &ValidationContext) -> Vec<Finding> {
 
 /// Names compared for rule 7: case and spacing do not make a new place.
 pub fn normalize_name(name: &str) -> String {
-    name.split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_lowercase()
+    name.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
 }
 
 #[cfg(test)]
@@ -374,14 +253,7 @@ pub(crate) mod tests {
     use crate::request::BudgetLevel;
     use jiff::civil::date;
 
-    pub fn activity(
-        time: &str,
-        minutes: u16,
-        name: &str,
-        category: Category,
-        cost: u64,
-        indoor: bool,
-    ) -> Activity {
+    pub fn activity(time: &str, minutes: u16, name: &str, category: Category, cost: u64, indoor: bool) -> Activity {
         Activity {
             time: ClockTime::parse(time).unwrap(),
             duration_minutes: minutes,
@@ -398,9 +270,7 @@ pub(crate) mod tests {
     pub fn day(n: u32, chance: u8, activities: Vec<Activity>) -> Day {
         let mut d = Day {
             day: n,
-            date: date(2025, 11, 9)
-                .checked_add(jiff::Span::new().days(i64::from(n)))
-                .unwrap(),
+            date: date(2025, 11, 9).checked_add(jiff::Span::new().days(i64::from(n))).unwrap(),
             theme: "t".into(),
             weather: DayWeather {
                 summary: "s".into(),
@@ -421,23 +291,9 @@ pub(crate) mod tests {
             n,
             10,
             vec![
-                activity(
-                    "09:00",
-                    120,
-                    &format!("Palace {n}"),
-                    Category::Sightseeing,
-                    3000,
-                    false,
-                ),
+                activity("09:00", 120, &format!("Palace {n}"), Category::Sightseeing, 3000, false),
                 activity("12:00", 60, "Lunch", Category::Food, 10000, true),
-                activity(
-                    "14:00",
-                    90,
-                    &format!("Museum {n}"),
-                    Category::Culture,
-                    0,
-                    true,
-                ),
+                activity("14:00", 90, &format!("Museum {n}"), Category::Culture, 0, true),
                 activity("18:00", 90, "Dinner", Category::Food, 20000, true),
             ],
         )
@@ -533,15 +389,8 @@ pub(crate) mod tests {
 
     #[test]
     fn messages_exist_in_both_languages() {
-        let f = Finding::OverBudget {
-            total: 500000,
-            ceiling: 360000,
-            currency: "KRW".into(),
-        };
-        assert_eq!(
-            f.message(Language::Ko),
-            "총비용 ₩500,000이 예산 상한 ₩360,000을 넘습니다."
-        );
+        let f = Finding::OverBudget { total: 500000, ceiling: 360000, currency: "KRW".into() };
+        assert_eq!(f.message(Language::Ko), "총비용 ₩500,000이 예산 상한 ₩360,000을 넘습니다.");
         assert!(f.message(Language::En).contains("₩360,000"));
     }
 }

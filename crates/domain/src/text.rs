@@ -62,12 +62,7 @@ pub fn activity_line(activity: &Activity, currency: &str, lang: Language) -> Str
         (0, Language::En) => "free".to_owned(),
         (c, _) => format_amount(currency, c),
     };
-    let mut line = format!(
-        "{} {}: {} ({cost})",
-        activity.time,
-        slot_label(activity, lang),
-        activity.name
-    );
+    let mut line = format!("{} {}: {} ({cost})", activity.time, slot_label(activity, lang), activity.name);
     if !activity.description.is_empty() {
         line.push_str(" - ");
         line.push_str(&activity.description);
@@ -79,17 +74,18 @@ pub fn activity_line(activity: &Activity, currency: &str, lang: Language) -> Str
 pub fn day_lines(day: &Day, currency: &str, lang: Language) -> Vec<String> {
     let mut lines = Vec::with_capacity(day.activities.len() + 2);
     lines.push(day_heading(day, lang));
-    lines.extend(
-        day.activities
-            .iter()
-            .map(|a| activity_line(a, currency, lang)),
-    );
+    lines.extend(day.activities.iter().map(|a| activity_line(a, currency, lang)));
+    lines.push(day_total_line(day, currency, lang));
+    lines
+}
+
+/// The closing line of a day: `하루 비용: ₩33,000`.
+pub fn day_total_line(day: &Day, currency: &str, lang: Language) -> String {
     let total = format_amount(currency, day.daily_cost);
-    lines.push(match lang {
+    match lang {
         Language::Ko => format!("하루 비용: {total}"),
         Language::En => format!("Day total: {total}"),
-    });
-    lines
+    }
 }
 
 #[cfg(test)]

@@ -12,8 +12,8 @@ pub mod sink;
 mod workflow;
 
 pub use ports::{
-    Destinations, Draft, DraftSink, GenerateError, GeneratorInfo, PlanContext, PlanGenerator,
-    ResolveError, Weather, WeatherError, WeatherReport,
+    Destinations, Draft, DraftSink, GenerateError, GeneratorInfo, PlanContext, PlanGenerator, ResolveError, Weather,
+    WeatherError, WeatherReport,
 };
 pub use sink::EventSink;
 pub use workflow::{Engine, EngineConfig, EngineError};

@@ -19,11 +19,7 @@ pub struct PlanContext {
 impl PlanContext {
     /// The budget ceiling for the whole trip and all travellers.
     pub fn budget_ceiling(&self) -> u64 {
-        self.destination.budget.for_trip(
-            self.request.budget,
-            self.request.dates.len(),
-            self.request.travelers,
-        )
+        self.destination.budget.for_trip(self.request.budget, self.request.dates.len(), self.request.travelers)
     }
 }
 
@@ -34,6 +30,8 @@ pub struct Draft {
     pub days: Vec<Day>,
     pub tips: Vec<String>,
     pub usage: Usage,
+    /// Who wrote it, when that is not the engine's generator itself (a fallback chain's later link).
+    pub generator: Option<GeneratorInfo>,
 }
 
 /// Who generates, for `metadata` and `/health`.
@@ -65,11 +63,7 @@ pub struct GenerateError {
 
 impl GenerateError {
     pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
-        Self {
-            code,
-            detail: detail.into(),
-            usage: Usage::default(),
-        }
+        Self { code, detail: detail.into(), usage: Usage::default() }
     }
 }
 
@@ -79,11 +73,7 @@ pub trait PlanGenerator: Send + Sync {
     fn info(&self) -> GeneratorInfo;
 
     /// Writes a first draft, streaming it to `sink` as it goes.
-    async fn generate_draft(
-        &self,
-        ctx: &PlanContext,
-        sink: &mut dyn DraftSink,
-    ) -> Result<Draft, GenerateError>;
+    async fn generate_draft(&self, ctx: &PlanContext, sink: &mut dyn DraftSink) -> Result<Draft, GenerateError>;
 
     /// Writes a new draft that fixes `findings` in `current`.
     async fn refine_plan(
@@ -109,20 +99,13 @@ pub struct WeatherError(pub String);
 
 #[async_trait]
 pub trait Weather: Send + Sync {
-    async fn forecast(
-        &self,
-        destination: &Destination,
-        request: &PlanRequest,
-    ) -> Result<WeatherReport, WeatherError>;
+    async fn forecast(&self, destination: &Destination, request: &PlanRequest) -> Result<WeatherReport, WeatherError>;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ResolveError {
     #[error("unknown destination {location:?}; known destinations: {}", known.join(", "))]
-    Unknown {
-        location: String,
-        known: Vec<String>,
-    },
+    Unknown { location: String, known: Vec<String> },
     #[error("destination lookup unavailable: {0}")]
     Unavailable(String),
 }

@@ -3,17 +3,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tripstream_domain::event::{
-    Chunk, Complete, DayReady, ErrorCode, Failure, StepMessage, progress,
-};
+use tripstream_domain::event::{Chunk, Complete, DayReady, ErrorCode, Failure, StepMessage, progress};
 use tripstream_domain::plan::{Day, Metadata, PlanDestination, Usage, plan_id};
 use tripstream_domain::repair::repair;
 use tripstream_domain::rules::{Finding, ValidationContext, validate};
 use tripstream_domain::{Destination, Plan, PlanRequest, Step, StreamEvent, messages};
 
-use crate::ports::{
-    Draft, DraftSink, GenerateError, GeneratorInfo, PlanContext, PlanGenerator, Weather,
-};
+use crate::ports::{Draft, DraftSink, GenerateError, GeneratorInfo, PlanContext, PlanGenerator, Weather};
 use crate::sink::EventSink;
 
 #[derive(Debug, Clone)]
@@ -26,10 +22,7 @@ pub struct EngineConfig {
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        Self {
-            max_refine_iterations: 2,
-            total_timeout: Duration::from_secs(180),
-        }
+        Self { max_refine_iterations: 2, total_timeout: Duration::from_secs(180) }
     }
 }
 
@@ -44,21 +37,13 @@ pub struct EngineError {
 
 impl EngineError {
     fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
-        Self {
-            code,
-            detail: detail.into(),
-            usage: Usage::default(),
-        }
+        Self { code, detail: detail.into(), usage: Usage::default() }
     }
 }
 
 impl From<GenerateError> for EngineError {
     fn from(e: GenerateError) -> Self {
-        Self {
-            code: e.code,
-            detail: e.detail,
-            usage: e.usage,
-        }
+        Self { code: e.code, detail: e.detail, usage: e.usage }
     }
 }
 
@@ -71,16 +56,8 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(
-        generator: Arc<dyn PlanGenerator>,
-        weather: Arc<dyn Weather>,
-        config: EngineConfig,
-    ) -> Self {
-        Self {
-            generator,
-            weather,
-            config,
-        }
+    pub fn new(generator: Arc<dyn PlanGenerator>, weather: Arc<dyn Weather>, config: EngineConfig) -> Self {
+        Self { generator, weather, config }
     }
 
     pub fn generator_info(&self) -> GeneratorInfo {
@@ -106,10 +83,7 @@ impl Engine {
             Ok(result) => result,
             Err(_) => Err(EngineError::new(
                 ErrorCode::Timeout,
-                format!(
-                    "generation took longer than {:?}",
-                    self.config.total_timeout
-                ),
+                format!("generation took longer than {:?}", self.config.total_timeout),
             )),
         };
         if let Err(e) = &result {
@@ -149,10 +123,7 @@ impl Engine {
             .await
             .map_err(|e| EngineError::new(ErrorCode::WeatherUnavailable, e.0))?;
         if report.days.len() != days as usize {
-            return Err(EngineError::new(
-                ErrorCode::Internal,
-                "weather report does not cover every day",
-            ));
+            return Err(EngineError::new(ErrorCode::Internal, "weather report does not cover every day"));
         }
         let ctx = PlanContext {
             request: request.clone(),
@@ -160,42 +131,18 @@ impl Engine {
             weather: report.days,
             weather_source: report.source,
         };
-        out.step(
-            true,
-            Step::GatherContext,
-            progress::GATHER_DONE,
-            messages::gather_done(lang),
-            None,
-        );
+        out.step(true, Step::GatherContext, progress::GATHER_DONE, messages::gather_done(lang), None);
 
         // generate_draft
-        out.step(
-            false,
-            Step::GenerateDraft,
-            progress::DRAFT_STATUS,
-            messages::draft_status(lang),
-            None,
-        );
+        out.step(false, Step::GenerateDraft, progress::DRAFT_STATUS, messages::draft_status(lang), None);
         let mut usage = Usage::default();
         let mut draft = self.generate_draft(&ctx, out, &mut usage).await?;
         usage += draft.usage;
         draft = normalize(draft, &ctx);
-        out.step(
-            true,
-            Step::GenerateDraft,
-            progress::DRAFT_DONE,
-            messages::draft_done(lang, draft.days.len()),
-            None,
-        );
+        out.step(true, Step::GenerateDraft, progress::DRAFT_DONE, messages::draft_done(lang, draft.days.len()), None);
 
         // validate_plan
-        out.step(
-            false,
-            Step::ValidatePlan,
-            progress::VALIDATE_STATUS,
-            messages::validate_status(lang),
-            None,
-        );
+        out.step(false, Step::ValidatePlan, progress::VALIDATE_STATUS, messages::validate_status(lang), None);
         let id = plan_id(uuid::Uuid::now_v7().as_u128());
         let vctx = ValidationContext {
             dates: request.dates,
@@ -203,13 +150,7 @@ impl Engine {
             currency: destination.currency.clone(),
         };
         let mut findings = validate(&self.assemble(&id, &ctx, &draft), &vctx);
-        out.step(
-            true,
-            Step::ValidatePlan,
-            progress::VALIDATE_DONE,
-            messages::validate_done(lang),
-            None,
-        );
+        out.step(true, Step::ValidatePlan, progress::VALIDATE_DONE, messages::validate_done(lang), None);
 
         // refine_plan, only while there is something to fix
         let max = self.config.max_refine_iterations;
@@ -218,19 +159,9 @@ impl Engine {
         while !findings.is_empty() && i < max {
             i += 1;
             let (status_at, done_at) = progress::refine(i, max);
-            out.step(
-                false,
-                Step::RefinePlan,
-                status_at,
-                messages::refine_status(lang, i, max),
-                Some(i),
-            );
+            out.step(false, Step::RefinePlan, status_at, messages::refine_status(lang, i, max), Some(i));
             tracing::info!(iteration = i, findings = findings.len(), "refining plan");
-            match self
-                .generator
-                .refine_plan(&ctx, &draft, &findings, &mut Discard)
-                .await
-            {
+            match self.generator.refine_plan(&ctx, &draft, &findings, &mut Discard).await {
                 Ok(refined) => {
                     iterations += 1;
                     usage += refined.usage;
@@ -248,45 +179,22 @@ impl Engine {
                     tracing::warn!(iteration = i, detail = %e.detail, "refinement was unusable; keeping the previous draft");
                 }
                 Err(e) => {
-                    return Err(EngineError {
-                        usage: sum(usage, e.usage),
-                        ..e.into()
-                    });
+                    return Err(EngineError { usage: sum(usage, e.usage), ..e.into() });
                 }
             }
-            out.step(
-                true,
-                Step::RefinePlan,
-                done_at,
-                messages::refine_done(lang, i, max),
-                Some(i),
-            );
+            out.step(true, Step::RefinePlan, done_at, messages::refine_done(lang, i, max), Some(i));
         }
 
         // finalize_plan
-        out.step(
-            false,
-            Step::FinalizePlan,
-            progress::FINALIZE_STATUS,
-            messages::finalize_status(lang),
-            None,
-        );
+        out.step(false, Step::FinalizePlan, progress::FINALIZE_STATUS, messages::finalize_status(lang), None);
         let mut plan = self.assemble(&id, &ctx, &draft);
         let remaining = repair(&mut plan, &vctx);
         if remaining.iter().any(Finding::is_hard) {
-            let detail = remaining
-                .iter()
-                .map(|f| f.message(lang))
-                .collect::<Vec<_>>()
-                .join(" ");
-            return Err(EngineError {
-                code: ErrorCode::LlmBadOutput,
-                detail,
-                usage,
-            });
+            let detail = remaining.iter().map(|f| f.message(lang)).collect::<Vec<_>>().join(" ");
+            return Err(EngineError { code: ErrorCode::LlmBadOutput, detail, usage });
         }
         plan.warnings = remaining.iter().map(|f| f.message(lang)).collect();
-        let info = self.generator.info();
+        let info = draft.generator.clone().unwrap_or_else(|| self.generator.info());
         plan.metadata = Metadata {
             provider: info.provider,
             model: info.model,
@@ -322,15 +230,9 @@ impl Engine {
                 self.generator
                     .generate_draft(ctx, &mut sink)
                     .await
-                    .map_err(|e| EngineError {
-                        usage: sum(*usage, e.usage),
-                        ..e.into()
-                    })
+                    .map_err(|e| EngineError { usage: sum(*usage, e.usage), ..e.into() })
             }
-            other => other.map_err(|e| EngineError {
-                usage: sum(*usage, e.usage),
-                ..e.into()
-            }),
+            other => other.map_err(|e| EngineError { usage: sum(*usage, e.usage), ..e.into() }),
         }
     }
 
@@ -389,10 +291,7 @@ fn sum(mut a: Usage, b: Usage) -> Usage {
 
 /// Orders findings lists: fewer hard findings first, then fewer findings.
 fn severity(findings: &[Finding]) -> (usize, usize) {
-    (
-        findings.iter().filter(|f| f.is_hard()).count(),
-        findings.len(),
-    )
+    (findings.iter().filter(|f| f.is_hard()).count(), findings.len())
 }
 
 /// What is fixed without asking anyone: day numbers and dates, the gathered weather of each date, and
@@ -428,36 +327,16 @@ struct Emitter<'a> {
 impl Emitter<'_> {
     fn emit(&mut self, event: StreamEvent) {
         if let Some(p) = event.progress() {
-            debug_assert!(
-                p >= self.progress,
-                "progress went back from {} to {p}",
-                self.progress
-            );
+            debug_assert!(p >= self.progress, "progress went back from {} to {p}", self.progress);
             self.progress = self.progress.max(p);
         }
         self.sink.emit(event);
     }
 
     /// A `status` (a step started) or, with `reached`, a `progress` (it reached its milestone) event.
-    fn step(
-        &mut self,
-        reached: bool,
-        step: Step,
-        progress: u8,
-        message: String,
-        iteration: Option<u32>,
-    ) {
-        let m = StepMessage {
-            message,
-            progress,
-            step,
-            iteration,
-        };
-        self.emit(if reached {
-            StreamEvent::Progress(m)
-        } else {
-            StreamEvent::Status(m)
-        });
+    fn step(&mut self, reached: bool, step: Step, progress: u8, message: String, iteration: Option<u32>) {
+        let m = StepMessage { message, progress, step, iteration };
+        self.emit(if reached { StreamEvent::Progress(m) } else { StreamEvent::Status(m) });
     }
 }
 
@@ -476,13 +355,7 @@ impl<'a, 'b> DraftProgress<'a, 'b> {
     const CHARS_PER_DAY: usize = 600;
 
     fn new(out: &'a mut Emitter<'b>, ctx: &'a PlanContext) -> Self {
-        Self {
-            out,
-            ctx,
-            days_total: ctx.request.dates.len().max(1),
-            days_done: 0,
-            chars_in_day: 0,
-        }
+        Self { out, ctx, days_total: ctx.request.dates.len().max(1), days_done: 0, chars_in_day: 0 }
     }
 
     fn current(&self) -> u8 {
@@ -490,9 +363,7 @@ impl<'a, 'b> DraftProgress<'a, 'b> {
         let within = (self.chars_in_day.min(Self::CHARS_PER_DAY) * 9 / Self::CHARS_PER_DAY) as u32;
         let units = (self.days_done.min(self.days_total) * 10 + within).min(self.days_total * 10);
         let p = u32::from(progress::DRAFT_CHUNK_FIRST) + span * units / (self.days_total * 10);
-        (p as u8)
-            .max(self.out.progress)
-            .min(progress::DRAFT_CHUNK_LAST)
+        (p as u8).max(self.out.progress).min(progress::DRAFT_CHUNK_LAST)
     }
 }
 
@@ -503,30 +374,17 @@ impl DraftSink for DraftProgress<'_, '_> {
         }
         self.chars_in_day += text.chars().count();
         let progress = self.current();
-        self.out.emit(StreamEvent::Chunk(Chunk {
-            content: text.to_owned(),
-            progress,
-            step: Step::GenerateDraft,
-        }));
+        self.out.emit(StreamEvent::Chunk(Chunk { content: text.to_owned(), progress, step: Step::GenerateDraft }));
     }
 
     fn day(&mut self, day: &Day) {
         // The event carries the day as the plan will: numbered, dated, with the gathered weather.
-        let draft = Draft {
-            days: vec![day.clone()],
-            ..Draft::default()
-        };
-        let day = normalize_from(draft, self.ctx, self.days_done)
-            .days
-            .remove(0);
+        let draft = Draft { days: vec![day.clone()], ..Draft::default() };
+        let day = normalize_from(draft, self.ctx, self.days_done).days.remove(0);
         self.days_done += 1;
         self.chars_in_day = 0;
         let progress = self.current();
-        self.out.emit(StreamEvent::Day(DayReady {
-            day,
-            progress,
-            step: Step::GenerateDraft,
-        }));
+        self.out.emit(StreamEvent::Day(DayReady { day, progress, step: Step::GenerateDraft }));
     }
 }
 

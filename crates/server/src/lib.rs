@@ -1,1 +1,19 @@
+//! The HTTP service: axum routes for the contract in API.md, SSE encoding, the one JSON error shape,
+//! request ids in logs and graceful shutdown.
+//!
+//! `Application::build(config)` binds and wires everything; `run_until_stopped` serves until a shutdown
+//! signal. Tests build the same `Application` on port 0.
 
+pub mod config;
+mod error;
+mod extract;
+mod routes;
+mod sse;
+mod startup;
+mod state;
+pub mod wiring;
+
+pub use config::{EngineSettings, ServerConfig};
+pub use error::ApiError;
+pub use startup::{Application, shutdown_signal};
+pub use state::AppState;

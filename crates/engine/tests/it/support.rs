@@ -9,12 +9,9 @@ use jiff::civil::date;
 use tripstream_domain::event::ErrorCode;
 use tripstream_domain::plan::*;
 use tripstream_domain::request::{RawPlanRequest, RequestLimits};
-use tripstream_domain::{
-    BudgetCeilings, Destination, Finding, Language, Localized, PlanRequest, StreamEvent,
-};
+use tripstream_domain::{BudgetCeilings, Destination, Finding, Language, Localized, PlanRequest, StreamEvent};
 use tripstream_engine::{
-    Draft, DraftSink, GenerateError, GeneratorInfo, PlanContext, PlanGenerator, Weather,
-    WeatherError, WeatherReport,
+    Draft, DraftSink, GenerateError, GeneratorInfo, PlanContext, PlanGenerator, Weather, WeatherError, WeatherReport,
 };
 
 pub type Script = Result<Draft, GenerateError>;
@@ -37,12 +34,7 @@ impl Scripted {
 
     fn next(&self, sink: &mut dyn DraftSink) -> Script {
         self.calls.fetch_add(1, Ordering::SeqCst);
-        let next = self
-            .drafts
-            .lock()
-            .unwrap()
-            .pop_front()
-            .expect("the script ran out");
+        let next = self.drafts.lock().unwrap().pop_front().expect("the script ran out");
         if let Ok(draft) = &next {
             for day in &draft.days {
                 sink.text(&format!("Day {} — {}\n", day.day, day.theme));
@@ -59,18 +51,10 @@ impl Scripted {
 #[async_trait]
 impl PlanGenerator for Scripted {
     fn info(&self) -> GeneratorInfo {
-        GeneratorInfo {
-            provider: "scripted".into(),
-            model: "script-1".into(),
-            prompt_version: "test-v1".into(),
-        }
+        GeneratorInfo { provider: "scripted".into(), model: "script-1".into(), prompt_version: "test-v1".into() }
     }
 
-    async fn generate_draft(
-        &self,
-        _: &PlanContext,
-        sink: &mut dyn DraftSink,
-    ) -> Result<Draft, GenerateError> {
+    async fn generate_draft(&self, _: &PlanContext, sink: &mut dyn DraftSink) -> Result<Draft, GenerateError> {
         self.next(sink)
     }
 
@@ -92,17 +76,9 @@ pub struct Stalled;
 #[async_trait]
 impl PlanGenerator for Stalled {
     fn info(&self) -> GeneratorInfo {
-        GeneratorInfo {
-            provider: "stalled".into(),
-            model: "m".into(),
-            prompt_version: "v".into(),
-        }
+        GeneratorInfo { provider: "stalled".into(), model: "m".into(), prompt_version: "v".into() }
     }
-    async fn generate_draft(
-        &self,
-        _: &PlanContext,
-        _: &mut dyn DraftSink,
-    ) -> Result<Draft, GenerateError> {
+    async fn generate_draft(&self, _: &PlanContext, _: &mut dyn DraftSink) -> Result<Draft, GenerateError> {
         std::future::pending().await
     }
     async fn refine_plan(
@@ -123,28 +99,17 @@ pub struct FixedWeather {
 
 #[async_trait]
 impl Weather for FixedWeather {
-    async fn forecast(
-        &self,
-        _: &Destination,
-        request: &PlanRequest,
-    ) -> Result<WeatherReport, WeatherError> {
+    async fn forecast(&self, _: &Destination, request: &PlanRequest) -> Result<WeatherReport, WeatherError> {
         let days = (1..=request.dates.len())
             .map(|d| DayWeather {
-                summary: if self.rainy_days.contains(&d) {
-                    "비".into()
-                } else {
-                    "맑음".into()
-                },
+                summary: if self.rainy_days.contains(&d) { "비".into() } else { "맑음".into() },
                 temp_min_c: 5.0,
                 temp_max_c: 14.0,
                 precipitation_chance: if self.rainy_days.contains(&d) { 80 } else { 10 },
                 source: WeatherSource::Climatology,
             })
             .collect();
-        Ok(WeatherReport {
-            days,
-            source: "climatology".into(),
-        })
+        Ok(WeatherReport { days, source: "climatology".into() })
     }
 }
 
@@ -152,11 +117,7 @@ pub struct NoWeather;
 
 #[async_trait]
 impl Weather for NoWeather {
-    async fn forecast(
-        &self,
-        _: &Destination,
-        _: &PlanRequest,
-    ) -> Result<WeatherReport, WeatherError> {
+    async fn forecast(&self, _: &Destination, _: &PlanRequest) -> Result<WeatherReport, WeatherError> {
         Err(WeatherError("every source failed".into()))
     }
 }
@@ -164,20 +125,13 @@ impl Weather for NoWeather {
 pub fn seoul() -> Destination {
     Destination {
         id: "seoul".into(),
-        name: Localized {
-            en: "Seoul".into(),
-            ko: "서울".into(),
-        },
+        name: Localized { en: "Seoul".into(), ko: "서울".into() },
         country: "KR".into(),
         lat: 37.5665,
         lon: 126.978,
         timezone: "Asia/Seoul".into(),
         currency: "KRW".into(),
-        budget: BudgetCeilings {
-            low: 50_000,
-            medium: 100_000,
-            high: 300_000,
-        },
+        budget: BudgetCeilings { low: 50_000, medium: 100_000, high: 300_000 },
         climate: None,
     }
 }
@@ -222,13 +176,7 @@ pub fn day(n: u32) -> Day {
             source: WeatherSource::Forecast,
         },
         activities: vec![
-            activity(
-                "09:00",
-                &format!("궁궐 {n}"),
-                Category::Sightseeing,
-                3000,
-                false,
-            ),
+            activity("09:00", &format!("궁궐 {n}"), Category::Sightseeing, 3000, false),
             activity("12:00", "점심", Category::Food, 10000, true),
             activity("14:00", &format!("박물관 {n}"), Category::Culture, 0, true),
             activity("18:00", "저녁", Category::Food, 20000, true),
@@ -242,10 +190,8 @@ pub fn draft(days: Vec<Day>) -> Draft {
         title: None,
         days,
         tips: vec!["팁".into()],
-        usage: Usage {
-            input_tokens: 100,
-            output_tokens: 200,
-        },
+        usage: Usage { input_tokens: 100, output_tokens: 200 },
+        generator: None,
     }
 }
 
@@ -253,10 +199,7 @@ pub fn bad_output() -> GenerateError {
     GenerateError {
         code: ErrorCode::LlmBadOutput,
         detail: "unparseable".into(),
-        usage: Usage {
-            input_tokens: 10,
-            output_tokens: 5,
-        },
+        usage: Usage { input_tokens: 10, output_tokens: 5 },
     }
 }
 
@@ -271,9 +214,7 @@ pub fn transcript(events: &[StreamEvent]) -> String {
                 m.progress,
                 m.step.as_str(),
                 m.message,
-                m.iteration
-                    .map(|i| format!(" [iteration {i}]"))
-                    .unwrap_or_default()
+                m.iteration.map(|i| format!(" [iteration {i}]")).unwrap_or_default()
             ),
             StreamEvent::Chunk(c) => {
                 format!("chunk {} {} {:?}", c.progress, c.step.as_str(), c.content)
@@ -297,12 +238,7 @@ pub fn transcript(events: &[StreamEvent]) -> String {
                 c.plan.total_cost,
                 c.plan.warnings
             ),
-            StreamEvent::Error(f) => format!(
-                "error {} {} retryable={}",
-                f.error.as_str(),
-                f.message,
-                f.retryable
-            ),
+            StreamEvent::Error(f) => format!("error {} {} retryable={}", f.error.as_str(), f.message, f.retryable),
             StreamEvent::Done => "done".into(),
         };
         out.push_str(&line);
@@ -320,13 +256,7 @@ pub fn assert_well_formed(events: &[StreamEvent]) {
             last = p;
         }
     }
-    assert_eq!(
-        events
-            .iter()
-            .filter(|e| matches!(e, StreamEvent::Done))
-            .count(),
-        1
-    );
+    assert_eq!(events.iter().filter(|e| matches!(e, StreamEvent::Done)).count(), 1);
     assert!(matches!(events.last(), Some(StreamEvent::Done)));
     let terminal = events.iter().filter(|e| e.is_terminal()).count();
     assert_eq!(terminal, 1, "exactly one complete or error");

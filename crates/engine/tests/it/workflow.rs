@@ -10,20 +10,13 @@ use tripstream_engine::{Engine, EngineConfig, GenerateError};
 use crate::support::*;
 
 fn engine(generator: Arc<dyn tripstream_engine::PlanGenerator>, rainy_days: Vec<u32>) -> Engine {
-    Engine::new(
-        generator,
-        Arc::new(FixedWeather { rainy_days }),
-        EngineConfig::default(),
-    )
+    Engine::new(generator, Arc::new(FixedWeather { rainy_days }), EngineConfig::default())
 }
 
 async fn run(
     engine: &Engine,
     lang: Language,
-) -> (
-    Vec<StreamEvent>,
-    Result<tripstream_domain::Plan, tripstream_engine::EngineError>,
-) {
+) -> (Vec<StreamEvent>, Result<tripstream_domain::Plan, tripstream_engine::EngineError>) {
     let mut events = Vec::new();
     let result = engine.run(&request(lang), &seoul(), &mut events).await;
     assert_well_formed(&events);
@@ -40,17 +33,12 @@ async fn a_sound_draft_goes_straight_to_complete() {
     assert_eq!(plan.title, "서울 3일 여행");
     assert_eq!(plan.total_cost, 99_000);
     assert_eq!(plan.days[2].date.to_string(), "2025-11-12");
-    assert_eq!(
-        plan.days[0].weather.summary, "맑음",
-        "the gathered weather replaces the model's"
-    );
+    assert_eq!(plan.days[0].weather.summary, "맑음", "the gathered weather replaces the model's");
     assert_eq!(plan.metadata.iterations, 1);
     assert_eq!(plan.metadata.provider, "scripted");
     assert_eq!(plan.metadata.usage.output_tokens, 200);
     assert!(plan.id.starts_with("pln_"));
-    let StreamEvent::Complete(complete) = &events[events.len() - 2] else {
-        panic!("complete before done")
-    };
+    let StreamEvent::Complete(complete) = &events[events.len() - 2] else { panic!("complete before done") };
     assert_eq!(*complete.plan, plan);
 }
 
@@ -60,13 +48,7 @@ async fn a_broken_draft_is_refined_then_repaired() {
     let mut rainy = day(2);
     rainy.activities[2].indoor = false;
     let mut pricey = day(1);
-    pricey.activities.push(activity(
-        "20:00",
-        "스카이 라운지",
-        Category::Nightlife,
-        250_000,
-        true,
-    ));
+    pricey.activities.push(activity("20:00", "스카이 라운지", Category::Nightlife, 250_000, true));
     let first = draft(vec![pricey.clone(), rainy]);
     // Refinement 1 fixes the days and the rain but not the budget; refinement 2 changes nothing.
     let second = draft(vec![pricey.clone(), day(2), day(3)]);
@@ -76,28 +58,14 @@ async fn a_broken_draft_is_refined_then_repaired() {
 
     let told = generator.refine_findings.lock().unwrap().clone();
     let rules: Vec<Rule> = told[0].iter().map(|f| f.rule()).collect();
-    assert!(
-        rules.contains(&Rule::DayCount) && rules.contains(&Rule::RainyDay),
-        "{rules:?}"
-    );
-    assert_eq!(
-        told[1].iter().map(|f| f.rule()).collect::<Vec<_>>(),
-        vec![Rule::Budget]
-    );
+    assert!(rules.contains(&Rule::DayCount) && rules.contains(&Rule::RainyDay), "{rules:?}");
+    assert_eq!(told[1].iter().map(|f| f.rule()).collect::<Vec<_>>(), vec![Rule::Budget]);
 
     let plan = result.unwrap();
     assert_eq!(plan.metadata.iterations, 3);
     assert_eq!(plan.days.len(), 3);
-    assert!(
-        plan.total_cost <= 300_000,
-        "repair dropped the costliest optional activity"
-    );
-    assert!(
-        plan.days[0]
-            .activities
-            .iter()
-            .all(|a| a.name != "스카이 라운지")
-    );
+    assert!(plan.total_cost <= 300_000, "repair dropped the costliest optional activity");
+    assert!(plan.days[0].activities.iter().all(|a| a.name != "스카이 라운지"));
     assert!(plan.warnings.is_empty());
     assert_eq!(plan.metadata.usage.input_tokens, 300);
 }
@@ -111,39 +79,24 @@ async fn what_cannot_be_repaired_becomes_a_warning_in_the_request_language() {
     let (events, result) = run(&engine(generator, vec![]), Language::En).await;
     insta::assert_snapshot!(transcript(&events));
     let plan = result.unwrap();
-    assert_eq!(
-        plan.warnings,
-        ["The total cost ₩489,000 is over the budget ceiling of ₩300,000."]
-    );
+    assert_eq!(plan.warnings, ["The total cost ₩489,000 is over the budget ceiling of ₩300,000."]);
 }
 
 #[tokio::test]
 async fn a_plan_still_missing_days_is_never_delivered() {
     let script = vec![Ok(draft(vec![day(1), day(2)])); 3];
-    let (events, result) = run(
-        &engine(Arc::new(Scripted::new(script)), vec![]),
-        Language::Ko,
-    )
-    .await;
+    let (events, result) = run(&engine(Arc::new(Scripted::new(script)), vec![]), Language::Ko).await;
     insta::assert_snapshot!(transcript(&events));
     let err = result.unwrap_err();
     assert_eq!(err.code, ErrorCode::LlmBadOutput);
-    assert_eq!(
-        err.usage.input_tokens, 300,
-        "usage of every call is reported"
-    );
-    let StreamEvent::Error(failure) = &events[events.len() - 2] else {
-        panic!()
-    };
+    assert_eq!(err.usage.input_tokens, 300, "usage of every call is reported");
+    let StreamEvent::Error(failure) = &events[events.len() - 2] else { panic!() };
     assert_eq!(failure.usage.map(|u| u.output_tokens), Some(600));
 }
 
 #[tokio::test]
 async fn unparseable_output_is_asked_for_once_more() {
-    let generator = Arc::new(Scripted::new([
-        Err(bad_output()),
-        Ok(draft(vec![day(1), day(2), day(3)])),
-    ]));
+    let generator = Arc::new(Scripted::new([Err(bad_output()), Ok(draft(vec![day(1), day(2), day(3)]))]));
     let (_, result) = run(&engine(generator.clone(), vec![]), Language::Ko).await;
     let plan = result.unwrap();
     assert_eq!(generator.calls.load(Ordering::SeqCst), 2);
@@ -152,15 +105,14 @@ async fn unparseable_output_is_asked_for_once_more() {
     let generator = Arc::new(Scripted::new([Err(bad_output()), Err(bad_output())]));
     let (events, result) = run(&engine(generator, vec![]), Language::Ko).await;
     assert_eq!(result.unwrap_err().code, ErrorCode::LlmBadOutput);
-    assert!(transcript(&events).ends_with("error llm_bad_output AI가 올바른 여행 계획을 만들지 못했습니다. 다시 시도해 주세요. retryable=true\ndone\n"));
+    assert!(transcript(&events).ends_with(
+        "error llm_bad_output AI가 올바른 여행 계획을 만들지 못했습니다. 다시 시도해 주세요. retryable=true\ndone\n"
+    ));
 }
 
 #[tokio::test]
 async fn a_provider_failure_ends_with_error_then_done() {
-    let generator = Arc::new(Scripted::new([Err(GenerateError::new(
-        ErrorCode::LlmRateLimited,
-        "429",
-    ))]));
+    let generator = Arc::new(Scripted::new([Err(GenerateError::new(ErrorCode::LlmRateLimited, "429"))]));
     let (events, _) = run(&engine(generator, vec![]), Language::En).await;
     insta::assert_snapshot!(transcript(&events));
 }
@@ -176,15 +128,8 @@ async fn no_weather_at_all_is_weather_unavailable() {
 
 #[tokio::test(start_paused = true)]
 async fn a_generation_that_never_ends_times_out() {
-    let config = EngineConfig {
-        total_timeout: Duration::from_secs(30),
-        ..EngineConfig::default()
-    };
-    let engine = Engine::new(
-        Arc::new(Stalled),
-        Arc::new(FixedWeather { rainy_days: vec![] }),
-        config,
-    );
+    let config = EngineConfig { total_timeout: Duration::from_secs(30), ..EngineConfig::default() };
+    let engine = Engine::new(Arc::new(Stalled), Arc::new(FixedWeather { rainy_days: vec![] }), config);
     let (events, result) = run(&engine, Language::En).await;
     assert_eq!(result.unwrap_err().code, ErrorCode::Timeout);
     insta::assert_snapshot!(transcript(&events));

@@ -1,0 +1,334 @@
+//! The bundled destination catalog: one YAML file per destination under `data/destinations/`, embedded
+//! into the binary and parsed once. The schema is `data/destinations/README.md`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock};
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use tripstream_domain::plan::{Category, ClockTime};
+use tripstream_domain::{BudgetCeilings, ClimateNormal, Destination, Language, Localized, Location};
+use tripstream_engine::{Destinations, ResolveError};
+
+/// The embedded files, `(file name, contents)`. Adding a destination is adding a line here.
+const FILES: &[(&str, &str)] = &[
+    ("seoul.yaml", include_str!("../../../data/destinations/seoul.yaml")),
+    ("busan.yaml", include_str!("../../../data/destinations/busan.yaml")),
+    ("jeju.yaml", include_str!("../../../data/destinations/jeju.yaml")),
+    ("gyeongju.yaml", include_str!("../../../data/destinations/gyeongju.yaml")),
+    ("jeonju.yaml", include_str!("../../../data/destinations/jeonju.yaml")),
+    ("gangneung.yaml", include_str!("../../../data/destinations/gangneung.yaml")),
+    ("tokyo.yaml", include_str!("../../../data/destinations/tokyo.yaml")),
+    ("osaka.yaml", include_str!("../../../data/destinations/osaka.yaml")),
+    ("kyoto.yaml", include_str!("../../../data/destinations/kyoto.yaml")),
+    ("bangkok.yaml", include_str!("../../../data/destinations/bangkok.yaml")),
+    ("paris.yaml", include_str!("../../../data/destinations/paris.yaml")),
+    ("new-york.yaml", include_str!("../../../data/destinations/new-york.yaml")),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Weekday {
+    Mon,
+    Tue,
+    Wed,
+    Thu,
+    Fri,
+    Sat,
+    Sun,
+}
+
+impl From<jiff::civil::Weekday> for Weekday {
+    fn from(w: jiff::civil::Weekday) -> Self {
+        use jiff::civil::Weekday as J;
+        match w {
+            J::Monday => Weekday::Mon,
+            J::Tuesday => Weekday::Tue,
+            J::Wednesday => Weekday::Wed,
+            J::Thursday => Weekday::Thu,
+            J::Friday => Weekday::Fri,
+            J::Saturday => Weekday::Sat,
+            J::Sunday => Weekday::Sun,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MealKind {
+    Breakfast,
+    Lunch,
+    Dinner,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+pub struct Hours {
+    pub open: ClockTime,
+    pub close: ClockTime,
+}
+
+/// Something to do.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Place {
+    pub id: String,
+    pub name: Localized,
+    pub description: Localized,
+    pub category: Category,
+    pub area: Localized,
+    pub lat: f64,
+    pub lon: f64,
+    /// Per person, local currency.
+    pub cost: u64,
+    pub duration_minutes: u16,
+    pub indoor: bool,
+    pub hours: Hours,
+    #[serde(default)]
+    pub closed_on: Vec<Weekday>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+/// Somewhere to eat. Always indoors.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Meal {
+    pub id: String,
+    pub name: Localized,
+    pub description: Localized,
+    pub category: Category,
+    pub meals: Vec<MealKind>,
+    pub area: Localized,
+    pub lat: f64,
+    pub lon: f64,
+    /// Per person, local currency.
+    pub cost: u64,
+    pub duration_minutes: u16,
+    pub hours: Hours,
+    #[serde(default)]
+    pub closed_on: Vec<Weekday>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Tips {
+    pub en: Vec<String>,
+    pub ko: Vec<String>,
+}
+
+impl Tips {
+    pub fn get(&self, lang: Language) -> &[String] {
+        match lang {
+            Language::En => &self.en,
+            Language::Ko => &self.ko,
+        }
+    }
+}
+
+/// One destination file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DestinationData {
+    pub id: String,
+    pub name: Localized,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    pub country: String,
+    pub lat: f64,
+    pub lon: f64,
+    pub timezone: String,
+    pub currency: String,
+    pub budget: BudgetCeilings,
+    pub climate: Vec<ClimateNormal>,
+    pub tips: Tips,
+    pub places: Vec<Place>,
+    pub meals: Vec<Meal>,
+}
+
+impl DestinationData {
+    /// The domain's view of this destination.
+    pub fn destination(&self) -> Destination {
+        Destination {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            country: self.country.clone(),
+            lat: self.lat,
+            lon: self.lon,
+            timezone: self.timezone.clone(),
+            currency: self.currency.clone(),
+            budget: self.budget,
+            climate: Some(self.climate.clone()),
+        }
+    }
+}
+
+/// What the data says about a place a model named.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct KnownPlace {
+    pub lat: f64,
+    pub lon: f64,
+    /// Per person, local currency.
+    pub cost: u64,
+    pub indoor: bool,
+}
+
+impl DestinationData {
+    /// The place or restaurant a model means by `name`: the same name in either language, ignoring case,
+    /// spaces and punctuation, or a name that contains a known one (`경복궁 (Gyeongbokgung)`).
+    pub fn find_place(&self, name: &str) -> Option<KnownPlace> {
+        let key = match_key(name);
+        if key.is_empty() {
+            return None;
+        }
+        let places = self
+            .places
+            .iter()
+            .map(|p| (&p.name, KnownPlace { lat: p.lat, lon: p.lon, cost: p.cost, indoor: p.indoor }));
+        let meals =
+            self.meals.iter().map(|m| (&m.name, KnownPlace { lat: m.lat, lon: m.lon, cost: m.cost, indoor: true }));
+        // An exact name wins; otherwise the longest known name inside the model's, so that
+        // "Seoul Forest Park" is not taken for a place called "Seoul".
+        let score = |known: &str| match known {
+            k if k == key => Some(usize::MAX),
+            k if k.chars().count() >= 3 && key.contains(k) => Some(k.len()),
+            _ => None,
+        };
+        places
+            .chain(meals)
+            .filter_map(|(name, place)| {
+                let best = score(&match_key(&name.en)).max(score(&match_key(&name.ko)))?;
+                Some((best, place))
+            })
+            .max_by_key(|(best, _)| *best)
+            .map(|(_, place)| place)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {message}")]
+pub struct CatalogError {
+    pub file: String,
+    pub message: String,
+}
+
+/// Every bundled destination, and an index of the names people type for them.
+#[derive(Debug)]
+pub struct Catalog {
+    destinations: Vec<Arc<DestinationData>>,
+    by_key: HashMap<String, usize>,
+}
+
+static BUNDLED: LazyLock<Arc<Catalog>> = LazyLock::new(|| {
+    // The files are compiled in and checked by this crate's tests: a failure here is a build defect.
+    Arc::new(Catalog::parse(FILES).unwrap_or_else(|e| panic!("bundled destination data is broken: {e}")))
+});
+
+impl Catalog {
+    /// The catalog embedded in the binary.
+    pub fn bundled() -> Arc<Catalog> {
+        BUNDLED.clone()
+    }
+
+    pub fn parse(files: &[(&str, &str)]) -> Result<Catalog, CatalogError> {
+        let mut destinations = Vec::with_capacity(files.len());
+        let mut by_key = HashMap::new();
+        for (file, text) in files {
+            let err = |message: String| CatalogError { file: (*file).to_owned(), message };
+            let data: DestinationData = serde_saphyr::from_str(text).map_err(|e| err(e.to_string()))?;
+            if data.climate.len() != 12 {
+                return Err(err(format!("climate has {} months, not 12", data.climate.len())));
+            }
+            let index = destinations.len();
+            let keys = [data.id.as_str(), data.name.en.as_str(), data.name.ko.as_str()]
+                .into_iter()
+                .chain(data.aliases.iter().map(String::as_str));
+            for key in keys {
+                if let Some(other) = by_key.insert(match_key(key), index)
+                    && other != index
+                {
+                    return Err(err(format!("name {key:?} is also used by another destination")));
+                }
+            }
+            destinations.push(Arc::new(data));
+        }
+        Ok(Catalog { destinations, by_key })
+    }
+
+    pub fn all(&self) -> &[Arc<DestinationData>] {
+        &self.destinations
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Arc<DestinationData>> {
+        self.destinations.iter().find(|d| d.id == id)
+    }
+
+    /// Finds what someone typed: any name or alias, ignoring case, spaces, dashes and dots, and a trailing
+    /// `, Country` part (`Seoul, South Korea`).
+    pub fn find(&self, typed: &str) -> Option<&Arc<DestinationData>> {
+        let head = typed.split([',', '(']).next().unwrap_or(typed);
+        [typed, head].into_iter().find_map(|t| self.by_key.get(&match_key(t))).map(|&i| &self.destinations[i])
+    }
+}
+
+fn match_key(s: &str) -> String {
+    s.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect()
+}
+
+/// The [`Destinations`] port over the bundled catalog.
+#[derive(Clone)]
+pub struct BundledDestinations {
+    catalog: Arc<Catalog>,
+}
+
+impl BundledDestinations {
+    pub fn new(catalog: Arc<Catalog>) -> Self {
+        Self { catalog }
+    }
+}
+
+#[async_trait]
+impl Destinations for BundledDestinations {
+    async fn resolve(&self, location: &Location) -> Result<Destination, ResolveError> {
+        self.catalog.find(location.as_str()).map(|d| d.destination()).ok_or_else(|| ResolveError::Unknown {
+            location: location.as_str().to_owned(),
+            known: self.catalog.all().iter().map(|d| d.name.en.clone()).collect(),
+        })
+    }
+
+    fn list(&self) -> Vec<Destination> {
+        self.catalog.all().iter().map(|d| d.destination()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_bundled_file_parses_and_holds_what_the_planner_needs() {
+        let catalog = Catalog::bundled();
+        assert_eq!(catalog.all().len(), 12);
+        for d in catalog.all() {
+            assert!(d.places.len() >= 25, "{}: {} places", d.id, d.places.len());
+            assert!(d.budget.low < d.budget.medium && d.budget.medium < d.budget.high, "{}", d.id);
+            for p in &d.places {
+                assert!(p.hours.open < p.hours.close, "{}/{}", d.id, p.id);
+                assert!(p.category != Category::Food, "{}/{}: meals belong under meals", d.id, p.id);
+            }
+            for m in &d.meals {
+                assert!(!m.meals.is_empty(), "{}/{}", d.id, m.id);
+            }
+        }
+    }
+
+    #[test]
+    fn names_are_found_however_they_are_typed() {
+        let catalog = Catalog::bundled();
+        for typed in ["Seoul", "seoul", " 서울 ", "Seoul, South Korea", "SEOUL"] {
+            assert_eq!(catalog.find(typed).map(|d| d.id.as_str()), Some("seoul"), "{typed}");
+        }
+        for typed in ["New York", "new-york", "NYC", "뉴욕"] {
+            assert_eq!(catalog.find(typed).map(|d| d.id.as_str()), Some("new-york"), "{typed}");
+        }
+        assert!(catalog.find("Atlantis").is_none());
+    }
+}

@@ -1,0 +1,65 @@
+//! The outbound HTTP client every adapter shares, and retry backoff.
+
+use std::sync::Once;
+use std::time::Duration;
+
+/// A client for outside services: rustls (ring), HTTP/1.1 and HTTP/2, a connect timeout. Request and
+/// read timeouts belong to each adapter's own settings.
+pub fn client(connect_timeout: Duration) -> reqwest::Client {
+    install_crypto_provider();
+    reqwest::Client::builder()
+        .connect_timeout(connect_timeout)
+        .user_agent(concat!("tripstream/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("the HTTP client builds with a crypto provider installed")
+}
+
+/// reqwest is built without a default rustls provider (the aws-lc one is slow to build); ring's is
+/// installed once per process before any client exists.
+fn install_crypto_provider() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // Err means another provider was installed first, which serves as well.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+/// Exponential backoff with full jitter: a random wait in `[0, min(max, base · 2^attempt)]`.
+pub fn backoff(attempt: u32, base: Duration, max: Duration) -> Duration {
+    let ceiling = base.saturating_mul(1u32 << attempt.min(16)).min(max);
+    ceiling.mul_f64(fastrand::f64())
+}
+
+/// A secret that never shows up in `Debug` output or logs.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_stays_under_its_ceiling() {
+        for attempt in 0..20 {
+            let wait = backoff(attempt, Duration::from_millis(100), Duration::from_secs(2));
+            assert!(wait <= Duration::from_millis(100 * (1 << attempt.min(16))).min(Duration::from_secs(2)));
+        }
+        assert_eq!(format!("{:?}", Secret::new("k3y")), "Secret(***)");
+    }
+}

@@ -1,0 +1,99 @@
+//! The `tripstream` command line, run as a user runs it.
+
+use std::process::{Command, Output};
+
+use tripstream_domain::rules::{ValidationContext, validate};
+use tripstream_domain::{Plan, TripDates};
+
+fn tripstream(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tripstream")).args(args).env_remove("RUST_LOG").output().expect("the binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn the_readme_example_prints_a_three_day_itinerary() {
+    let out = tripstream(&["plan", "Seoul", "--from", "2025-11-10", "--to", "2025-11-12", "--budget", "medium"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with("서울 3일 여행\n"), "{text}");
+    for day in ["1일차 — ", "2일차 — ", "3일차 — "] {
+        assert!(text.contains(day), "{text}");
+    }
+    assert!(text.contains("총비용: ₩"), "{text}");
+    assert!(text.contains("offline · tripstream-offline-planner · climatology"), "{text}");
+    // Not a terminal: progress arrives as plain lines on stderr, in order.
+    let progress = stderr(&out);
+    let first = progress.find("[ 10%] Seoul의 날씨 정보를 수집하고 있습니다...").expect("gather status");
+    let last = progress.find("[ 95%] 최종 계획을 완성하고 있습니다...").expect("finalize status");
+    assert!(first < last, "{progress}");
+}
+
+#[test]
+fn json_output_is_the_api_plan_and_passes_every_rule() {
+    let out = tripstream(&[
+        "plan",
+        "paris",
+        "--from",
+        "2025-06-01",
+        "--to",
+        "2025-06-04",
+        "--budget",
+        "high",
+        "--lang",
+        "en",
+        "--travelers",
+        "2",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let plan: Plan = serde_json::from_slice(&out.stdout).expect("stdout is exactly one plan");
+    assert_eq!(plan.title, "4 days in Paris");
+    assert_eq!(plan.currency, "EUR");
+    let ctx = ValidationContext {
+        dates: TripDates::new(plan.start_date, plan.end_date, 14).unwrap(),
+        budget_ceiling: u64::MAX,
+        currency: plan.currency.clone(),
+    };
+    assert_eq!(validate(&plan, &ctx), vec![]);
+}
+
+#[test]
+fn bad_input_is_a_clear_error_with_exit_code_2() {
+    let out = tripstream(&["plan", "Seoul", "--from", "2025-11-12", "--to", "2025-11-10"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(stderr(&out).trim(), "error: endDate: endDate must not be before startDate");
+
+    let out = tripstream(&["plan", "Atlantis", "--from", "2025-11-10", "--to", "2025-11-12"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("unknown destination \"Atlantis\"; known destinations: Seoul"), "{}", stderr(&out));
+
+    let out = tripstream(&["plan", "Seoul", "--from", "2025-11-10", "--to", "2025-11-12", "--budget", "luxury"]);
+    assert_eq!(out.status.code(), Some(2), "clap rejects it");
+    assert!(stderr(&out).contains("possible values: low, medium, high"));
+}
+
+#[test]
+fn destinations_lists_the_bundled_catalog() {
+    let out = tripstream(&["destinations"]);
+    assert!(out.status.success());
+    let text = stdout(&out);
+    assert_eq!(text.lines().count(), 13, "a header and 12 destinations:\n{text}");
+    assert!(text.contains("new-york") && text.contains("뉴욕") && text.contains("₩"));
+    let json: serde_json::Value = serde_json::from_slice(&tripstream(&["destinations", "--json"]).stdout).unwrap();
+    assert_eq!(json.as_array().unwrap().len(), 12);
+}
+
+#[test]
+fn help_names_every_command() {
+    let text = stdout(&tripstream(&["--help"]));
+    for command in ["serve", "plan", "destinations"] {
+        assert!(text.contains(command), "{text}");
+    }
+}

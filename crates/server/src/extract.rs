@@ -1,0 +1,106 @@
+//! The plan request extractor: content type, size, JSON syntax, then the contract's rules, each failure
+//! with its own status (415, 413, 400, 422) and never a stream.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{StatusCode, header};
+use tripstream_domain::{Language, PlanRequest, RawPlanRequest};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The most a request body may be.
+pub const BODY_LIMIT: usize = 16 * 1024;
+
+/// A request that passed every rule of API.md "Request".
+pub struct ValidPlanRequest(pub PlanRequest);
+
+impl FromRequest<AppState> for ValidPlanRequest {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|mime| {
+                let mime = mime.trim().to_ascii_lowercase();
+                mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+            })
+            .unwrap_or(false);
+        if !json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "invalid_request",
+                "Content-Type must be application/json",
+            ));
+        }
+        let accept_language = req
+            .headers()
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(Language::from_accept_language);
+        let body = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "invalid_request",
+                    format!("the request body must be at most {BODY_LIMIT} bytes"),
+                )
+            } else {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", rejection.body_text())
+            }
+        })?;
+        let raw = parse_body(&body)?;
+        let request = PlanRequest::parse(raw, accept_language, state.limits)?;
+        Ok(Self(request))
+    }
+}
+
+/// JSON syntax errors are 400; a well-formed body of the wrong shape is 422 naming the field.
+fn parse_body(body: &[u8]) -> Result<RawPlanRequest, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let raw: RawPlanRequest = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let inner = e.inner();
+        if inner.is_syntax() || inner.is_eof() {
+            return ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", format!("malformed JSON: {inner}"));
+        }
+        let message = inner.to_string();
+        let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
+        let top_level = e.path().iter().find_map(|segment| match segment {
+            serde_path_to_error::Segment::Map { key } => Some(key.clone()),
+            _ => None,
+        });
+        let field = unknown_field(&message).or(top_level);
+        ApiError { field, ..ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", message) }
+    })?;
+    de.end().map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", format!("malformed JSON: {e}")))?;
+    Ok(raw)
+}
+
+/// The name in serde's "unknown field `x`, expected one of …".
+fn unknown_field(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    Some(rest[..rest.find('`')?].to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_problems_are_told_apart() {
+        let syntax = parse_body(b"{\"location\": ").unwrap_err();
+        assert_eq!(syntax.status, StatusCode::BAD_REQUEST);
+        let unknown = parse_body(br#"{"location":"Seoul","budgett":"low"}"#).unwrap_err();
+        assert_eq!((unknown.status, unknown.field.as_deref()), (StatusCode::UNPROCESSABLE_ENTITY, Some("budgett")));
+        assert!(unknown.message.starts_with("unknown field `budgett`"), "{}", unknown.message);
+        let wrong_type = parse_body(br#"{"travelers":"two"}"#).unwrap_err();
+        assert_eq!(wrong_type.field.as_deref(), Some("travelers"));
+        let not_object = parse_body(b"[1]").unwrap_err();
+        assert_eq!((not_object.status, not_object.field), (StatusCode::UNPROCESSABLE_ENTITY, None));
+        let trailing = parse_body(b"{} {}").unwrap_err();
+        assert_eq!(trailing.status, StatusCode::BAD_REQUEST);
+    }
+}

@@ -1,0 +1,20 @@
+//! The router: one function from state to every route of the contract.
+
+mod meta;
+mod plans;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(meta::health))
+        .route("/api/v1/destinations", get(meta::destinations))
+        .route("/api/v1/plans/generate", post(plans::generate))
+        .route("/api/v1/plans/generate/stream", post(plans::generate_stream))
+        .fallback(|| async { ApiError::not_found() })
+        .with_state(state)
+}

@@ -1,0 +1,23 @@
+//! What every handler shares.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+use tripstream_domain::RequestLimits;
+use tripstream_engine::{Destinations, Engine};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Engine,
+    pub destinations: Arc<dyn Destinations>,
+    /// The weather layers, for `/health`.
+    pub weather: String,
+    /// The generators in fallback order, for `/health`.
+    pub generators: Vec<String>,
+    pub limits: RequestLimits,
+    pub keep_alive: Duration,
+    /// Cancelled when the shutdown grace period is over: streams still running end with a retryable error.
+    pub hard_stop: CancellationToken,
+    pub started: Instant,
+}

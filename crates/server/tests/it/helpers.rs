@@ -1,0 +1,151 @@
+//! `spawn_app()`: the real application on port 0, and a client with one method per endpoint.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use eventsource_stream::Eventsource;
+use futures::StreamExt;
+use serde_json::Value;
+use tokio::sync::oneshot;
+use tripstream_adapters::{BundledDestinations, Catalog, Climatology};
+use tripstream_domain::rules::Finding;
+use tripstream_engine::{Draft, DraftSink, Engine, GenerateError, GeneratorInfo, PlanContext, PlanGenerator};
+use tripstream_server::wiring::Services;
+use tripstream_server::{Application, ServerConfig};
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    /// Sending on it starts a graceful shutdown.
+    pub shutdown: Option<oneshot::Sender<()>>,
+    pub server: tokio::task::JoinHandle<()>,
+}
+
+/// One parsed SSE message.
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub id: String,
+    pub data: Value,
+}
+
+impl Message {
+    pub fn kind(&self) -> &str {
+        self.data["type"].as_str().unwrap_or("")
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(ServerConfig::default(), None).await
+}
+
+pub async fn spawn_app_with(config: ServerConfig, services: Option<Services>) -> TestApp {
+    let services = services.unwrap_or_else(|| Services::from_settings(&config.engine).unwrap());
+    let app = Application::with_services(config, services).await.expect("the app builds");
+    let base = format!("http://{}", app.local_addr());
+    let (tx, rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        app.run_until_stopped(async move {
+            let _ = rx.await;
+        })
+        .await
+        .expect("the server runs");
+    });
+    TestApp {
+        base,
+        client: tripstream_adapters::http::client(std::time::Duration::from_secs(5)),
+        shutdown: Some(tx),
+        server,
+    }
+}
+
+pub fn seoul_body() -> &'static str {
+    r#"{"location": "Seoul", "startDate": "2025-11-10", "endDate": "2025-11-12", "budget": "medium"}"#
+}
+
+impl TestApp {
+    pub async fn post(&self, path: &str, body: &str, content_type: &str) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.base))
+            .header("content-type", content_type)
+            .body(body.to_owned())
+            .send()
+            .await
+            .expect("the request is sent")
+    }
+
+    pub async fn generate(&self, body: &str) -> reqwest::Response {
+        self.post("/api/v1/plans/generate", body, "application/json").await
+    }
+
+    pub async fn stream(&self, body: &str) -> reqwest::Response {
+        self.post("/api/v1/plans/generate/stream", body, "application/json").await
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(format!("{}{path}", self.base)).send().await.expect("the request is sent")
+    }
+}
+
+pub async fn messages(response: reqwest::Response) -> Vec<Message> {
+    let mut stream = response.bytes_stream().eventsource();
+    let mut out = Vec::new();
+    while let Some(event) = tokio::time::timeout(Duration::from_secs(30), stream.next()).await.expect("no stall") {
+        let event = event.expect("well-formed SSE");
+        out.push(Message { id: event.id, data: serde_json::from_str(&event.data).expect("data is JSON") });
+    }
+    out
+}
+
+/// A generator that writes one line and then waits forever, noting when it is dropped (cancelled).
+pub struct Endless {
+    pub dropped: Arc<AtomicBool>,
+}
+
+struct SetOnDrop(Arc<AtomicBool>);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl PlanGenerator for Endless {
+    fn info(&self) -> GeneratorInfo {
+        GeneratorInfo { provider: "endless".into(), model: "m".into(), prompt_version: "v".into() }
+    }
+
+    async fn generate_draft(&self, _: &PlanContext, sink: &mut dyn DraftSink) -> Result<Draft, GenerateError> {
+        let _guard = SetOnDrop(self.dropped.clone());
+        sink.text("Day 1 —");
+        std::future::pending().await
+    }
+
+    async fn refine_plan(
+        &self,
+        _: &PlanContext,
+        _: &Draft,
+        _: &[Finding],
+        _: &mut dyn DraftSink,
+    ) -> Result<Draft, GenerateError> {
+        std::future::pending().await
+    }
+}
+
+pub fn endless_services(config: &ServerConfig) -> (Services, Arc<AtomicBool>) {
+    let dropped = Arc::new(AtomicBool::new(false));
+    let engine = Engine::new(
+        Arc::new(Endless { dropped: dropped.clone() }),
+        Arc::new(Climatology),
+        config.engine.engine_config(),
+    );
+    let services = Services {
+        engine,
+        destinations: Arc::new(BundledDestinations::new(Catalog::bundled())),
+        weather: "climatology".into(),
+        generators: vec!["endless".into()],
+    };
+    (services, dropped)
+}

@@ -1,0 +1,6 @@
+//! The HTTP contract of API.md, over a real socket with a real SSE parser.
+
+mod helpers;
+mod plans;
+mod requests;
+mod streams;
