@@ -4,9 +4,14 @@
 
 pub mod catalog;
 pub mod climatology;
+pub mod fallback;
+pub mod geocoded;
 pub mod http;
+pub mod llm;
 pub mod offline;
+pub mod weather;
 
 pub use catalog::{BundledDestinations, Catalog};
 pub use climatology::Climatology;
+pub use geocoded::GeocodedDestinations;
 pub use offline::{OfflineConfig, OfflinePlanner};

@@ -1,6 +1,7 @@
 //! Typed configuration, from flags or the environment (flags win).
 
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use tripstream_domain::RequestLimits;
@@ -21,12 +22,174 @@ pub struct EngineSettings {
     /// Pause between the offline planner's streamed lines, to demo streaming (0 = none).
     #[arg(long, env = "OFFLINE_CHUNK_DELAY_MS", default_value_t = 0)]
     pub offline_chunk_delay_ms: u64,
+    #[command(flatten)]
+    pub llm: LlmSettings,
+    #[command(flatten)]
+    pub weather: WeatherSettings,
 }
 
 impl Default for EngineSettings {
     fn default() -> Self {
-        Self { max_trip_days: 14, max_refine_iterations: 2, generation_timeout_secs: 180, offline_chunk_delay_ms: 0 }
+        Self {
+            max_trip_days: 14,
+            max_refine_iterations: 2,
+            generation_timeout_secs: 180,
+            offline_chunk_delay_ms: 0,
+            llm: LlmSettings::default(),
+            weather: WeatherSettings::default(),
+        }
     }
+}
+
+/// Which plan generator, in which order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LlmChoice {
+    /// Gemini if `GEMINI_API_KEY` is set, else OpenAI-compatible if `OPENAI_BASE_URL` is set, else offline.
+    #[default]
+    Auto,
+    Offline,
+    Gemini,
+    Openai,
+    /// In `LLM_FALLBACK` only: no fallback.
+    None,
+}
+
+impl LlmChoice {
+    pub fn name(self) -> &'static str {
+        match self {
+            LlmChoice::Auto => "auto",
+            LlmChoice::Offline => "offline",
+            LlmChoice::Gemini => "gemini",
+            LlmChoice::Openai => "openai",
+            LlmChoice::None => "none",
+        }
+    }
+}
+
+/// The LLM providers (README "Providers").
+#[derive(Debug, Clone, clap::Args)]
+pub struct LlmSettings {
+    /// The plan generator.
+    #[arg(long, env = "LLM_PROVIDER", value_enum, default_value_t = LlmChoice::Auto)]
+    pub llm_provider: LlmChoice,
+    /// Generators tried in order when the chosen one is unavailable before it has streamed anything:
+    /// comma-separated `gemini`, `openai`, `offline`, or `none`. Default: the other configured providers,
+    /// then `offline`.
+    #[arg(long, env = "LLM_FALLBACK", value_delimiter = ',')]
+    pub llm_fallback: Vec<LlmChoice>,
+    #[arg(long, env = "GEMINI_API_KEY", hide_env_values = true)]
+    pub gemini_api_key: Option<String>,
+    #[arg(long, env = "GEMINI_MODEL", default_value = "gemini-2.5-flash-lite")]
+    pub gemini_model: String,
+    #[arg(long, env = "GEMINI_BASE_URL", default_value = "https://generativelanguage.googleapis.com")]
+    pub gemini_base_url: String,
+    /// An OpenAI-compatible server: `https://api.openai.com`, Ollama `http://localhost:11434`, llama.cpp
+    /// `http://localhost:8080`, vLLM `http://localhost:8000`.
+    #[arg(long, env = "OPENAI_BASE_URL")]
+    pub openai_base_url: Option<String>,
+    /// Not needed by local servers.
+    #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
+    pub openai_api_key: Option<String>,
+    #[arg(long, env = "OPENAI_MODEL", default_value = "gpt-4o-mini")]
+    pub openai_model: String,
+    /// Seconds to set up a connection to a provider.
+    #[arg(long, env = "LLM_CONNECT_TIMEOUT_SECS", default_value_t = 5.0, value_parser = positive_secs)]
+    pub llm_connect_timeout_secs: f64,
+    /// Seconds from sending a request to the response headers.
+    #[arg(long, env = "LLM_FIRST_BYTE_TIMEOUT_SECS", default_value_t = 30.0, value_parser = positive_secs)]
+    pub llm_first_byte_timeout_secs: f64,
+    /// The longest quiet gap, in seconds, between two frames of a streamed reply.
+    #[arg(long, env = "LLM_IDLE_TIMEOUT_SECS", default_value_t = 30.0, value_parser = positive_secs)]
+    pub llm_idle_timeout_secs: f64,
+    /// Seconds for one whole call, retries included.
+    #[arg(long, env = "LLM_TOTAL_TIMEOUT_SECS", default_value_t = 120.0, value_parser = positive_secs)]
+    pub llm_total_timeout_secs: f64,
+    /// Attempts per call (1 = no retries) for transient failures: 5xx, connection errors, short rate limits.
+    #[arg(long, env = "LLM_MAX_ATTEMPTS", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10))]
+    pub llm_max_attempts: u32,
+    /// The first retry's backoff ceiling in milliseconds; doubled per attempt, with full jitter.
+    #[arg(long, env = "LLM_RETRY_BASE_MS", default_value_t = 500)]
+    pub llm_retry_base_ms: u64,
+    /// A directory with `system.yaml`, `draft.yaml` and `refine.yaml` replacing the bundled prompts.
+    #[arg(long, env = "PROMPTS_DIR")]
+    pub prompts_dir: Option<PathBuf>,
+}
+
+impl Default for LlmSettings {
+    fn default() -> Self {
+        Self {
+            llm_provider: LlmChoice::Auto,
+            llm_fallback: Vec::new(),
+            gemini_api_key: None,
+            gemini_model: "gemini-2.5-flash-lite".into(),
+            gemini_base_url: "https://generativelanguage.googleapis.com".into(),
+            openai_base_url: None,
+            openai_api_key: None,
+            openai_model: "gpt-4o-mini".into(),
+            llm_connect_timeout_secs: 5.0,
+            llm_first_byte_timeout_secs: 30.0,
+            llm_idle_timeout_secs: 30.0,
+            llm_total_timeout_secs: 120.0,
+            llm_max_attempts: 3,
+            llm_retry_base_ms: 500,
+            prompts_dir: None,
+        }
+    }
+}
+
+/// Which weather services, over the bundled climate normals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum WeatherChoice {
+    /// OpenWeatherMap then Open-Meteo when `OPENWEATHER_API_KEY` is set; climate normals only otherwise.
+    Auto,
+    Openweathermap,
+    OpenMeteo,
+    /// Climate normals only.
+    None,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct WeatherSettings {
+    /// Forecast services in order, comma-separated; dates beyond their horizon use the climate normals.
+    #[arg(long, env = "WEATHER_SOURCES", value_enum, value_delimiter = ',', default_value = "auto")]
+    pub weather_sources: Vec<WeatherChoice>,
+    #[arg(long, env = "OPENWEATHER_API_KEY", hide_env_values = true)]
+    pub openweather_api_key: Option<String>,
+    #[arg(long, env = "OPENWEATHER_BASE_URL", default_value = "https://api.openweathermap.org")]
+    pub openweather_base_url: String,
+    #[arg(long, env = "OPEN_METEO_BASE_URL", default_value = "https://api.open-meteo.com")]
+    pub open_meteo_base_url: String,
+    /// Seconds one weather request may take before the next source (or the normals) serves.
+    #[arg(long, env = "WEATHER_TIMEOUT_SECS", default_value_t = 5.0, value_parser = positive_secs)]
+    pub weather_timeout_secs: f64,
+    /// How long a place's forecast is reused.
+    #[arg(long, env = "WEATHER_CACHE_SECS", default_value_t = 3600)]
+    pub weather_cache_secs: u64,
+}
+
+impl Default for WeatherSettings {
+    fn default() -> Self {
+        Self {
+            weather_sources: vec![WeatherChoice::Auto],
+            openweather_api_key: None,
+            openweather_base_url: "https://api.openweathermap.org".into(),
+            open_meteo_base_url: "https://api.open-meteo.com".into(),
+            weather_timeout_secs: 5.0,
+            weather_cache_secs: 3600,
+        }
+    }
+}
+
+fn positive_secs(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 86_400.0 => Ok(v),
+        _ => Err(format!("{s:?} is not a number of seconds between 0 and 86400")),
+    }
+}
+
+/// A configured secret: unset and empty are the same.
+pub(crate) fn secret(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
 }
 
 impl EngineSettings {

@@ -3,10 +3,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tripstream_adapters::{BundledDestinations, Catalog, Climatology, OfflineConfig, OfflinePlanner};
-use tripstream_engine::{Destinations, Engine};
+use anyhow::{Context, bail};
+use tripstream_adapters::fallback::FallbackChain;
+use tripstream_adapters::http::{self, Secret};
+use tripstream_adapters::llm::{
+    ChatModel, Gemini, GeminiConfig, LlmPlanner, OpenAi, OpenAiConfig, Prompts, RetryPolicy, Timeouts,
+};
+use tripstream_adapters::weather::{ForecastSource, LayeredWeather, OpenMeteo, OpenWeatherMap};
+use tripstream_adapters::{
+    BundledDestinations, Catalog, Climatology, GeocodedDestinations, OfflineConfig, OfflinePlanner,
+};
+use tripstream_engine::{Destinations, Engine, PlanGenerator, Weather};
 
-use crate::config::EngineSettings;
+use crate::config::{EngineSettings, LlmChoice, LlmSettings, WeatherChoice, WeatherSettings, secret};
 
 /// Everything a generation needs, wired.
 #[derive(Clone)]
@@ -15,24 +24,171 @@ pub struct Services {
     pub destinations: Arc<dyn Destinations>,
     /// The generators in fallback order, for `/health`.
     pub generators: Vec<String>,
-    /// The weather source, for `/health`.
+    /// The weather layers, for `/health`: `climatology`, `openweathermap+open-meteo+climatology`.
     pub weather: String,
 }
 
 impl Services {
-    /// Fails, naming the problem, on configuration that cannot work.
+    /// Fails, naming the problem, on configuration that cannot work: a provider chosen without its
+    /// settings, a prompt file that does not compile.
     pub fn from_settings(settings: &EngineSettings) -> anyhow::Result<Services> {
         let catalog = Catalog::bundled();
         let offline = OfflineConfig { chunk_delay: Duration::from_millis(settings.offline_chunk_delay_ms) };
-        let generator = Arc::new(OfflinePlanner::new(catalog.clone(), offline));
-        let engine = Engine::new(generator, Arc::new(Climatology), settings.engine_config());
+        let offline: Arc<dyn PlanGenerator> = Arc::new(OfflinePlanner::new(catalog.clone(), offline));
+
+        let chain = generator_order(&settings.llm)?;
+        let prompts = match &settings.llm.prompts_dir {
+            _ if chain == [LlmChoice::Offline] => None,
+            Some(dir) => Some(Prompts::from_dir(dir)?),
+            None => Some(Prompts::embedded().context("the bundled prompts are broken")?),
+        }
+        .map(Arc::new);
+        let links: Vec<Arc<dyn PlanGenerator>> = chain
+            .iter()
+            .map(|choice| match (choice, &prompts) {
+                (LlmChoice::Gemini | LlmChoice::Openai, Some(prompts)) => {
+                    let model = chat_model(*choice, &settings.llm);
+                    Arc::new(LlmPlanner::new(model, prompts.clone(), catalog.clone())) as Arc<dyn PlanGenerator>
+                }
+                _ => offline.clone(),
+            })
+            .collect();
+        let generators: Vec<String> = chain.iter().map(|c| c.name().to_owned()).collect();
+        let generator: Arc<dyn PlanGenerator> =
+            if links.len() == 1 { links[0].clone() } else { Arc::new(FallbackChain::new(links)) };
+
+        let (weather, weather_name, geocoder) = weather(&settings.weather);
+        let llm_first = chain[0] != LlmChoice::Offline;
+        let destinations: Arc<dyn Destinations> = match geocoder {
+            // A model can plan anywhere; the bundled data serves where it can and geocoding elsewhere.
+            Some(owm) if llm_first => Arc::new(GeocodedDestinations::new(catalog.clone(), owm)),
+            _ => Arc::new(BundledDestinations::new(catalog)),
+        };
+        let engine = Engine::new(generator, weather, settings.engine_config());
         let info = engine.generator_info();
-        tracing::info!(provider = %info.provider, model = %info.model, weather = Climatology::SOURCE, "providers chosen");
-        Ok(Services {
-            engine,
-            destinations: Arc::new(BundledDestinations::new(catalog)),
-            generators: vec![info.provider],
-            weather: Climatology::SOURCE.to_owned(),
-        })
+        tracing::info!(
+            provider = %info.provider,
+            model = %info.model,
+            prompt_version = %info.prompt_version,
+            fallback = %generators[1..].join(","),
+            weather = %weather_name,
+            "providers chosen"
+        );
+        Ok(Services { engine, destinations, generators, weather: weather_name })
     }
+}
+
+/// The chosen generator first, then the fallbacks, without repeats.
+fn generator_order(llm: &LlmSettings) -> anyhow::Result<Vec<LlmChoice>> {
+    let gemini = secret(&llm.gemini_api_key).is_some();
+    let openai = llm.openai_base_url.as_deref().is_some_and(|u| !u.trim().is_empty());
+    let configured = |c: LlmChoice| match c {
+        LlmChoice::Gemini => gemini,
+        LlmChoice::Openai => openai,
+        _ => true,
+    };
+    let first = match llm.llm_provider {
+        LlmChoice::Auto if gemini => LlmChoice::Gemini,
+        LlmChoice::Auto if openai => LlmChoice::Openai,
+        LlmChoice::Auto => LlmChoice::Offline,
+        LlmChoice::None => bail!("LLM_PROVIDER=none: choose auto, offline, gemini or openai"),
+        LlmChoice::Gemini if !gemini => bail!("LLM_PROVIDER=gemini needs GEMINI_API_KEY"),
+        LlmChoice::Openai if !openai => bail!("LLM_PROVIDER=openai needs OPENAI_BASE_URL"),
+        chosen => chosen,
+    };
+    let rest: Vec<LlmChoice> = if llm.llm_fallback.is_empty() {
+        [LlmChoice::Gemini, LlmChoice::Openai, LlmChoice::Offline].into_iter().filter(|c| configured(*c)).collect()
+    } else if llm.llm_fallback.contains(&LlmChoice::None) {
+        Vec::new()
+    } else {
+        for c in &llm.llm_fallback {
+            if !configured(*c) || *c == LlmChoice::Auto {
+                bail!("LLM_FALLBACK names {}, which is not configured", c.name());
+            }
+        }
+        llm.llm_fallback.clone()
+    };
+    let mut order = vec![first];
+    for c in rest {
+        if !order.contains(&c) {
+            order.push(c);
+        }
+    }
+    Ok(order)
+}
+
+fn chat_model(choice: LlmChoice, llm: &LlmSettings) -> Arc<dyn ChatModel> {
+    let timeouts = Timeouts {
+        connect: Duration::from_secs_f64(llm.llm_connect_timeout_secs),
+        first_byte: Duration::from_secs_f64(llm.llm_first_byte_timeout_secs),
+        idle: Duration::from_secs_f64(llm.llm_idle_timeout_secs),
+        total: Duration::from_secs_f64(llm.llm_total_timeout_secs),
+    };
+    let retry = RetryPolicy {
+        max_attempts: llm.llm_max_attempts,
+        backoff_base: Duration::from_millis(llm.llm_retry_base_ms),
+        ..RetryPolicy::default()
+    };
+    match choice {
+        LlmChoice::Gemini => {
+            let mut config = GeminiConfig::new(Secret::new(secret(&llm.gemini_api_key).unwrap_or_default()));
+            config.model = llm.gemini_model.clone();
+            config.base_url = llm.gemini_base_url.clone();
+            config.timeouts = timeouts;
+            config.retry = retry;
+            Arc::new(Gemini::new(config))
+        }
+        _ => {
+            let mut config = OpenAiConfig::new(llm.openai_base_url.clone().unwrap_or_default());
+            config.api_key = secret(&llm.openai_api_key).map(Secret::new);
+            config.model = llm.openai_model.clone();
+            config.timeouts = timeouts;
+            config.retry = retry;
+            Arc::new(OpenAi::new(config))
+        }
+    }
+}
+
+/// The weather port, its name for `/health`, and the geocoder when OpenWeatherMap is configured.
+fn weather(settings: &WeatherSettings) -> (Arc<dyn Weather>, String, Option<OpenWeatherMap>) {
+    let timeout = Duration::from_secs_f64(settings.weather_timeout_secs);
+    let client = http::client(timeout);
+    let owm = secret(&settings.openweather_api_key).map(|key| {
+        OpenWeatherMap::new(Secret::new(key), client.clone())
+            .with_base_url(&settings.openweather_base_url)
+            .with_request_timeout(timeout)
+    });
+    let meteo = || {
+        Arc::new(
+            OpenMeteo::new(client.clone()).with_base_url(&settings.open_meteo_base_url).with_request_timeout(timeout),
+        )
+    };
+    let mut sources: Vec<Arc<dyn ForecastSource>> = Vec::new();
+    for choice in &settings.weather_sources {
+        match choice {
+            WeatherChoice::Auto => {
+                if let Some(owm) = &owm {
+                    sources.push(Arc::new(owm.clone()));
+                    sources.push(meteo());
+                }
+            }
+            WeatherChoice::Openweathermap => match &owm {
+                Some(owm) => sources.push(Arc::new(owm.clone())),
+                None => {
+                    tracing::warn!("WEATHER_SOURCES names openweathermap but OPENWEATHER_API_KEY is not set; skipped")
+                }
+            },
+            WeatherChoice::OpenMeteo => sources.push(meteo()),
+            WeatherChoice::None => {}
+        }
+    }
+    sources.dedup_by_key(|s| s.name());
+    if sources.is_empty() {
+        return (Arc::new(Climatology), Climatology::SOURCE.to_owned(), owm);
+    }
+    let layered = LayeredWeather::new(sources).with_ttl(Duration::from_secs(settings.weather_cache_secs.max(1)));
+    let mut names: Vec<&str> = layered.source_names();
+    names.push(Climatology::SOURCE);
+    let name = names.join("+");
+    (Arc::new(layered), name, owm)
 }

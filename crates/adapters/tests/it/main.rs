@@ -1,3 +1,7 @@
 //! The embedded defaults, end to end through the engine.
 
+mod gemini;
+mod llm_support;
 mod offline_matrix;
+mod openai;
+mod weather;

@@ -2,5 +2,6 @@
 
 mod helpers;
 mod plans;
+mod providers;
 mod requests;
 mod streams;

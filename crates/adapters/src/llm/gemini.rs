@@ -1,0 +1,262 @@
+//! Google's Gemini API: `POST /v1beta/models/{model}:streamGenerateContent?alt=sse`, the key in
+//! `x-goog-api-key`, JSON output constrained by `responseSchema`. Each SSE frame is a
+//! `GenerateContentResponse`; an `{"error": …}` body or frame is a `google.rpc.Status`.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use reqwest::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tripstream_domain::event::ErrorCode;
+use tripstream_domain::plan::Usage;
+use tripstream_engine::GenerateError;
+
+use super::prompts::Rendered;
+use super::transport::{self, Flow, Rejection, RetryPolicy, Timeouts};
+use super::{ChatModel, Completion, Finish};
+use crate::http::{self, Secret};
+
+#[derive(Debug, Clone)]
+pub struct GeminiConfig {
+    pub api_key: Secret,
+    /// `GEMINI_MODEL`.
+    pub model: String,
+    /// `GEMINI_BASE_URL`, for tests and proxies.
+    pub base_url: String,
+    pub timeouts: Timeouts,
+    pub retry: RetryPolicy,
+    pub temperature: f32,
+    pub max_output_tokens: u32,
+}
+
+impl GeminiConfig {
+    pub const DEFAULT_MODEL: &'static str = "gemini-2.5-flash-lite";
+    pub const DEFAULT_BASE_URL: &'static str = "https://generativelanguage.googleapis.com";
+
+    pub fn new(api_key: Secret) -> Self {
+        Self {
+            api_key,
+            model: Self::DEFAULT_MODEL.into(),
+            base_url: Self::DEFAULT_BASE_URL.into(),
+            timeouts: Timeouts::default(),
+            retry: RetryPolicy::default(),
+            temperature: 0.7,
+            max_output_tokens: 8192,
+        }
+    }
+}
+
+pub struct Gemini {
+    config: GeminiConfig,
+    client: reqwest::Client,
+    url: String,
+}
+
+static SCHEMA: LazyLock<Value> = LazyLock::new(super::schema::gemini_schema);
+
+impl Gemini {
+    pub fn new(config: GeminiConfig) -> Self {
+        let client = http::client(config.timeouts.connect);
+        let url = format!(
+            "{}/v1beta/models/{}:streamGenerateContent?alt=sse",
+            config.base_url.trim_end_matches('/'),
+            config.model
+        );
+        Self { config, client, url }
+    }
+
+    fn body(&self, prompt: &Rendered) -> Value {
+        json!({
+            "systemInstruction": {"parts": [{"text": prompt.system}]},
+            "contents": [{"role": "user", "parts": [{"text": prompt.user}]}],
+            "generationConfig": {
+                "responseMimeType": "application/json",
+                "responseSchema": *SCHEMA,
+                "temperature": self.config.temperature,
+                "maxOutputTokens": self.config.max_output_tokens,
+            },
+        })
+    }
+}
+
+#[async_trait]
+impl ChatModel for Gemini {
+    fn provider(&self) -> &'static str {
+        "gemini"
+    }
+
+    fn model(&self) -> &str {
+        &self.config.model
+    }
+
+    async fn stream(
+        &self,
+        prompt: &Rendered,
+        on_text: &mut (dyn for<'t> FnMut(&'t str) + Send),
+    ) -> Result<Completion, GenerateError> {
+        let body = self.body(prompt);
+        let call = async {
+            let response = transport::send(
+                "gemini",
+                &self.config.retry,
+                &self.config.timeouts,
+                || self.client.post(&self.url).header("x-goog-api-key", self.config.api_key.expose()).json(&body),
+                rejection,
+            )
+            .await?;
+            let mut finish = None;
+            let mut usage = Usage::default();
+            let read = transport::read_sse("gemini", response, self.config.timeouts.idle, |data| {
+                let frame: Frame = serde_json::from_str(data).map_err(|e| {
+                    GenerateError::new(ErrorCode::LlmBadOutput, format!("gemini sent a frame that is not JSON: {e}"))
+                })?;
+                if let Some(error) = frame.error {
+                    let r = status_rejection(StatusCode::OK, &error);
+                    return Err(GenerateError::new(r.code, format!("gemini error mid-stream: {}", r.message)));
+                }
+                if let Some(u) = frame.usage_metadata {
+                    usage = Usage {
+                        input_tokens: u.prompt_token_count,
+                        output_tokens: u.candidates_token_count + u.thoughts_token_count,
+                    };
+                }
+                if let Some(reason) = frame.prompt_feedback.and_then(|f| f.block_reason) {
+                    finish = Some(Finish::Blocked(reason));
+                }
+                for candidate in frame.candidates {
+                    for part in candidate.content.map(|c| c.parts).unwrap_or_default() {
+                        // Parts without text (a lone `thoughtSignature`) and thought summaries are not the answer.
+                        if let (Some(text), false) = (part.text, part.thought) {
+                            on_text(&text);
+                        }
+                    }
+                    if let Some(reason) = candidate.finish_reason {
+                        finish = Some(match reason.as_str() {
+                            "STOP" => Finish::Stop,
+                            "MAX_TOKENS" => Finish::MaxTokens,
+                            _ => Finish::Blocked(reason),
+                        });
+                    }
+                }
+                Ok(Flow::Continue)
+            })
+            .await;
+            transport::completion("gemini", read, finish, usage)
+        };
+        transport::within("gemini", self.config.timeouts.total, call).await
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Frame {
+    #[serde(default)]
+    candidates: Vec<Candidate>,
+    usage_metadata: Option<UsageMetadata>,
+    prompt_feedback: Option<PromptFeedback>,
+    error: Option<Status>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Candidate {
+    content: Option<Content>,
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Content {
+    #[serde(default)]
+    parts: Vec<Part>,
+}
+
+#[derive(Deserialize)]
+struct Part {
+    text: Option<String>,
+    #[serde(default)]
+    thought: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PromptFeedback {
+    block_reason: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct UsageMetadata {
+    #[serde(default)]
+    prompt_token_count: u64,
+    #[serde(default)]
+    candidates_token_count: u64,
+    #[serde(default)]
+    thoughts_token_count: u64,
+}
+
+/// `google.rpc.Status`.
+#[derive(Deserialize, Default)]
+struct Status {
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    details: Vec<Value>,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: Status,
+}
+
+fn rejection(status: StatusCode, _headers: &reqwest::header::HeaderMap, body: &str) -> Rejection {
+    let parsed = serde_json::from_str::<ErrorBody>(body)
+        .map(|b| b.error)
+        .unwrap_or_else(|_| Status { message: body.chars().take(200).collect(), ..Status::default() });
+    status_rejection(status, &parsed)
+}
+
+fn status_rejection(status: StatusCode, error: &Status) -> Rejection {
+    let rate_limited = status == StatusCode::TOO_MANY_REQUESTS || error.status == "RESOURCE_EXHAUSTED";
+    let code = if rate_limited {
+        ErrorCode::LlmRateLimited
+    } else if error.status == "DEADLINE_EXCEEDED" || status == StatusCode::GATEWAY_TIMEOUT {
+        ErrorCode::LlmTimeout
+    } else {
+        ErrorCode::LlmUnavailable
+    };
+    let message =
+        if error.status.is_empty() { error.message.clone() } else { format!("{}: {}", error.status, error.message) };
+    Rejection { code, message, retry_after: retry_delay(&error.details) }
+}
+
+/// `RetryInfo.retryDelay`, a protobuf Duration in JSON: `"7s"`, `"0.5s"`.
+fn retry_delay(details: &[Value]) -> Option<Duration> {
+    details
+        .iter()
+        .filter(|d| d["@type"].as_str().is_some_and(|t| t.ends_with("google.rpc.RetryInfo")))
+        .find_map(|d| d["retryDelay"].as_str()?.strip_suffix('s')?.parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_info_is_read_from_the_status_details() {
+        let body = r#"{"error": {"code": 429, "message": "Resource has been exhausted (e.g. check quota).",
+            "status": "RESOURCE_EXHAUSTED", "details": [
+              {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": []},
+              {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "1.5s"}]}}"#;
+        let r = rejection(StatusCode::TOO_MANY_REQUESTS, &Default::default(), body);
+        assert_eq!((r.code, r.retry_after), (ErrorCode::LlmRateLimited, Some(Duration::from_millis(1500))));
+        assert!(r.message.starts_with("RESOURCE_EXHAUSTED: Resource has been exhausted"));
+        let r = rejection(StatusCode::SERVICE_UNAVAILABLE, &Default::default(), "<html>upstream</html>");
+        assert_eq!((r.code, r.retry_after), (ErrorCode::LlmUnavailable, None));
+    }
+}

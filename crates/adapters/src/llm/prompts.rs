@@ -1,0 +1,341 @@
+//! The prompts, as YAML files under `prompts/` (embedded) or `PROMPTS_DIR` (read at start-up), each a
+//! minijinja template with a version. A broken file fails at start-up naming the file, not at the first
+//! request.
+
+use std::path::Path;
+
+use minijinja::{Environment, UndefinedBehavior, context};
+use serde::{Deserialize, Serialize};
+use tripstream_domain::rules::Finding;
+use tripstream_engine::PlanContext;
+
+use super::schema::ModelPlan;
+use crate::catalog::Catalog;
+
+const NAMES: [&str; 3] = ["system", "draft", "refine"];
+const EMBEDDED: [&str; 3] = [
+    include_str!("../../../../prompts/system.yaml"),
+    include_str!("../../../../prompts/draft.yaml"),
+    include_str!("../../../../prompts/refine.yaml"),
+];
+
+#[derive(Debug, thiserror::Error)]
+#[error("prompt file {file}: {message}")]
+pub struct PromptError {
+    pub file: String,
+    pub message: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PromptFile {
+    version: String,
+    template: String,
+}
+
+/// The three compiled templates.
+#[derive(Debug)]
+pub struct Prompts {
+    env: Environment<'static>,
+    version: String,
+}
+
+/// A rendered conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub system: String,
+    pub user: String,
+}
+
+impl Prompts {
+    /// The prompts compiled into the binary.
+    pub fn embedded() -> Result<Prompts, PromptError> {
+        Self::build(NAMES.iter().zip(EMBEDDED).map(|(n, text)| (format!("prompts/{n}.yaml"), text.to_owned())))
+    }
+
+    /// `system.yaml`, `draft.yaml` and `refine.yaml` from `dir`.
+    pub fn from_dir(dir: &Path) -> Result<Prompts, PromptError> {
+        let files = NAMES
+            .iter()
+            .map(|n| {
+                let path = dir.join(format!("{n}.yaml"));
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| PromptError { file: path.display().to_string(), message: e.to_string() })?;
+                Ok((path.display().to_string(), text))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Self::build(files)
+    }
+
+    fn build(files: impl IntoIterator<Item = (String, String)>) -> Result<Prompts, PromptError> {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        let mut versions: Vec<String> = Vec::new();
+        for ((file, text), name) in files.into_iter().zip(NAMES) {
+            let err = |message: String| PromptError { file: file.clone(), message };
+            let parsed: PromptFile = serde_saphyr::from_str(&text).map_err(|e| err(e.to_string()))?;
+            if parsed.version.trim().is_empty() {
+                return Err(err("version is empty".into()));
+            }
+            env.add_template_owned(name, parsed.template).map_err(|e| err(describe(&e)))?;
+            if !versions.contains(&parsed.version) {
+                versions.push(parsed.version);
+            }
+        }
+        let prompts = Prompts { env, version: versions.join("+") };
+        // Render once with representative values, so a template that names a missing variable or
+        // misuses a filter fails now rather than on the first request.
+        prompts.render_sample().map_err(|(name, message)| PromptError { file: format!("{name}.yaml"), message })?;
+        Ok(prompts)
+    }
+
+    /// `plan-v1`, or the distinct versions of the three files joined with `+`.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    pub fn draft(&self, ctx: &PlanContext, catalog: Option<&Catalog>) -> Result<Rendered, String> {
+        let vars = Vars::new(ctx, catalog);
+        Ok(Rendered { system: self.render("system", &vars, None)?, user: self.render("draft", &vars, None)? })
+    }
+
+    pub fn refine(
+        &self,
+        ctx: &PlanContext,
+        catalog: Option<&Catalog>,
+        current: &ModelPlanJson,
+        findings: &[Finding],
+    ) -> Result<Rendered, String> {
+        let vars = Vars::new(ctx, catalog);
+        let lang = ctx.request.language;
+        let extra = context! {
+            findings => findings.iter().map(|f| f.message(lang)).collect::<Vec<_>>(),
+            current_plan => current.0.clone(),
+        };
+        Ok(Rendered { system: self.render("system", &vars, None)?, user: self.render("refine", &vars, Some(extra))? })
+    }
+
+    fn render(&self, name: &str, vars: &Vars, extra: Option<minijinja::Value>) -> Result<String, String> {
+        let template = self.env.get_template(name).map_err(|e| describe(&e))?;
+        let ctx = match extra {
+            Some(extra) => context! { ..minijinja::Value::from(minijinja::value::Serde(vars)), ..extra },
+            None => minijinja::Value::from(minijinja::value::Serde(vars)),
+        };
+        template.render(ctx).map(|s| s.trim().to_owned()).map_err(|e| format!("{name}.yaml: {}", describe(&e)))
+    }
+
+    fn render_sample(&self) -> Result<(), (&'static str, String)> {
+        let vars = Vars::sample();
+        let extra = || context! { findings => vec!["sample finding"], current_plan => "{}" };
+        for name in NAMES {
+            let extra = (name == "refine").then(extra);
+            self.render(name, &vars, extra).map_err(|e| (name, e))?;
+        }
+        Ok(())
+    }
+}
+
+/// The current plan, serialized in the shape the model answers in.
+pub struct ModelPlanJson(pub String);
+
+impl ModelPlanJson {
+    pub fn of(plan: &ModelPlan) -> Self {
+        Self(serde_json::to_string_pretty(plan).unwrap_or_default())
+    }
+}
+
+fn describe(e: &minijinja::Error) -> String {
+    let mut s = e.to_string();
+    if let Some(detail) = e.detail()
+        && !s.contains(detail)
+    {
+        s = format!("{s}: {detail}");
+    }
+    s
+}
+
+#[derive(Serialize)]
+struct DayVars {
+    day: u32,
+    date: String,
+    weekday: String,
+    weather: WeatherVars,
+}
+
+#[derive(Serialize)]
+struct WeatherVars {
+    summary: String,
+    temp_min_c: f64,
+    temp_max_c: f64,
+    precipitation_chance: u8,
+    source: &'static str,
+}
+
+#[derive(Serialize)]
+struct PlaceVars {
+    name: String,
+    area: String,
+    cost: u64,
+    indoor: bool,
+}
+
+#[derive(Serialize)]
+struct Vars {
+    language: &'static str,
+    language_name: &'static str,
+    destination: String,
+    country: String,
+    start_date: String,
+    end_date: String,
+    day_count: u32,
+    days: Vec<DayVars>,
+    budget: &'static str,
+    travelers: u32,
+    currency: String,
+    ceiling_per_person_per_day: u64,
+    ceiling_total: u64,
+    interests: Vec<String>,
+    places: Vec<PlaceVars>,
+}
+
+impl Vars {
+    fn new(ctx: &PlanContext, catalog: Option<&Catalog>) -> Vars {
+        let r = &ctx.request;
+        let lang = r.language;
+        let d = &ctx.destination;
+        let places = catalog
+            .and_then(|c| c.get(&d.id))
+            .map(|data| {
+                data.places
+                    .iter()
+                    .map(|p| PlaceVars {
+                        name: p.name.get(lang).to_owned(),
+                        area: p.area.get(lang).to_owned(),
+                        cost: p.cost,
+                        indoor: p.indoor,
+                    })
+                    .chain(data.meals.iter().map(|m| PlaceVars {
+                        name: m.name.get(lang).to_owned(),
+                        area: m.area.get(lang).to_owned(),
+                        cost: m.cost,
+                        indoor: true,
+                    }))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Vars {
+            language: lang.as_str(),
+            language_name: match lang {
+                tripstream_domain::Language::Ko => "Korean",
+                tripstream_domain::Language::En => "English",
+            },
+            destination: d.name.get(lang).to_owned(),
+            country: d.country.clone(),
+            start_date: r.dates.start().to_string(),
+            end_date: r.dates.end().to_string(),
+            day_count: r.dates.len(),
+            days: r
+                .dates
+                .iter()
+                .zip(&ctx.weather)
+                .enumerate()
+                .map(|(i, (date, w))| DayVars {
+                    day: i as u32 + 1,
+                    date: date.to_string(),
+                    weekday: date.strftime("%A").to_string(),
+                    weather: WeatherVars {
+                        summary: w.summary.clone(),
+                        temp_min_c: w.temp_min_c,
+                        temp_max_c: w.temp_max_c,
+                        precipitation_chance: w.precipitation_chance,
+                        source: match w.source {
+                            tripstream_domain::plan::WeatherSource::Forecast => "forecast",
+                            tripstream_domain::plan::WeatherSource::Climatology => "climatology",
+                        },
+                    },
+                })
+                .collect(),
+            budget: r.budget.as_str(),
+            travelers: r.travelers,
+            currency: d.currency.clone(),
+            ceiling_per_person_per_day: d.budget.per_traveler_per_day(r.budget),
+            ceiling_total: ctx.budget_ceiling(),
+            interests: r.interests.clone(),
+            places,
+        }
+    }
+
+    fn sample() -> Vars {
+        Vars {
+            language: "en",
+            language_name: "English",
+            destination: "Seoul".into(),
+            country: "KR".into(),
+            start_date: "2025-11-10".into(),
+            end_date: "2025-11-11".into(),
+            day_count: 2,
+            days: (1..=2)
+                .map(|day| DayVars {
+                    day,
+                    date: format!("2025-11-1{}", day - 1),
+                    weekday: "Monday".into(),
+                    weather: WeatherVars {
+                        summary: "Clear".into(),
+                        temp_min_c: 5.0,
+                        temp_max_c: 14.0,
+                        precipitation_chance: 70,
+                        source: "forecast",
+                    },
+                })
+                .collect(),
+            budget: "medium",
+            travelers: 2,
+            currency: "KRW".into(),
+            ceiling_per_person_per_day: 120000,
+            ceiling_total: 480000,
+            interests: vec!["food".into()],
+            places: vec![PlaceVars { name: "Gyeongbokgung".into(), area: "Jongno".into(), cost: 3000, indoor: false }],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_prompts_compile_and_carry_a_version() {
+        let prompts = Prompts::embedded().unwrap();
+        assert_eq!(prompts.version(), "plan-v1");
+        let vars = Vars::sample();
+        let draft = prompts.render("draft", &vars, None).unwrap();
+        assert!(draft.contains("Plan a 2-day trip to Seoul (KR)"), "{draft}");
+        assert!(draft.contains("(rainy: plan indoors)") && draft.contains("Interests: food."), "{draft}");
+        assert!(draft.contains("- Gyeongbokgung — Jongno — 3000 KRW — outdoor"), "{draft}");
+        let system = prompts.render("system", &vars, None).unwrap();
+        assert!(system.contains("in English") && system.contains("whole number in KRW"), "{system}");
+    }
+
+    #[test]
+    fn a_broken_prompt_directory_fails_naming_the_file() {
+        let dir = std::env::temp_dir().join(format!("tripstream-prompts-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (n, text) in NAMES.iter().zip(EMBEDDED) {
+            std::fs::write(dir.join(format!("{n}.yaml")), text).unwrap();
+        }
+        assert_eq!(Prompts::from_dir(&dir).unwrap().version(), "plan-v1");
+
+        std::fs::write(dir.join("draft.yaml"), "version: plan-v2\ntemplate: |\n  {% for d in days %}\n").unwrap();
+        let err = Prompts::from_dir(&dir).unwrap_err();
+        assert!(err.file.ends_with("draft.yaml"), "{err}");
+
+        std::fs::write(dir.join("draft.yaml"), "version: plan-v2\ntemplate: \"{{ no_such_variable }}\"\n").unwrap();
+        let err = Prompts::from_dir(&dir).unwrap_err();
+        assert!(err.file.ends_with("draft.yaml") && err.message.contains("undefined"), "{err}");
+
+        std::fs::remove_file(dir.join("refine.yaml")).unwrap();
+        let err = Prompts::from_dir(&dir).unwrap_err();
+        assert!(err.file.ends_with("refine.yaml"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

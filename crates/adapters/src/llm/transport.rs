@@ -1,0 +1,233 @@
+//! What both LLM wire formats share: sending with bounded retries, reading an SSE body under an idle
+//! timeout, and the limits that keep a stalled provider from holding a stream open.
+
+use std::time::Duration;
+
+use eventsource_stream::Eventsource;
+use futures::StreamExt;
+use reqwest::{RequestBuilder, Response, StatusCode};
+use tripstream_domain::event::ErrorCode;
+use tripstream_domain::plan::Usage;
+use tripstream_engine::GenerateError;
+
+use super::{Completion, Finish};
+
+use crate::http::backoff;
+
+/// How long each phase of a call to a provider may take (`LLM_*_TIMEOUT_SECS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// TCP and TLS set-up.
+    pub connect: Duration,
+    /// From sending the request to the response headers.
+    pub first_byte: Duration,
+    /// The longest quiet gap between two frames of the body.
+    pub idle: Duration,
+    /// One whole call, retries included.
+    pub total: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(5),
+            first_byte: Duration::from_secs(30),
+            idle: Duration::from_secs(30),
+            total: Duration::from_secs(120),
+        }
+    }
+}
+
+/// How failed sends are retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Sends in all, the first included.
+    pub max_attempts: u32,
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    /// A rate limit that asks for a longer wait than this fails fast instead of waiting.
+    pub max_retry_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            backoff_base: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(8),
+            max_retry_after: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A provider's reading of an error response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub code: ErrorCode,
+    /// The provider's own message, for logs.
+    pub message: String,
+    /// How long the provider asks us to wait before trying again.
+    pub retry_after: Option<Duration>,
+}
+
+/// Sends the request `build` makes, retrying what is worth retrying: transport failures and 5xx with
+/// exponential backoff and jitter, rate limits only when the provider asks for a short wait. Returns a
+/// 2xx response, or the failure with the contract's code. `read_error` turns an error body into a
+/// [`Rejection`]; it sees the status, the headers and the body text.
+pub async fn send(
+    provider: &str,
+    policy: &RetryPolicy,
+    timeouts: &Timeouts,
+    build: impl Fn() -> RequestBuilder,
+    read_error: impl Fn(StatusCode, &reqwest::header::HeaderMap, &str) -> Rejection,
+) -> Result<Response, GenerateError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let last = attempt >= policy.max_attempts;
+        let wait = match tokio::time::timeout(timeouts.first_byte, build().send()).await {
+            Err(_) => {
+                return Err(GenerateError::new(
+                    ErrorCode::LlmTimeout,
+                    format!("{provider}: no response within {:?}", timeouts.first_byte),
+                ));
+            }
+            Ok(Err(e)) if e.is_timeout() => {
+                return Err(GenerateError::new(ErrorCode::LlmTimeout, format!("{provider}: {e}")));
+            }
+            Ok(Err(e)) => {
+                let detail = format!("{provider}: {}", error_chain(&e));
+                if last {
+                    return Err(GenerateError::new(ErrorCode::LlmUnavailable, detail));
+                }
+                tracing::warn!(provider, attempt, error = %detail, "provider unreachable; retrying");
+                backoff(attempt - 1, policy.backoff_base, policy.backoff_max)
+            }
+            Ok(Ok(response)) if response.status().is_success() => return Ok(response),
+            Ok(Ok(response)) => {
+                let status = response.status();
+                let headers = response.headers().clone();
+                let body = read_body(response, timeouts.idle).await;
+                let rejection = read_error(status, &headers, &body);
+                let detail = format!("{provider} answered {status}: {}", rejection.message);
+                match rejection.code {
+                    ErrorCode::LlmRateLimited => match rejection.retry_after {
+                        Some(after) if !last && after <= policy.max_retry_after => {
+                            tracing::warn!(provider, attempt, ?after, "rate limited; waiting as asked");
+                            after
+                        }
+                        _ => return Err(GenerateError::new(ErrorCode::LlmRateLimited, detail)),
+                    },
+                    _ if status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT => {
+                        if last {
+                            return Err(GenerateError::new(ErrorCode::LlmUnavailable, detail));
+                        }
+                        tracing::warn!(provider, attempt, %status, "provider failed; retrying");
+                        backoff(attempt - 1, policy.backoff_base, policy.backoff_max)
+                    }
+                    code => return Err(GenerateError::new(code, detail)),
+                }
+            }
+        };
+        tokio::time::sleep(wait).await;
+    }
+}
+
+async fn read_body(response: Response, limit: Duration) -> String {
+    match tokio::time::timeout(limit, response.text()).await {
+        Ok(Ok(text)) => text,
+        Ok(Err(e)) => format!("(unreadable body: {e})"),
+        Err(_) => "(body not received in time)".into(),
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        s.push_str(": ");
+        s.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    s
+}
+
+/// Whether a frame handler wants more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    /// The provider said it is done (OpenAI's `[DONE]`).
+    Stop,
+}
+
+/// Reads the SSE body frame by frame, each `data` to `on_data`, failing with `llm_timeout` when no frame
+/// arrives within `idle`. Returns whether the body ended on its own (`false` after [`Flow::Stop`]).
+pub async fn read_sse(
+    provider: &str,
+    response: Response,
+    idle: Duration,
+    mut on_data: impl FnMut(&str) -> Result<Flow, GenerateError>,
+) -> Result<(), GenerateError> {
+    let mut events = response.bytes_stream().eventsource();
+    loop {
+        match tokio::time::timeout(idle, events.next()).await {
+            Err(_) => {
+                return Err(GenerateError::new(
+                    ErrorCode::LlmTimeout,
+                    format!("{provider}: the stream stalled for {idle:?}"),
+                ));
+            }
+            Ok(None) => return Ok(()),
+            Ok(Some(Err(e))) => {
+                return Err(GenerateError::new(
+                    ErrorCode::LlmUnavailable,
+                    format!("{provider}: the stream broke: {}", error_chain(&e)),
+                ));
+            }
+            Ok(Some(Ok(event))) => {
+                if event.data.is_empty() {
+                    continue;
+                }
+                if on_data(&event.data)? == Flow::Stop {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is not used by LLM providers).
+pub fn retry_after_header(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    value.trim().parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0).map(Duration::from_secs_f64)
+}
+
+/// How a read stream ends a call: its own failure, or a body that closed without the provider saying it
+/// was finished (a cut stream), or the finish it reported. Tokens spent are kept either way.
+pub fn completion(
+    provider: &str,
+    read: Result<(), GenerateError>,
+    finish: Option<Finish>,
+    usage: Usage,
+) -> Result<Completion, GenerateError> {
+    read.map_err(|e| GenerateError { usage, ..e })?;
+    let finish = finish.ok_or_else(|| GenerateError {
+        usage,
+        ..GenerateError::new(
+            ErrorCode::LlmUnavailable,
+            format!("{provider}: the stream ended before the model finished"),
+        )
+    })?;
+    Ok(Completion { finish, usage })
+}
+
+/// `call` under the whole-call limit.
+pub async fn within<T>(
+    provider: &str,
+    total: Duration,
+    call: impl Future<Output = Result<T, GenerateError>>,
+) -> Result<T, GenerateError> {
+    tokio::time::timeout(total, call).await.unwrap_or_else(|_| {
+        Err(GenerateError::new(ErrorCode::LlmTimeout, format!("{provider}: no complete reply within {total:?}")))
+    })
+}

@@ -1,0 +1,213 @@
+//! The OpenAI-compatible wire format (OpenAI, vLLM, llama.cpp, Ollama), end to end through the engine.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tripstream_adapters::http::Secret;
+use tripstream_adapters::llm::{OpenAi, OpenAiConfig};
+use tripstream_domain::{ErrorCode, StreamEvent};
+use wiremock::matchers::{body_string_contains, header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::llm_support::*;
+
+const PATH: &str = "/v1/chat/completions";
+
+fn openai(base: &str, key: Option<&str>) -> Arc<OpenAi> {
+    let mut config = OpenAiConfig::new(base);
+    config.api_key = key.map(Secret::new);
+    config.model = "llama3.1:8b".into();
+    config.timeouts = fast_timeouts();
+    config.retry = fast_retry();
+    Arc::new(OpenAi::new(config))
+}
+
+fn sse(body: String) -> ResponseTemplate {
+    ResponseTemplate::new(200).insert_header("content-type", "text/event-stream").set_body_string(body)
+}
+
+fn error(code: u16, message: &str, kind: &str, param: Value, err_code: Value) -> ResponseTemplate {
+    ResponseTemplate::new(code)
+        .set_body_json(json!({"error": {"message": message, "type": kind, "param": param, "code": err_code}}))
+}
+
+async fn valid_reply(days: u32) -> ResponseTemplate {
+    sse(openai_sse(&plan_json(days).await.to_string(), "stop"))
+}
+
+async fn server_with(responses: Vec<ResponseTemplate>) -> MockServer {
+    let server = MockServer::start().await;
+    for r in responses {
+        Mock::given(method("POST")).and(path(PATH)).respond_with(r).up_to_n_times(1).mount(&server).await;
+    }
+    server
+}
+
+#[tokio::test]
+async fn a_streamed_plan_with_usage_and_done() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(PATH))
+        .and(header("authorization", "Bearer sk-test"))
+        .respond_with(valid_reply(2).await)
+        .expect(1)
+        .mount(&server)
+        .await;
+    // A base URL given with `/v1`, as OpenAI's own SDKs spell it, reaches the same path.
+    let (events, result) = run(&engine(openai(&format!("{}/v1", server.uri()), Some("sk-test"))), 2).await;
+    let plan = result.unwrap();
+    assert_eq!(error_code(&events), None);
+    let sent: Value = server.received_requests().await.unwrap()[0].body_json().unwrap();
+    assert_eq!(sent["stream"], true);
+    assert_eq!(sent["stream_options"]["include_usage"], true);
+    assert_eq!(sent["model"], "llama3.1:8b");
+    assert_eq!(sent["messages"][0]["role"], "system");
+    assert_eq!(sent["response_format"]["type"], "json_schema");
+    assert_eq!(sent["response_format"]["json_schema"]["strict"], true);
+    assert_eq!(sent["response_format"]["json_schema"]["schema"]["additionalProperties"], false);
+
+    let text: String = events
+        .iter()
+        .filter_map(|e| match e {
+            StreamEvent::Chunk(c) => Some(c.content.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert!(text.starts_with("1일차 — ") && !text.contains('{'), "{text}");
+    assert_eq!(events.iter().filter(|e| e.kind() == "day").count(), 2);
+    assert_eq!((plan.metadata.provider.as_str(), plan.metadata.model.as_str()), ("openai", "llama3.1:8b"));
+    assert_eq!((plan.metadata.usage.input_tokens, plan.metadata.usage.output_tokens), (700, 1200));
+}
+
+#[tokio::test]
+async fn a_local_server_needs_no_key() {
+    let server = server_with(vec![valid_reply(1).await]).await;
+    let (_, result) = run(&engine(openai(&server.uri(), None)), 1).await;
+    assert!(result.is_ok());
+    let request = &server.received_requests().await.unwrap()[0];
+    assert!(request.headers.get("authorization").is_none());
+}
+
+#[tokio::test]
+async fn a_server_that_rejects_json_schema_gets_json_object_from_then_on() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(PATH))
+        .and(body_string_contains("\"json_schema\""))
+        .respond_with(error(
+            400,
+            "Invalid parameter: 'response_format' of type 'json_schema' is not supported with this model.",
+            "invalid_request_error",
+            json!("response_format"),
+            Value::Null,
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(PATH))
+        .and(body_string_contains("\"json_object\""))
+        .respond_with(valid_reply(1).await)
+        .expect(2)
+        .mount(&server)
+        .await;
+    let engine = engine(openai(&server.uri(), None));
+    assert!(run(&engine, 1).await.1.is_ok());
+    assert!(run(&engine, 1).await.1.is_ok(), "the second plan goes straight to json_object");
+}
+
+#[tokio::test]
+async fn rate_limits_honour_retry_after_and_quota_fails_fast() {
+    let limited = error(429, "Rate limit reached for requests", "requests", Value::Null, json!("rate_limit_exceeded"))
+        .insert_header("retry-after", "0.1");
+    let server = server_with(vec![limited, valid_reply(1).await]).await;
+    assert!(run(&engine(openai(&server.uri(), None)), 1).await.1.is_ok());
+
+    let quota = error(
+        429,
+        "You exceeded your current quota, please check your plan and billing details.",
+        "insufficient_quota",
+        Value::Null,
+        json!("insufficient_quota"),
+    );
+    let server = server_with(vec![quota, valid_reply(1).await]).await;
+    let (events, result) = run(&engine(openai(&server.uri(), None)), 1).await;
+    assert_eq!(result.unwrap_err(), ErrorCode::LlmRateLimited);
+    assert_eq!(error_code(&events), Some(ErrorCode::LlmRateLimited));
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_then_given_up() {
+    let boom = || {
+        error(500, "The server had an error while processing your request.", "server_error", Value::Null, Value::Null)
+    };
+    let server = server_with(vec![boom(), valid_reply(1).await]).await;
+    assert!(run(&engine(openai(&server.uri(), None)), 1).await.1.is_ok());
+
+    let server = server_with(vec![boom(), boom(), boom()]).await;
+    let (events, result) = run(&engine(openai(&server.uri(), None)), 1).await;
+    assert_eq!(result.unwrap_err(), ErrorCode::LlmUnavailable);
+    assert_eq!(error_code(&events), Some(ErrorCode::LlmUnavailable));
+}
+
+#[tokio::test]
+async fn length_is_bad_output_and_a_stalled_stream_is_a_timeout() {
+    let whole = plan_json(1).await.to_string();
+    let cut: String = whole.chars().take(200).collect();
+    let server = server_with(vec![sse(openai_sse(&cut, "length")), sse(openai_sse(&cut, "length"))]).await;
+    assert_eq!(run(&engine(openai(&server.uri(), None)), 1).await.1.unwrap_err(), ErrorCode::LlmBadOutput);
+
+    let reply = openai_sse(&whole, "stop");
+    let frames: Vec<&str> = reply.split_inclusive("\n\n").collect();
+    let upstream = scripted(vec![Step::Send(frames[..6].concat()), Step::Pause(Duration::from_secs(30))]).await;
+    let (events, result) = run(&engine(openai(&format!("http://{}", upstream.addr), None)), 1).await;
+    assert_eq!(result.unwrap_err(), ErrorCode::LlmTimeout);
+    assert_eq!(error_code(&events), Some(ErrorCode::LlmTimeout));
+}
+
+#[tokio::test]
+async fn an_error_chunk_mid_stream_and_a_missing_done_are_failures() {
+    let reply = openai_sse(&plan_json(1).await.to_string(), "stop");
+    let frames: Vec<&str> = reply.split_inclusive("\n\n").collect();
+    let mid = format!(
+        "{}data: {}\n\n",
+        frames[..4].concat(),
+        json!({"error": {"message": "model crashed", "type": "server_error"}})
+    );
+    let server = server_with(vec![sse(mid)]).await;
+    assert_eq!(run(&engine(openai(&server.uri(), None)), 1).await.1.unwrap_err(), ErrorCode::LlmUnavailable);
+
+    // Cut before the finish chunk: the reply never said it was complete.
+    let server = server_with(vec![sse(frames[..frames.len() - 3].concat())]).await;
+    assert_eq!(run(&engine(openai(&server.uri(), None)), 1).await.1.unwrap_err(), ErrorCode::LlmUnavailable);
+}
+
+#[tokio::test]
+async fn the_upstream_request_is_closed_when_the_generation_is_dropped() {
+    let reply = openai_sse(&plan_json(2).await.to_string(), "stop");
+    let frames: Vec<String> = reply.split_inclusive("\n\n").map(str::to_owned).collect();
+    // A slow model: one frame every 50 ms.
+    let script = frames.into_iter().flat_map(|f| [Step::Send(f), Step::Pause(Duration::from_millis(50))]).collect();
+    let upstream = scripted(script).await;
+    let engine = engine(openai(&format!("http://{}", upstream.addr), None));
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let task = tokio::spawn(async move {
+        let mut tx = tx;
+        engine.run(&request(2), &destination().await, &mut tx).await
+    });
+    while let Some(event) = rx.recv().await {
+        if event.kind() == "chunk" {
+            break;
+        }
+    }
+    assert!(upstream.dropped.lock().unwrap().is_none(), "still streaming");
+    task.abort();
+    let left = std::time::Instant::now();
+    while upstream.dropped.lock().unwrap().is_none() {
+        assert!(left.elapsed() < Duration::from_secs(1), "the upstream request outlived its generation");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(*upstream.requests.lock().unwrap(), 1);
+}
