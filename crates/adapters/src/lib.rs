@@ -2,6 +2,7 @@
 //! work with nothing configured: the bundled destination catalog, climatology weather and the offline
 //! planner.
 
+pub mod cache;
 pub mod catalog;
 pub mod climatology;
 pub mod fallback;
@@ -9,6 +10,7 @@ pub mod geocoded;
 pub mod http;
 pub mod llm;
 pub mod offline;
+pub mod runlog;
 pub mod weather;
 
 pub use catalog::{BundledDestinations, Catalog};

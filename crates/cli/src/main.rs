@@ -22,6 +22,8 @@ enum Command {
     Plan(commands::plan::PlanArgs),
     /// List the bundled destinations.
     Destinations(commands::destinations::DestinationsArgs),
+    /// Print the monitoring numbers from the run log.
+    Stats(commands::stats::StatsArgs),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +40,7 @@ fn main() -> ExitCode {
             Command::Serve(config) => commands::serve::run(config).await,
             Command::Plan(args) => commands::plan::run(args).await,
             Command::Destinations(args) => commands::destinations::run(args),
+            Command::Stats(args) => commands::stats::run(args).await,
         }
     })
 }

@@ -68,6 +68,61 @@ impl Engine {
         &self.config
     }
 
+    /// Streams a finished plan (a cache hit) through the same contract a generation follows: every step's
+    /// status and progress, the draft as readable chunks with a `day` event per day, `complete`, `done`.
+    /// A client tells a replay from a generation only by `metadata.cached` and by its speed.
+    pub fn replay(&self, request: &PlanRequest, plan: &Plan, sink: &mut dyn EventSink) {
+        let lang = request.language;
+        let mut out = Emitter { sink, progress: 0 };
+        out.step(
+            false,
+            Step::GatherContext,
+            progress::GATHER_STATUS,
+            messages::gather_status(lang, request.location.as_str()),
+            None,
+        );
+        out.step(true, Step::GatherContext, progress::GATHER_DONE, messages::gather_done(lang), None);
+        out.step(false, Step::GenerateDraft, progress::DRAFT_STATUS, messages::draft_status(lang), None);
+        let ctx = PlanContext {
+            request: request.clone(),
+            destination: Destination {
+                id: String::new(),
+                name: tripstream_domain::Localized {
+                    en: plan.destination.name.clone(),
+                    ko: plan.destination.name.clone(),
+                },
+                country: plan.destination.country.clone(),
+                lat: plan.destination.lat,
+                lon: plan.destination.lon,
+                timezone: plan.destination.timezone.clone(),
+                currency: plan.currency.clone(),
+                budget: tripstream_domain::BudgetCeilings { low: 0, medium: 0, high: 0 },
+                climate: None,
+            },
+            weather: plan.days.iter().map(|d| d.weather.clone()).collect(),
+            weather_source: plan.metadata.weather_source.clone(),
+        };
+        let mut draft = DraftProgress::new(&mut out, &ctx);
+        for (i, day) in plan.days.iter().enumerate() {
+            for (j, line) in tripstream_domain::text::day_lines(day, &plan.currency, lang).into_iter().enumerate() {
+                let gap = if i > 0 && j == 0 { "\n" } else { "" };
+                draft.text(&format!("{gap}{line}\n"));
+            }
+            draft.day(day);
+        }
+        out.step(true, Step::GenerateDraft, progress::DRAFT_DONE, messages::draft_done(lang, plan.days.len()), None);
+        out.step(false, Step::ValidatePlan, progress::VALIDATE_STATUS, messages::validate_status(lang), None);
+        out.step(true, Step::ValidatePlan, progress::VALIDATE_DONE, messages::validate_done(lang), None);
+        out.step(false, Step::FinalizePlan, progress::FINALIZE_STATUS, messages::finalize_status(lang), None);
+        out.emit(StreamEvent::Complete(Complete {
+            message: messages::complete(lang),
+            progress: progress::COMPLETE,
+            step: Step::FinalizePlan,
+            plan: Box::new(plan.clone()),
+        }));
+        out.emit(StreamEvent::Done);
+    }
+
     /// Runs one generation, reporting every step to `sink`. The last event is always `done`; a failure
     /// is an `error` event just before it. Dropping the returned future cancels the generation.
     pub async fn run(

@@ -225,6 +225,49 @@ pub struct ServerConfig {
     pub cors_allow_origins: String,
     #[command(flatten)]
     pub engine: EngineSettings,
+    #[command(flatten)]
+    pub store: StoreSettings,
+}
+
+/// Where finished plans and the run log are kept.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StoreSettings {
+    /// Redis for the plan cache (shared by replicas); the cache is in-process when unset.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key, so several deployments (or tests) can share one Redis.
+    #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "tripstream:")]
+    pub redis_key_prefix: String,
+    /// Milliseconds a Redis command may take before the request goes on without the cache.
+    #[arg(long, env = "REDIS_TIMEOUT_MS", default_value_t = 250)]
+    pub redis_timeout_ms: u64,
+    /// How long a finished plan is served from the cache; 0 turns caching off.
+    #[arg(long, env = "CACHE_TTL_SECS", default_value_t = 86_400)]
+    pub cache_ttl_secs: u64,
+    /// Plans the in-process cache holds.
+    #[arg(long, env = "CACHE_CAPACITY", default_value_t = 10_000)]
+    pub cache_capacity: u64,
+    /// The run log: `sqlite://tripstream.db` (created on first start), `sqlite::memory:`, or `postgres://…`.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://tripstream.db", hide_env_values = true)]
+    pub database_url: String,
+    /// Rows the run log keeps while its database is unreachable; beyond it the oldest are dropped and counted.
+    #[arg(long, env = "RUNLOG_BUFFER", default_value_t = 100_000)]
+    pub runlog_buffer: usize,
+}
+
+impl Default for StoreSettings {
+    /// What tests and embedders get: no Redis, an in-memory run log.
+    fn default() -> Self {
+        Self {
+            redis_url: None,
+            redis_key_prefix: "tripstream:".into(),
+            redis_timeout_ms: 250,
+            cache_ttl_secs: 86_400,
+            cache_capacity: 10_000,
+            database_url: "sqlite::memory:".into(),
+            runlog_buffer: 100_000,
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -236,6 +279,7 @@ impl Default for ServerConfig {
             shutdown_grace_secs: 30,
             cors_allow_origins: "*".into(),
             engine: EngineSettings::default(),
+            store: StoreSettings::default(),
         }
     }
 }

@@ -7,13 +7,15 @@
 pub mod config;
 mod error;
 mod extract;
+mod hub;
+mod observe;
 mod routes;
 mod sse;
 mod startup;
 mod state;
 pub mod wiring;
 
-pub use config::{EngineSettings, ServerConfig};
+pub use config::{EngineSettings, ServerConfig, StoreSettings};
 pub use error::ApiError;
 pub use startup::{Application, shutdown_signal};
 pub use state::AppState;

@@ -17,7 +17,7 @@ use crate::config::ServerConfig;
 use crate::extract::BODY_LIMIT;
 use crate::routes::router;
 use crate::state::AppState;
-use crate::wiring::Services;
+use crate::wiring::{Services, Stores};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -26,6 +26,7 @@ pub struct Application {
     router: Router,
     grace: Duration,
     hard_stop: CancellationToken,
+    stores: Stores,
 }
 
 impl Application {
@@ -38,6 +39,8 @@ impl Application {
     /// As [`Self::build`], with the services given (tests swap in scripted generators).
     pub async fn with_services(config: ServerConfig, services: Services) -> anyhow::Result<Application> {
         let listener = TcpListener::bind(SocketAddr::new(config.host, config.port)).await?;
+        let stores = Stores::open(&config.store).await?;
+        crate::observe::prometheus();
         let hard_stop = CancellationToken::new();
         let state = AppState {
             engine: services.engine,
@@ -48,6 +51,9 @@ impl Application {
             keep_alive: Duration::from_secs(config.keep_alive_secs),
             hard_stop: hard_stop.clone(),
             started: Instant::now(),
+            hub: crate::hub::Hub::new(),
+            cache: stores.cache.clone(),
+            runlog: stores.runlog.clone(),
         };
         let router = router(state)
             .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -58,7 +64,7 @@ impl Application {
                 tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
             }))
             .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid));
-        Ok(Application { listener, router, grace: Duration::from_secs(config.shutdown_grace_secs), hard_stop })
+        Ok(Application { listener, router, grace: Duration::from_secs(config.shutdown_grace_secs), hard_stop, stores })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -80,6 +86,8 @@ impl Application {
             hard_stop.cancel();
         });
         axum::serve(self.listener, self.router).with_graceful_shutdown(stopping.cancelled_owned()).await?;
+        // Every request has been answered; the rows they left are written before the process ends.
+        self.stores.runlog.close(Duration::from_secs(10)).await;
         tracing::info!("stopped");
         Ok(())
     }

@@ -4,6 +4,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
+use tripstream_adapters::cache::Resilient;
+use tripstream_adapters::runlog::RunLog;
 use tripstream_domain::RequestLimits;
 use tripstream_engine::{Destinations, Engine};
 
@@ -20,4 +22,9 @@ pub struct AppState {
     /// Cancelled when the shutdown grace period is over: streams still running end with a retryable error.
     pub hard_stop: CancellationToken,
     pub started: Instant,
+    /// Generations in flight, joined by identical requests.
+    pub hub: Arc<crate::hub::Hub>,
+    /// Finished plans; `None` when caching is off.
+    pub cache: Option<Arc<Resilient>>,
+    pub runlog: RunLog,
 }

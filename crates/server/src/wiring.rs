@@ -15,7 +15,10 @@ use tripstream_adapters::{
 };
 use tripstream_engine::{Destinations, Engine, PlanGenerator, Weather};
 
-use crate::config::{EngineSettings, LlmChoice, LlmSettings, WeatherChoice, WeatherSettings, secret};
+use tripstream_adapters::cache::{MemoryCache, PlanStore, RedisCache, Resilient};
+use tripstream_adapters::runlog::{Db, RunLog, RunLogConfig};
+
+use crate::config::{EngineSettings, LlmChoice, LlmSettings, StoreSettings, WeatherChoice, WeatherSettings, secret};
 
 /// Everything a generation needs, wired.
 #[derive(Clone)]
@@ -191,4 +194,33 @@ fn weather(settings: &WeatherSettings) -> (Arc<dyn Weather>, String, Option<Open
     names.push(Climatology::SOURCE);
     let name = names.join("+");
     (Arc::new(layered), name, owm)
+}
+
+/// The plan cache and the run log, opened from configuration.
+#[derive(Clone)]
+pub struct Stores {
+    /// `None` when caching is off (`CACHE_TTL_SECS=0`).
+    pub cache: Option<Arc<Resilient>>,
+    pub runlog: RunLog,
+}
+
+impl Stores {
+    /// Opens the run log's database (migrating it) and the cache. Redis is connected lazily, so a Redis
+    /// that is down at start-up is a warning, not a failure; an unreachable PostgreSQL is buffered by the
+    /// run log, but a database URL that cannot work at all fails here.
+    pub async fn open(settings: &StoreSettings) -> anyhow::Result<Stores> {
+        let ttl = Duration::from_secs(settings.cache_ttl_secs);
+        let cache: Option<Arc<dyn PlanStore>> = match &settings.redis_url {
+            _ if ttl.is_zero() => None,
+            Some(url) if !url.trim().is_empty() => {
+                let timeout = Duration::from_millis(settings.redis_timeout_ms.max(1));
+                Some(Arc::new(RedisCache::new(url, settings.redis_key_prefix.clone(), ttl, timeout)?))
+            }
+            _ => Some(Arc::new(MemoryCache::new(settings.cache_capacity, ttl))),
+        };
+        let db = Db::open(&settings.database_url).await.context("DATABASE_URL")?;
+        let config = RunLogConfig { buffer: settings.runlog_buffer, ..RunLogConfig::default() };
+        tracing::info!(cache = cache.as_ref().map_or("off", |c| c.name()), run_log = db.kind(), "stores opened");
+        Ok(Stores { cache: cache.map(|c| Arc::new(Resilient::new(c))), runlog: RunLog::start(db, config) })
+    }
 }

@@ -1,6 +1,7 @@
 pub mod destinations;
 pub mod plan;
 pub mod serve;
+pub mod stats;
 
 /// Logs to stderr; `RUST_LOG` filters (default `default_filter`), `LOG_FORMAT=json` for machines.
 pub fn init_logging(default_filter: &str) {

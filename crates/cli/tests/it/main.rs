@@ -97,3 +97,39 @@ fn help_names_every_command() {
         assert!(text.contains(command), "{text}");
     }
 }
+
+#[test]
+fn stats_reads_the_run_log() {
+    use tripstream_adapters::runlog::{Db, RunRecord};
+    let path = std::env::temp_dir().join(format!("tripstream-cli-stats-{}.db", std::process::id()));
+    let url = format!("sqlite://{}", path.display());
+    let rows: Vec<RunRecord> = (0..4)
+        .map(|i| RunRecord {
+            endpoint: "stream".into(),
+            location: "Seoul".into(),
+            started_at_ms: 1_762_732_800_000 + i,
+            duration_ms: 100 * (i + 1),
+            received_complete: i != 3,
+            has_error: i == 3,
+            error_code: (i == 3).then(|| "llm_timeout".into()),
+            cache_hit: i == 0,
+            provider: Some("offline".into()),
+            events_by_step: [("generate_draft".to_owned(), 20)].into(),
+            ..RunRecord::default()
+        })
+        .collect();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async { Db::open(&url).await.unwrap().insert(&rows).await.unwrap() });
+
+    let out = tripstream(&["stats", "--database-url", &url, "--since", "2025-11-10T00:00:00Z", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stats: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!((stats["requests"].as_u64(), stats["errorRate"].as_f64()), (Some(4), Some(0.25)));
+    assert_eq!((stats["avgStreamDurationMs"].as_f64(), stats["cacheHitRate"].as_f64()), (Some(250.0), Some(0.25)));
+
+    let out = tripstream(&["stats", "--database-url", &url, "--since", "2025-11-10T00:00:00Z"]);
+    let text = stdout(&out);
+    assert!(text.contains("4 requests, 4 streams") && text.contains("error rate               25.0%"), "{text}");
+    assert!(text.contains("error llm_timeout"), "{text}");
+    let _ = std::fs::remove_file(&path);
+}

@@ -1,9 +1,12 @@
-//! `/health` and `/api/v1/destinations`.
+//! `/health`, `/api/v1/destinations`, `/api/v1/stats` and `/metrics`.
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
+use crate::error::ApiError;
 use crate::state::AppState;
 
 pub async fn health(State(state): State<AppState>) -> Json<Value> {
@@ -21,6 +24,9 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
         "weather": state.weather,
         "destinations": state.destinations.list().len(),
         "maxTripDays": state.limits.max_trip_days,
+        "cache": state.cache.as_ref().map_or("off", |c| c.name()),
+        "runLog": state.runlog.db().kind(),
+        "generationsInFlight": state.hub.active(),
     }))
 }
 
@@ -43,4 +49,42 @@ pub async fn destinations(State(state): State<AppState>) -> Json<Value> {
         })
         .collect();
     Json(json!({ "destinations": list }))
+}
+
+#[derive(serde::Deserialize)]
+pub struct StatsQuery {
+    since: Option<String>,
+}
+
+/// The monitoring numbers over the run log since `since` (RFC 3339, or Unix milliseconds; default: the
+/// last 24 hours).
+pub async fn stats(
+    State(state): State<AppState>,
+    axum::extract::Query(query): axum::extract::Query<StatsQuery>,
+) -> Result<Json<tripstream_adapters::runlog::Stats>, ApiError> {
+    let since_ms = match query.since.as_deref().map(str::trim) {
+        None | Some("") => jiff::Timestamp::now().as_millisecond() - 24 * 3_600_000,
+        Some(s) => parse_since(s).ok_or_else(|| ApiError {
+            field: Some("since".into()),
+            ..ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_request",
+                format!("since must be an RFC 3339 time (2025-11-10T00:00:00Z) or Unix milliseconds, not {s:?}"),
+            )
+        })?,
+    };
+    let rows = state.runlog.db().rows_since(since_ms).await.map_err(|e| {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "internal", format!("the run log cannot be read: {e}"))
+    })?;
+    Ok(Json(tripstream_adapters::runlog::stats(since_ms, &rows)))
+}
+
+fn parse_since(s: &str) -> Option<i64> {
+    s.parse::<i64>().ok().or_else(|| s.parse::<jiff::Timestamp>().ok().map(|t| t.as_millisecond()))
+}
+
+/// Prometheus text exposition.
+pub async fn metrics() -> impl IntoResponse {
+    let body = crate::observe::prometheus().render();
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body)
 }

@@ -13,6 +13,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(meta::health))
         .route("/api/v1/destinations", get(meta::destinations))
+        .route("/api/v1/stats", get(meta::stats))
+        .route("/metrics", get(meta::metrics))
         .route("/api/v1/plans/generate", post(plans::generate))
         .route("/api/v1/plans/generate/stream", post(plans::generate_stream))
         .fallback(|| async { ApiError::not_found() })

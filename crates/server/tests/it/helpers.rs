@@ -136,16 +136,93 @@ impl PlanGenerator for Endless {
 
 pub fn endless_services(config: &ServerConfig) -> (Services, Arc<AtomicBool>) {
     let dropped = Arc::new(AtomicBool::new(false));
-    let engine = Engine::new(
-        Arc::new(Endless { dropped: dropped.clone() }),
-        Arc::new(Climatology),
-        config.engine.engine_config(),
-    );
-    let services = Services {
-        engine,
+    (services_with(Arc::new(Endless { dropped: dropped.clone() }), config), dropped)
+}
+
+/// The default wiring around `generator`.
+pub fn services_with(generator: Arc<dyn PlanGenerator>, config: &ServerConfig) -> Services {
+    let provider = generator.info().provider;
+    Services {
+        engine: Engine::new(generator, Arc::new(Climatology), config.engine.engine_config()),
         destinations: Arc::new(BundledDestinations::new(Catalog::bundled())),
         weather: "climatology".into(),
-        generators: vec!["endless".into()],
-    };
-    (services, dropped)
+        generators: vec![provider],
+    }
+}
+
+/// The offline planner, counting the drafts it is asked for: how many generations really ran.
+pub struct Counting {
+    inner: Arc<dyn PlanGenerator>,
+    pub drafts: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+#[async_trait]
+impl PlanGenerator for Counting {
+    fn info(&self) -> GeneratorInfo {
+        self.inner.info()
+    }
+
+    async fn generate_draft(&self, ctx: &PlanContext, sink: &mut dyn DraftSink) -> Result<Draft, GenerateError> {
+        self.drafts.fetch_add(1, Ordering::SeqCst);
+        self.inner.generate_draft(ctx, sink).await
+    }
+
+    async fn refine_plan(
+        &self,
+        ctx: &PlanContext,
+        current: &Draft,
+        findings: &[Finding],
+        sink: &mut dyn DraftSink,
+    ) -> Result<Draft, GenerateError> {
+        self.inner.refine_plan(ctx, current, findings, sink).await
+    }
+}
+
+/// Services over a [`Counting`] offline planner that streams a line every `delay`.
+pub fn counting_services(config: &ServerConfig, delay: Duration) -> (Services, Arc<std::sync::atomic::AtomicUsize>) {
+    let drafts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let planner = tripstream_adapters::OfflinePlanner::new(
+        Catalog::bundled(),
+        tripstream_adapters::OfflineConfig { chunk_delay: delay },
+    );
+    let generator = Counting { inner: Arc::new(planner), drafts: drafts.clone() };
+    (services_with(Arc::new(generator), config), drafts)
+}
+
+/// A name no other test uses, for Redis key prefixes and PostgreSQL schemas.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}_{}_{}", std::process::id(), uuid::Uuid::now_v7().simple())
+}
+
+/// The stream without the plan's itinerary: every event's type, progress, step and message, and the
+/// count of chunks between milestones, so the snapshot pins the contract rather than the data files.
+pub fn transcript(messages: &[Message]) -> String {
+    let mut out = String::new();
+    let mut chunks = 0;
+    for m in messages {
+        let d = &m.data;
+        if m.kind() == "chunk" {
+            chunks += 1;
+            continue;
+        }
+        if chunks > 0 {
+            out.push_str(&format!("  ({chunks} chunks)\n"));
+            chunks = 0;
+        }
+        let line = match m.kind() {
+            "day" => format!("day {} {} day={}", d["progress"], d["step"], d["day"]["day"]),
+            "done" => "done".to_owned(),
+            "complete" => format!(
+                "complete {} {} {} plan.days={}",
+                d["progress"],
+                d["step"],
+                d["message"],
+                d["plan"]["days"].as_array().unwrap().len()
+            ),
+            kind => format!("{kind} {} {} {}", d["progress"], d["step"], d["message"]),
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
 }

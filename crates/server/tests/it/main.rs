@@ -4,4 +4,5 @@ mod helpers;
 mod plans;
 mod providers;
 mod requests;
+mod stores;
 mod streams;

@@ -60,39 +60,6 @@ async fn the_original_curl_request_streams_the_whole_contract() {
     assert_eq!(complete.data["message"], "여행 계획 생성 완료!");
 }
 
-/// The stream without the plan's itinerary: every event's type, progress, step and message, and the
-/// count of chunks between milestones, so the snapshot pins the contract rather than the data files.
-fn transcript(messages: &[Message]) -> String {
-    let mut out = String::new();
-    let mut chunks = 0;
-    for m in messages {
-        let d = &m.data;
-        if m.kind() == "chunk" {
-            chunks += 1;
-            continue;
-        }
-        if chunks > 0 {
-            out.push_str(&format!("  ({chunks} chunks)\n"));
-            chunks = 0;
-        }
-        let line = match m.kind() {
-            "day" => format!("day {} {} day={}", d["progress"], d["step"], d["day"]["day"]),
-            "done" => "done".to_owned(),
-            "complete" => format!(
-                "complete {} {} {} plan.days={}",
-                d["progress"],
-                d["step"],
-                d["message"],
-                d["plan"]["days"].as_array().unwrap().len()
-            ),
-            kind => format!("{kind} {} {} {}", d["progress"], d["step"], d["message"]),
-        };
-        out.push_str(&line);
-        out.push('\n');
-    }
-    out
-}
-
 #[tokio::test]
 async fn accept_language_picks_english_when_the_body_does_not_say() {
     let app = spawn_app().await;

@@ -1,0 +1,211 @@
+//! The run log's database: SQLite or PostgreSQL, chosen by the URL, migrated on open with the SQL files
+//! under `migrations/` (embedded). The two dialects share every statement but the schema.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
+use sqlx::{QueryBuilder, Row, SqlSafeStr};
+
+use super::RunRecord;
+
+const SQLITE: &[(i64, &str, &str)] =
+    &[(1, "plan_streaming_logs", include_str!("../../../../migrations/sqlite/0001_plan_streaming_logs.sql"))];
+const POSTGRES: &[(i64, &str, &str)] =
+    &[(1, "plan_streaming_logs", include_str!("../../../../migrations/postgres/0001_plan_streaming_logs.sql"))];
+
+const COLUMNS: &str = "request_id, stream_id, endpoint, location, start_date, end_date, budget, travelers, \
+    language, interests, started_at_ms, duration_ms, first_event_ms, event_count, events_by_type, events_by_step, \
+    has_error, error_code, received_complete, client_disconnected, cache_hit, coalesced, provider, model, \
+    input_tokens, output_tokens, refine_iterations";
+
+#[derive(Debug, thiserror::Error)]
+#[error("run log database: {0}")]
+pub struct DbError(String);
+
+impl From<sqlx::Error> for DbError {
+    fn from(e: sqlx::Error) -> Self {
+        DbError(e.to_string())
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for DbError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        DbError(format!("migration failed: {e}"))
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+impl Db {
+    /// Opens `url` (`sqlite://path`, `sqlite::memory:`, `postgres://…`) and applies the migrations. A
+    /// SQLite file is created if missing.
+    pub async fn open(url: &str) -> Result<Db, DbError> {
+        let db = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let options = PgConnectOptions::from_str(url)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(4)
+                .acquire_timeout(Duration::from_secs(3))
+                .connect_lazy_with(options);
+            Db::Postgres(pool)
+        } else if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?.create_if_missing(true);
+            // One connection: an in-memory database is per connection, and SQLite writes one at a time.
+            let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
+            Db::Sqlite(pool)
+        } else {
+            return Err(DbError(format!("DATABASE_URL must start with sqlite: or postgres://, not {url:?}")));
+        };
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgres",
+        }
+    }
+
+    async fn migrate(&self) -> Result<(), DbError> {
+        let files = match self {
+            Db::Sqlite(_) => SQLITE,
+            Db::Postgres(_) => POSTGRES,
+        };
+        let migrations = files
+            .iter()
+            .map(|(version, name, sql)| {
+                Migration::new(*version, (*name).into(), MigrationType::Simple, sql.into_sql_str(), false)
+            })
+            .collect();
+        let migrator = Migrator::with_migrations(migrations);
+        match self {
+            Db::Sqlite(pool) => migrator.run(pool).await?,
+            Db::Postgres(pool) => migrator.run(pool).await?,
+        }
+        Ok(())
+    }
+
+    pub async fn insert(&self, rows: &[RunRecord]) -> Result<(), DbError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        macro_rules! push_rows {
+            ($builder:expr) => {{
+                let mut b = $builder;
+                b.push_values(rows, |mut v, r| {
+                    v.push_bind(r.request_id.clone())
+                        .push_bind(r.stream_id.clone())
+                        .push_bind(r.endpoint.clone())
+                        .push_bind(r.location.clone())
+                        .push_bind(r.start_date.clone())
+                        .push_bind(r.end_date.clone())
+                        .push_bind(r.budget.clone())
+                        .push_bind(r.travelers as i32)
+                        .push_bind(r.language.clone())
+                        .push_bind(serde_json::to_string(&r.interests).unwrap_or_default())
+                        .push_bind(r.started_at_ms)
+                        .push_bind(r.duration_ms)
+                        .push_bind(r.first_event_ms)
+                        .push_bind(r.event_count as i32)
+                        .push_bind(serde_json::to_string(&r.events_by_type).unwrap_or_default())
+                        .push_bind(serde_json::to_string(&r.events_by_step).unwrap_or_default())
+                        .push_bind(r.has_error)
+                        .push_bind(r.error_code.clone())
+                        .push_bind(r.received_complete)
+                        .push_bind(r.client_disconnected)
+                        .push_bind(r.cache_hit)
+                        .push_bind(r.coalesced)
+                        .push_bind(r.provider.clone())
+                        .push_bind(r.model.clone())
+                        .push_bind(r.input_tokens as i64)
+                        .push_bind(r.output_tokens as i64)
+                        .push_bind(r.refine_iterations as i32);
+                });
+                b
+            }};
+        }
+        let head = format!("INSERT INTO plan_streaming_logs ({COLUMNS}) ");
+        match self {
+            Db::Sqlite(pool) => {
+                let mut b = push_rows!(QueryBuilder::<sqlx::Sqlite>::new(head.clone()));
+                b.build().execute(pool).await?;
+            }
+            Db::Postgres(pool) => {
+                let mut b = push_rows!(QueryBuilder::<sqlx::Postgres>::new(head.clone()));
+                b.build().execute(pool).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every row that started at or after `since_ms`, oldest first.
+    pub async fn rows_since(&self, since_ms: i64) -> Result<Vec<RunRecord>, DbError> {
+        let sql =
+            format!("SELECT {COLUMNS} FROM plan_streaming_logs WHERE started_at_ms >= $1 ORDER BY started_at_ms, id");
+        let sql = sqlx::AssertSqlSafe(sql);
+        let rows = match self {
+            Db::Sqlite(pool) => {
+                sqlx::query(sql).bind(since_ms).fetch_all(pool).await?.iter().map(record).collect::<Result<_, _>>()?
+            }
+            Db::Postgres(pool) => {
+                sqlx::query(sql).bind(since_ms).fetch_all(pool).await?.iter().map(record).collect::<Result<_, _>>()?
+            }
+        };
+        Ok(rows)
+    }
+}
+
+/// A row of either database as a record.
+fn record<'r, R>(r: &'r R) -> Result<RunRecord, sqlx::Error>
+where
+    R: Row,
+    usize: sqlx::ColumnIndex<R>,
+    &'r str: sqlx::ColumnIndex<R>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i32: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    bool: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    fn json<T: serde::de::DeserializeOwned + Default>(s: String) -> T {
+        serde_json::from_str(&s).unwrap_or_default()
+    }
+    Ok(RunRecord {
+        request_id: r.try_get("request_id")?,
+        stream_id: r.try_get("stream_id")?,
+        endpoint: r.try_get("endpoint")?,
+        location: r.try_get("location")?,
+        start_date: r.try_get("start_date")?,
+        end_date: r.try_get("end_date")?,
+        budget: r.try_get("budget")?,
+        travelers: r.try_get::<i32, _>("travelers")? as u32,
+        language: r.try_get("language")?,
+        interests: json(r.try_get("interests")?),
+        started_at_ms: r.try_get("started_at_ms")?,
+        duration_ms: r.try_get("duration_ms")?,
+        first_event_ms: r.try_get("first_event_ms")?,
+        event_count: r.try_get::<i32, _>("event_count")? as u32,
+        events_by_type: json(r.try_get("events_by_type")?),
+        events_by_step: json(r.try_get("events_by_step")?),
+        has_error: r.try_get("has_error")?,
+        error_code: r.try_get("error_code")?,
+        received_complete: r.try_get("received_complete")?,
+        client_disconnected: r.try_get("client_disconnected")?,
+        cache_hit: r.try_get("cache_hit")?,
+        coalesced: r.try_get("coalesced")?,
+        provider: r.try_get("provider")?,
+        model: r.try_get("model")?,
+        input_tokens: r.try_get::<i64, _>("input_tokens")? as u64,
+        output_tokens: r.try_get::<i64, _>("output_tokens")? as u64,
+        refine_iterations: r.try_get::<i32, _>("refine_iterations")? as u32,
+    })
+}

@@ -1,0 +1,210 @@
+//! The run log: one row per plan request in `plan_streaming_logs`, in SQLite (the default, a file) or
+//! PostgreSQL (`DATABASE_URL`). Requests never wait for it: rows go into a bounded queue, a writer task
+//! inserts them in batches, and while the database is away it keeps them (up to a bound, counting any it
+//! has to drop) and retries, so an outage shorter than the buffer loses nothing. Closing flushes.
+
+mod db;
+mod stats;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+pub use db::{Db, DbError};
+pub use stats::{Stats, stats};
+
+/// One request, as it went.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub request_id: Option<String>,
+    pub stream_id: Option<String>,
+    /// `stream` or `json`.
+    pub endpoint: String,
+    pub location: String,
+    pub start_date: String,
+    pub end_date: String,
+    pub budget: String,
+    pub travelers: u32,
+    pub language: String,
+    pub interests: Vec<String>,
+    pub started_at_ms: i64,
+    pub duration_ms: i64,
+    pub first_event_ms: Option<i64>,
+    pub event_count: u32,
+    pub events_by_type: std::collections::BTreeMap<String, u32>,
+    pub events_by_step: std::collections::BTreeMap<String, u32>,
+    pub has_error: bool,
+    pub error_code: Option<String>,
+    pub received_complete: bool,
+    pub client_disconnected: bool,
+    pub cache_hit: bool,
+    pub coalesced: bool,
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub refine_iterations: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct RunLogConfig {
+    /// Rows waiting for the writer; beyond it `record` drops and counts.
+    pub queue: usize,
+    /// Rows the writer holds while the database is away.
+    pub buffer: usize,
+    pub batch: usize,
+    /// First wait before retrying a failed write; doubles up to 10 s.
+    pub retry_base: Duration,
+}
+
+impl Default for RunLogConfig {
+    fn default() -> Self {
+        Self { queue: 10_000, buffer: 100_000, batch: 200, retry_base: Duration::from_millis(200) }
+    }
+}
+
+/// The handle requests record through. Cheap to clone.
+#[derive(Clone)]
+pub struct RunLog {
+    tx: mpsc::Sender<RunRecord>,
+    counters: Arc<Counters>,
+    closing: CancellationToken,
+    writer: Arc<tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
+    db: Db,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    dropped: AtomicU64,
+    written: AtomicU64,
+    queued: AtomicU64,
+}
+
+impl RunLog {
+    /// Starts the writer over an open, migrated database.
+    pub fn start(db: Db, config: RunLogConfig) -> RunLog {
+        let (tx, rx) = mpsc::channel(config.queue.max(1));
+        let counters = Arc::new(Counters::default());
+        let closing = CancellationToken::new();
+        let writer = tokio::spawn(write_loop(db.clone(), rx, config, counters.clone(), closing.clone()));
+        RunLog { tx, counters, closing, writer: Arc::new(tokio::sync::Mutex::new(Some(writer))), db }
+    }
+
+    /// Queues a row; never waits. A full queue drops the row and counts it.
+    pub fn record(&self, row: RunRecord) {
+        match self.tx.try_send(row) {
+            Ok(()) => {
+                self.counters.queued.fetch_add(1, Ordering::Relaxed);
+                metrics::gauge!("tripstream_runlog_queue_depth").increment(1.0);
+            }
+            Err(_) => self.dropped(1),
+        }
+    }
+
+    fn dropped(&self, n: u64) {
+        self.counters.dropped.fetch_add(n, Ordering::Relaxed);
+        metrics::counter!("tripstream_runlog_dropped_total").increment(n);
+    }
+
+    /// Rows dropped so far (queue or buffer full).
+    pub fn dropped_rows(&self) -> u64 {
+        self.counters.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Rows written so far.
+    pub fn written_rows(&self) -> u64 {
+        self.counters.written.load(Ordering::Relaxed)
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Writes what is queued and stops the writer, waiting at most `deadline`.
+    pub async fn close(&self, deadline: Duration) {
+        self.closing.cancel();
+        let Some(writer) = self.writer.lock().await.take() else { return };
+        if tokio::time::timeout(deadline, writer).await.is_err() {
+            tracing::warn!(?deadline, "run log not flushed in time; unwritten rows are lost");
+        }
+    }
+}
+
+async fn write_loop(
+    db: Db,
+    mut rx: mpsc::Receiver<RunRecord>,
+    config: RunLogConfig,
+    counters: Arc<Counters>,
+    closing: CancellationToken,
+) {
+    let mut pending: VecDeque<RunRecord> = VecDeque::new();
+    let mut failures = 0u32;
+    let mut last_logged: Option<Instant> = None;
+    let hold = |pending: &mut VecDeque<RunRecord>, row: RunRecord| {
+        metrics::gauge!("tripstream_runlog_queue_depth").decrement(1.0);
+        if pending.len() >= config.buffer.max(1) {
+            pending.pop_front();
+            counters.dropped.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("tripstream_runlog_dropped_total").increment(1);
+        }
+        pending.push_back(row);
+    };
+    loop {
+        if pending.is_empty() {
+            tokio::select! {
+                row = rx.recv() => match row {
+                    Some(row) => hold(&mut pending, row),
+                    None => return,
+                },
+                _ = closing.cancelled() => {
+                    while let Ok(row) = rx.try_recv() {
+                        hold(&mut pending, row);
+                    }
+                    if pending.is_empty() {
+                        return;
+                    }
+                }
+            }
+        }
+        while let Ok(row) = rx.try_recv() {
+            hold(&mut pending, row);
+        }
+        let n = pending.len().min(config.batch.max(1));
+        let batch: Vec<RunRecord> = pending.iter().take(n).cloned().collect();
+        match db.insert(&batch).await {
+            Ok(()) => {
+                pending.drain(..n);
+                counters.written.fetch_add(n as u64, Ordering::Relaxed);
+                if failures > 0 {
+                    tracing::info!(after_failures = failures, "run log database is back; buffered rows written");
+                    failures = 0;
+                }
+            }
+            Err(e) => {
+                failures += 1;
+                if last_logged.is_none_or(|at| at.elapsed() >= Duration::from_secs(30)) {
+                    last_logged = Some(Instant::now());
+                    tracing::warn!(error = %e, buffered = pending.len(), "run log database unavailable; keeping rows and retrying");
+                }
+                let wait = config.retry_base.saturating_mul(1 << failures.min(6)).min(Duration::from_secs(10));
+                // Keep taking rows while waiting, so requests never block on the outage.
+                let until = tokio::time::sleep(wait);
+                tokio::pin!(until);
+                loop {
+                    tokio::select! {
+                        _ = &mut until => break,
+                        row = rx.recv() => match row {
+                            Some(row) => hold(&mut pending, row),
+                            None => break,
+                        },
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,364 @@
+//! The plan cache (in-process and real Redis), coalescing, the run log (SQLite and real PostgreSQL),
+//! `/api/v1/stats` and `/metrics`. Redis and PostgreSQL are the machine's (`TEST_REDIS_URL`,
+//! `TEST_DATABASE_URL`); every test has its own key prefix or schema. The tests that stop a service run
+//! their own Redis, or put a proxy in front of PostgreSQL, so they disturb no one else.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sqlx::Connection;
+use tripstream_server::ServerConfig;
+
+use crate::helpers::*;
+
+fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+fn postgres_url() -> String {
+    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A fresh schema in the test database, and a URL whose connections use it.
+async fn postgres_schema() -> String {
+    let schema = unique("t");
+    let mut conn = sqlx::PgConnection::connect(&postgres_url()).await.expect("PostgreSQL is running");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&mut conn).await.unwrap();
+    format!("{}?options=-c%20search_path%3D{schema}", postgres_url())
+}
+
+async fn count_rows(url: &str) -> i64 {
+    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+    sqlx::query_scalar("SELECT count(*) FROM plan_streaming_logs").fetch_one(&mut conn).await.unwrap()
+}
+
+/// Polls until `f` holds, for at most `limit`.
+async fn eventually<F: AsyncFnMut() -> bool>(limit: Duration, mut f: F) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if f().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+fn kyoto(start: &str, end: &str) -> String {
+    format!(r#"{{"location": "Kyoto", "startDate": "{start}", "endDate": "{end}", "budget": "low"}}"#)
+}
+
+#[tokio::test]
+async fn a_second_request_is_a_cache_hit_on_both_endpoints_and_replays_the_contract() {
+    let config = ServerConfig::default();
+    let (services, drafts) = counting_services(&config, Duration::ZERO);
+    let app = spawn_app_with(config, Some(services)).await;
+
+    let first = app.stream(seoul_body()).await;
+    assert_eq!(first.headers()["x-cache"], "MISS");
+    let generated = messages(first).await;
+    let generated_plan = &generated[generated.len() - 2].data["plan"];
+    assert_eq!(generated_plan["metadata"]["cached"], false);
+
+    let json = app.generate(seoul_body()).await;
+    assert_eq!((json.status().as_u16(), json.headers()["x-cache"].to_str().unwrap()), (200, "HIT"));
+    let cached: Value = json.json().await.unwrap();
+    assert_eq!(cached["metadata"]["cached"], true);
+    assert_eq!(cached["days"], generated_plan["days"]);
+
+    let stream = app.stream(seoul_body()).await;
+    assert_eq!(stream.headers()["x-cache"], "HIT");
+    let replay = messages(stream).await;
+    assert_eq!(drafts.load(Ordering::SeqCst), 1, "only the first request generated");
+    // A replay follows the contract exactly as the generation did: milestones, chunks, day events, done.
+    assert_eq!(transcript(&replay), transcript(&generated));
+    let chunks = |ms: &[Message]| -> Vec<Value> {
+        ms.iter().filter(|m| matches!(m.kind(), "chunk" | "day")).map(|m| m.data.clone()).collect()
+    };
+    assert_eq!(chunks(&replay), chunks(&generated), "the same text and days, with the same progress");
+    for (i, m) in replay.iter().enumerate() {
+        assert_eq!(m.id, i.to_string());
+    }
+    assert_eq!(replay[replay.len() - 2].data["plan"]["metadata"]["cached"], true);
+}
+
+#[tokio::test]
+async fn identical_streams_in_flight_share_one_generation() {
+    let config = ServerConfig::default();
+    let (services, drafts) = counting_services(&config, Duration::from_millis(10));
+    let app = Arc::new(spawn_app_with(config, Some(services)).await);
+    let body = kyoto("2025-11-10", "2025-11-12");
+    let (a, b) = tokio::join!(async { messages(app.stream(&body).await).await }, async {
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        messages(app.stream(&body).await).await
+    });
+    assert_eq!(drafts.load(Ordering::SeqCst), 1, "one upstream generation");
+    let data = |ms: &[Message]| ms.iter().map(|m| (m.id.clone(), m.data.clone())).collect::<Vec<_>>();
+    assert_eq!(data(&a), data(&b), "the second client got every event of the first, from the start");
+    assert_eq!(a.last().unwrap().kind(), "done");
+    assert_eq!(a.iter().filter(|m| m.kind() == "day").count(), 3);
+}
+
+#[tokio::test]
+async fn plans_are_shared_through_redis_between_replicas() {
+    let prefix = format!("{}:", unique("tripstream_test"));
+    let config = || {
+        let mut c = ServerConfig::default();
+        c.store.redis_url = Some(redis_url());
+        c.store.redis_key_prefix = prefix.clone();
+        c
+    };
+    let (services, first_drafts) = counting_services(&config(), Duration::ZERO);
+    let one = spawn_app_with(config(), Some(services)).await;
+    let (services, second_drafts) = counting_services(&config(), Duration::ZERO);
+    let two = spawn_app_with(config(), Some(services)).await;
+    let body = kyoto("2025-11-10", "2025-11-11");
+    assert_eq!(one.generate(&body).await.headers()["x-cache"], "MISS");
+    let hit = two.generate(&body).await;
+    assert_eq!(hit.headers()["x-cache"], "HIT");
+    assert_eq!((first_drafts.load(Ordering::SeqCst), second_drafts.load(Ordering::SeqCst)), (1, 0));
+    let health: Value = two.get("/health").await.json().await.unwrap();
+    assert_eq!(health["cache"], "redis");
+}
+
+/// A Redis of this test's own, on a free port, that can be stopped and started again.
+struct OwnRedis {
+    port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl OwnRedis {
+    fn start(port: u16) -> OwnRedis {
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (.ci/run installs it)");
+        let redis = OwnRedis { port, child: Some(child) };
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(5), "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        redis
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[tokio::test]
+async fn redis_going_away_never_fails_a_request_and_caching_resumes_when_it_returns() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut redis = OwnRedis::start(port);
+    let mut config = ServerConfig::default();
+    config.store.redis_url = Some(format!("redis://127.0.0.1:{}", redis.port));
+    config.store.redis_timeout_ms = 200;
+    let app = spawn_app_with(config, None).await;
+    let body = |day: u32| kyoto(&format!("2025-11-{day:02}"), &format!("2025-11-{day:02}"));
+
+    assert_eq!(app.generate(&body(10)).await.headers()["x-cache"], "MISS");
+    assert_eq!(app.generate(&body(10)).await.headers()["x-cache"], "HIT");
+
+    redis.stop();
+    for day in [10, 11] {
+        let started = Instant::now();
+        let response = app.generate(&body(day)).await;
+        assert_eq!((response.status().as_u16(), response.headers()["x-cache"].to_str().unwrap()), (200, "MISS"));
+        assert!(started.elapsed() < Duration::from_secs(3), "a down Redis costs at most its timeout");
+        let streamed = messages(app.stream(&body(day)).await).await;
+        assert_eq!(streamed.last().unwrap().kind(), "done");
+        assert_eq!(streamed[streamed.len() - 2].kind(), "complete");
+    }
+
+    let _redis = OwnRedis::start(port);
+    let resumed = eventually(Duration::from_secs(10), async || {
+        app.generate(&body(12)).await;
+        app.generate(&body(12)).await.headers()["x-cache"] == "HIT"
+    })
+    .await;
+    assert!(resumed, "caching resumed once Redis came back");
+}
+
+#[tokio::test]
+async fn every_request_leaves_one_row_in_postgres_and_stats_agree_with_the_rows() {
+    let url = postgres_schema().await;
+    let mut config = ServerConfig::default();
+    config.store.database_url = url.clone();
+    let app = Arc::new(spawn_app_with(config, None).await);
+
+    // 200 concurrent requests: JSON and streams, some identical (coalesced or cached), one invalid date range
+    // is refused before it becomes a request of the log.
+    let mut tasks = Vec::new();
+    for i in 0..200u32 {
+        let app = app.clone();
+        tasks.push(tokio::spawn(async move {
+            let day = 10 + (i % 5);
+            let body = kyoto(&format!("2025-11-{day:02}"), &format!("2025-11-{day:02}"));
+            if i % 2 == 0 {
+                assert_eq!(app.generate(&body).await.status(), 200);
+            } else {
+                assert_eq!(messages(app.stream(&body).await).await.last().unwrap().kind(), "done");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert!(eventually(Duration::from_secs(10), async || count_rows(&url).await == 200).await, "one row each");
+
+    let stats: Value = app.get("/api/v1/stats?since=0").await.json().await.unwrap();
+    assert_eq!((stats["requests"].as_u64(), stats["streams"].as_u64()), (Some(200), Some(100)));
+    assert_eq!(stats["completionRate"], 1.0);
+    assert_eq!(stats["errorRate"], 0.0);
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    let (hits, generations): (i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE cache_hit), count(*) FILTER (WHERE NOT cache_hit AND NOT coalesced) \
+         FROM plan_streaming_logs",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(stats["cacheHitRate"].as_f64().unwrap(), hits as f64 / 200.0);
+    assert_eq!(generations, 5, "five distinct trips: every other request hit the cache or joined a run");
+    let avg: Option<f64> =
+        sqlx::query_scalar("SELECT avg(duration_ms)::float8 FROM plan_streaming_logs WHERE endpoint = 'stream'")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert!((stats["avgStreamDurationMs"].as_f64().unwrap() - avg.unwrap()).abs() < 1e-6);
+    assert_eq!(stats["byProvider"]["offline"], 200);
+    let bad = app.get("/api/v1/stats?since=yesterday").await;
+    assert_eq!(bad.status(), 422);
+}
+
+/// A TCP proxy to PostgreSQL that can be cut (existing connections closed, new ones refused) and restored.
+struct Cuttable {
+    port: u16,
+    up: Arc<AtomicBool>,
+    epoch: Arc<tokio::sync::watch::Sender<u64>>,
+}
+
+impl Cuttable {
+    async fn start(to: std::net::SocketAddr) -> Cuttable {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = Arc::new(AtomicBool::new(true));
+        let epoch = Arc::new(tokio::sync::watch::channel(0u64).0);
+        let (up2, epoch2) = (up.clone(), epoch.clone());
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if !up2.load(Ordering::SeqCst) {
+                    continue; // dropped: refused
+                }
+                let mut cut = epoch2.subscribe();
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(to).await else { return };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = cut.changed() => {}
+                    }
+                });
+            }
+        });
+        Cuttable { port, up, epoch }
+    }
+
+    fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        self.epoch.send_modify(|e| *e += 1);
+    }
+
+    fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn rows_written_during_a_database_outage_arrive_when_it_returns() {
+    let url = postgres_schema().await;
+    let proxy = Cuttable::start("127.0.0.1:5432".parse().unwrap()).await;
+    let proxied = url.replace("127.0.0.1:5432", &format!("127.0.0.1:{}", proxy.port));
+    let mut config = ServerConfig::default();
+    config.store.database_url = proxied;
+    config.store.cache_ttl_secs = 0;
+    let app = spawn_app_with(config, None).await;
+
+    assert_eq!(app.generate(&kyoto("2025-11-10", "2025-11-10")).await.status(), 200);
+    assert!(eventually(Duration::from_secs(5), async || count_rows(&url).await == 1).await);
+
+    proxy.cut();
+    for day in 11..=20 {
+        let response = app.generate(&kyoto(&format!("2025-11-{day}"), &format!("2025-11-{day}"))).await;
+        assert_eq!(response.status(), 200, "the outage does not touch requests");
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(count_rows(&url).await, 1, "nothing could be written during the outage");
+
+    proxy.restore();
+    assert!(
+        eventually(Duration::from_secs(15), async || count_rows(&url).await == 11).await,
+        "every row buffered during the outage was written"
+    );
+}
+
+#[tokio::test]
+async fn metrics_are_prometheus_text_with_the_service_numbers() {
+    let app = spawn_app().await;
+    assert_eq!(app.generate(seoul_body()).await.status(), 200);
+    messages(app.stream(seoul_body()).await).await;
+    let response = app.get("/metrics").await;
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain; version=0.0.4"));
+    let text = response.text().await.unwrap();
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        if let Some(comment) = line.strip_prefix('#') {
+            assert!(comment.starts_with(" TYPE ") || comment.starts_with(" HELP "), "{line}");
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("no value: {line}"));
+        assert!(value.parse::<f64>().is_ok() || ["+Inf", "-Inf", "NaN"].contains(&value), "{line}");
+        let name = series.split('{').next().unwrap();
+        assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'), "{line}");
+        if let Some(labels) = series.strip_prefix(name) {
+            assert!(labels.is_empty() || (labels.starts_with('{') && labels.ends_with('}')), "{line}");
+        }
+    }
+    for name in [
+        "tripstream_requests_total",
+        "tripstream_active_streams",
+        "tripstream_time_to_first_event_seconds_bucket",
+        "tripstream_stream_duration_seconds_bucket",
+        "tripstream_cache_total",
+        "tripstream_runlog_queue_depth",
+    ] {
+        assert!(text.contains(name), "{name} missing from\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn the_sqlite_run_log_is_created_with_its_schema_on_first_start() {
+    let path = std::env::temp_dir().join(format!("{}.db", unique("tripstream")));
+    let mut config = ServerConfig::default();
+    config.store.database_url = format!("sqlite://{}", path.display());
+    let app = spawn_app_with(config, None).await;
+    assert_eq!(app.generate(seoul_body()).await.status(), 200);
+    let ok = eventually(Duration::from_secs(5), async || {
+        let stats: Value = app.get("/api/v1/stats?since=0").await.json().await.unwrap();
+        stats["requests"] == 1
+    })
+    .await;
+    assert!(ok && path.exists());
+    let _ = std::fs::remove_file(&path);
+}
