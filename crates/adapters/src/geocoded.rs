@@ -1,6 +1,6 @@
-//! Destinations beyond the bundled data, for LLM providers: found by OpenWeatherMap's geocoding, with the
-//! currency, main time zone and budget ceilings of their country. The bundled data still serves every
-//! place it knows, with its richer figures.
+//! Destinations beyond the bundled data, for LLM providers: found by geocoding (OpenWeatherMap with its
+//! key, Open-Meteo without one), with the currency and budget ceilings of their country and the time zone
+//! the geocoder gives (else the country's main one). The bundled data still serves every place it knows.
 
 use std::sync::Arc;
 
@@ -9,15 +9,38 @@ use tripstream_domain::{BudgetCeilings, Destination, Localized, Location};
 use tripstream_engine::{Destinations, ResolveError};
 
 use crate::catalog::{BundledDestinations, Catalog};
-use crate::weather::OpenWeatherMap;
+use crate::weather::{GeoPlace, OpenMeteo, OpenWeatherMap, SourceError};
+
+/// Who finds places by name.
+pub enum Geocoder {
+    OpenWeatherMap(OpenWeatherMap),
+    OpenMeteo(Arc<OpenMeteo>),
+}
+
+impl Geocoder {
+    async fn find(&self, name: &str) -> Result<Option<GeoPlace>, SourceError> {
+        match self {
+            Geocoder::OpenWeatherMap(owm) => owm.geocode(name).await,
+            Geocoder::OpenMeteo(om) => {
+                let english = om.geocode(name, tripstream_domain::Language::En).await?;
+                // The Korean name, when the service has one, for plans in Korean.
+                let korean = match &english {
+                    Some(_) => om.geocode(name, tripstream_domain::Language::Ko).await.ok().flatten(),
+                    None => None,
+                };
+                Ok(english.map(|p| GeoPlace { name_ko: korean.map(|k| k.name), ..p }))
+            }
+        }
+    }
+}
 
 pub struct GeocodedDestinations {
     bundled: BundledDestinations,
-    geocoder: OpenWeatherMap,
+    geocoder: Geocoder,
 }
 
 impl GeocodedDestinations {
-    pub fn new(catalog: Arc<Catalog>, geocoder: OpenWeatherMap) -> Self {
+    pub fn new(catalog: Arc<Catalog>, geocoder: Geocoder) -> Self {
         Self { bundled: BundledDestinations::new(catalog), geocoder }
     }
 }
@@ -29,7 +52,7 @@ impl Destinations for GeocodedDestinations {
             Ok(d) => return Ok(d),
             Err(e) => e,
         };
-        let place = match self.geocoder.geocode(location.as_str()).await {
+        let place = match self.geocoder.find(location.as_str()).await {
             Ok(Some(place)) => place,
             Ok(None) => return Err(unknown),
             Err(e) => {
@@ -44,7 +67,7 @@ impl Destinations for GeocodedDestinations {
             country: place.country,
             lat: place.lat,
             lon: place.lon,
-            timezone: country.timezone.to_owned(),
+            timezone: place.timezone.clone().unwrap_or_else(|| country.timezone.to_owned()),
             currency: country.currency.to_owned(),
             budget: country.budget,
             climate: None,

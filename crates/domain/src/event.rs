@@ -136,6 +136,9 @@ pub struct Failure {
     /// Ext: tokens spent before the failure, when an LLM was called.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
+    /// Ext: on `cancelled`, the days drafted before the cancellation.
+    #[serde(default, rename = "partialDays", skip_serializing_if = "Option::is_none")]
+    pub partial_days: Option<Vec<Day>>,
 }
 
 /// One event of a stream. Serialized with a `type` tag, exactly as API.md lists them.

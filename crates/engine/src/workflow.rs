@@ -73,7 +73,7 @@ impl Engine {
     /// A client tells a replay from a generation only by `metadata.cached` and by its speed.
     pub fn replay(&self, request: &PlanRequest, plan: &Plan, sink: &mut dyn EventSink) {
         let lang = request.language;
-        let mut out = Emitter { sink, progress: 0 };
+        let mut out = Emitter { sink, progress: 0, spent: Usage::default(), days: Vec::new() };
         out.step(
             false,
             Step::GatherContext,
@@ -124,34 +124,50 @@ impl Engine {
     }
 
     /// Runs one generation, reporting every step to `sink`. The last event is always `done`; a failure
-    /// is an `error` event just before it. Dropping the returned future cancels the generation.
+    /// is an `error` event just before it. Dropping the returned future stops the generation silently.
     pub async fn run(
         &self,
         request: &PlanRequest,
         destination: &Destination,
         sink: &mut dyn EventSink,
     ) -> Result<Plan, EngineError> {
+        self.run_until(request, destination, sink, std::future::pending()).await
+    }
+
+    /// As [`Self::run`], ending early when `cancelled` resolves: the stream then ends with a `cancelled`
+    /// error carrying the days drafted so far and the tokens spent, then `done`.
+    pub async fn run_until(
+        &self,
+        request: &PlanRequest,
+        destination: &Destination,
+        sink: &mut dyn EventSink,
+        cancelled: impl Future<Output = ()>,
+    ) -> Result<Plan, EngineError> {
         let lang = request.language;
-        let mut out = Emitter { sink, progress: 0 };
-        let steps = self.steps(request, destination, &mut out);
-        let result = match tokio::time::timeout(self.config.total_timeout, steps).await {
-            Ok(result) => result,
-            Err(_) => Err(EngineError::new(
+        let mut out = Emitter { sink, progress: 0, spent: Usage::default(), days: Vec::new() };
+        let steps = tokio::time::timeout(self.config.total_timeout, self.steps(request, destination, &mut out));
+        let result = tokio::select! {
+            result = steps => result.unwrap_or_else(|_| Err(EngineError::new(
                 ErrorCode::Timeout,
                 format!("generation took longer than {:?}", self.config.total_timeout),
-            )),
+            ))),
+            () = cancelled => Err(EngineError::new(ErrorCode::Cancelled, "cancelled")),
         };
         if let Err(e) = &result {
+            let cancelled = e.code == ErrorCode::Cancelled;
+            let usage = if cancelled { out.spent } else { e.usage };
             tracing::warn!(code = e.code.as_str(), detail = %e.detail, "generation failed");
+            let partial_days = (cancelled && !out.days.is_empty()).then(|| std::mem::take(&mut out.days));
             out.emit(StreamEvent::Error(Failure {
                 message: messages::error(lang, e.code),
                 error: e.code,
                 retryable: e.code.is_retryable(),
-                usage: (e.usage != Usage::default()).then_some(e.usage),
+                usage: (usage != Usage::default()).then_some(usage),
+                partial_days,
             }));
         }
         out.emit(StreamEvent::Done);
-        result
+        result.map_err(|e| if e.code == ErrorCode::Cancelled { EngineError { usage: out.spent, ..e } } else { e })
     }
 
     async fn steps(
@@ -193,6 +209,7 @@ impl Engine {
         let mut usage = Usage::default();
         let mut draft = self.generate_draft(&ctx, out, &mut usage).await?;
         usage += draft.usage;
+        out.spent = usage;
         draft = normalize(draft, &ctx);
         out.step(true, Step::GenerateDraft, progress::DRAFT_DONE, messages::draft_done(lang, draft.days.len()), None);
 
@@ -220,6 +237,7 @@ impl Engine {
                 Ok(refined) => {
                     iterations += 1;
                     usage += refined.usage;
+                    out.spent = usage;
                     let refined = normalize(refined, &ctx);
                     let refined_findings = validate(&self.assemble(&id, &ctx, &refined), &vctx);
                     // A refinement that makes things worse is not taken.
@@ -231,6 +249,7 @@ impl Engine {
                 Err(e) if e.code == ErrorCode::LlmBadOutput => {
                     iterations += 1;
                     usage += e.usage;
+                    out.spent = usage;
                     tracing::warn!(iteration = i, detail = %e.detail, "refinement was unusable; keeping the previous draft");
                 }
                 Err(e) => {
@@ -377,6 +396,10 @@ fn normalize_from(mut draft: Draft, ctx: &PlanContext, first: u32) -> Draft {
 struct Emitter<'a> {
     sink: &'a mut dyn EventSink,
     progress: u8,
+    /// Tokens spent so far, for a cancelled run's `error` event.
+    spent: Usage,
+    /// The days sent as `day` events, for a cancelled run's `error` event.
+    days: Vec<Day>,
 }
 
 impl Emitter<'_> {
@@ -384,6 +407,9 @@ impl Emitter<'_> {
         if let Some(p) = event.progress() {
             debug_assert!(p >= self.progress, "progress went back from {} to {p}", self.progress);
             self.progress = self.progress.max(p);
+        }
+        if let StreamEvent::Day(d) = &event {
+            self.days.push(d.day.clone());
         }
         self.sink.emit(event);
     }

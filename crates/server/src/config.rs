@@ -159,6 +159,13 @@ pub struct WeatherSettings {
     pub openweather_base_url: String,
     #[arg(long, env = "OPEN_METEO_BASE_URL", default_value = "https://api.open-meteo.com")]
     pub open_meteo_base_url: String,
+    /// Open-Meteo's geocoding, used to find places outside the bundled data for an LLM provider when
+    /// `OPENWEATHER_API_KEY` is not set.
+    #[arg(long, env = "OPEN_METEO_GEOCODING_URL", default_value = "https://geocoding-api.open-meteo.com")]
+    pub open_meteo_geocoding_url: String,
+    /// Open-Meteo's historical archive, for the climate normals of places outside the bundled data.
+    #[arg(long, env = "OPEN_METEO_ARCHIVE_URL", default_value = "https://archive-api.open-meteo.com")]
+    pub open_meteo_archive_url: String,
     /// Seconds one weather request may take before the next source (or the normals) serves.
     #[arg(long, env = "WEATHER_TIMEOUT_SECS", default_value_t = 5.0, value_parser = positive_secs)]
     pub weather_timeout_secs: f64,
@@ -174,6 +181,8 @@ impl Default for WeatherSettings {
             openweather_api_key: None,
             openweather_base_url: "https://api.openweathermap.org".into(),
             open_meteo_base_url: "https://api.open-meteo.com".into(),
+            open_meteo_geocoding_url: "https://geocoding-api.open-meteo.com".into(),
+            open_meteo_archive_url: "https://archive-api.open-meteo.com".into(),
             weather_timeout_secs: 5.0,
             weather_cache_secs: 3600,
         }
@@ -220,6 +229,16 @@ pub struct ServerConfig {
     /// retryable error.
     #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     pub shutdown_grace_secs: u64,
+    /// Seconds a stream nobody is attached to keeps generating (for a client to resume) before it is
+    /// cancelled and its upstream call closed; 0 cancels at once.
+    #[arg(long, env = "STREAM_CANCEL_GRACE_SECS", default_value_t = 30)]
+    pub stream_cancel_grace_secs: u64,
+    /// Seconds a finished stream stays readable for resumes.
+    #[arg(long, env = "STREAM_RETENTION_SECS", default_value_t = 600)]
+    pub stream_retention_secs: u64,
+    /// The reconnection delay SSE clients are told (`retry:`), in milliseconds.
+    #[arg(long, env = "SSE_RETRY_MS", default_value_t = 3000)]
+    pub sse_retry_ms: u64,
     /// Origins allowed to call the API from a browser, comma-separated, or `*`.
     #[arg(long, env = "CORS_ALLOW_ORIGINS", default_value = "*")]
     pub cors_allow_origins: String,
@@ -277,6 +296,9 @@ impl Default for ServerConfig {
             port: 0,
             keep_alive_secs: 15,
             shutdown_grace_secs: 30,
+            stream_cancel_grace_secs: 0,
+            stream_retention_secs: 600,
+            sse_retry_ms: 3000,
             cors_allow_origins: "*".into(),
             engine: EngineSettings::default(),
             store: StoreSettings::default(),

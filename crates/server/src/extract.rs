@@ -104,3 +104,67 @@ mod tests {
         assert_eq!(trailing.status, StatusCode::BAD_REQUEST);
     }
 }
+
+/// The same request as query parameters, for `EventSource` (GET only):
+/// `?location=Seoul&startDate=2025-11-10&endDate=2025-11-12&budget=medium[&language=en][&travelers=2]
+/// [&interests=food,art][&lastEventId=7]`. Validated exactly as the JSON body is.
+pub struct QueryPlanRequest {
+    pub request: PlanRequest,
+    pub last_event_id: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PlanQuery {
+    location: Option<String>,
+    start_date: Option<String>,
+    end_date: Option<String>,
+    budget: Option<String>,
+    language: Option<String>,
+    travelers: Option<String>,
+    interests: Option<String>,
+    last_event_id: Option<String>,
+}
+
+impl axum::extract::FromRequestParts<AppState> for QueryPlanRequest {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &AppState) -> Result<Self, ApiError> {
+        let q: PlanQuery = query_params(&parts.uri)?;
+        let travelers = match q.travelers.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(t) => Some(t.parse::<i64>().map_err(|_| ApiError {
+                field: Some("travelers".into()),
+                ..ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", "travelers must be a whole number")
+            })?),
+        };
+        let raw = RawPlanRequest {
+            location: q.location,
+            start_date: q.start_date,
+            end_date: q.end_date,
+            budget: q.budget,
+            language: q.language,
+            travelers,
+            interests: q.interests.map(|s| s.split(',').map(str::to_owned).filter(|s| !s.trim().is_empty()).collect()),
+        };
+        let accept_language = parts
+            .headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(Language::from_accept_language);
+        let request = PlanRequest::parse(raw, accept_language, state.limits)?;
+        Ok(Self { request, last_event_id: q.last_event_id })
+    }
+}
+
+/// Query parameters into `T`, an unknown parameter named as the contract's unknown fields are.
+fn query_params<T: serde::de::DeserializeOwned>(uri: &axum::http::Uri) -> Result<T, ApiError> {
+    axum::extract::Query::<T>::try_from_uri(uri).map(|q| q.0).map_err(|e| {
+        let message = e.body_text();
+        let message = message.strip_prefix("Failed to deserialize query string: ").unwrap_or(&message);
+        // serde_urlencoded names the parameter first: "budgett: unknown field `budgett`, …".
+        let message = message.find("unknown field").map_or(message, |i| &message[i..]).to_owned();
+        let field = unknown_field(&message);
+        ApiError { field, ..ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", message) }
+    })
+}

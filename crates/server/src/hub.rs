@@ -1,25 +1,51 @@
-//! Generations in flight, each with its own event log, shared by everyone who asked for the same plan.
+//! Generations as jobs, decoupled from the connections that watch them.
 //!
-//! A [`Run`] is one generation: a task that appends every event to the run's log, and any number of
-//! [`Listener`]s that read the log from the start and then follow it live. Identical requests that arrive
-//! while a run is going join it (coalescing) instead of starting another generation. When the last
-//! listener leaves an unfinished run, the run's task is aborted, and with it any upstream call.
+//! A [`Run`] is one generation: a task that appends every event to the run's log (the per-stream
+//! sequence number of an event is its index, the SSE `id:`), and any number of [`Listener`]s that read
+//! the log from any point and then follow it live. Identical requests that arrive while a run is going
+//! join it (coalescing); a client whose connection dropped resumes it by stream id from the last event it
+//! saw. A run whose listeners have all gone is cancelled after a grace period (its upstream call is
+//! closed), and a finished run stays readable for a while so late resumes still get their tail.
 //!
-//! The registry is in-process. Its interface — join or start by key, read the log from a sequence number —
-//! is what a Redis-backed registry (Redis Streams for the log) would offer for several replicas.
+//! The registry is in-process. Its interface — join or start by key, find by stream id, read the log from
+//! a sequence number — is what a Redis-backed registry (Redis Streams for the log) offers replicas.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 
 use tokio::sync::watch;
-use tokio::task::AbortHandle;
-use tripstream_domain::StreamEvent;
+use tokio_util::sync::CancellationToken;
+use tripstream_domain::{PlanRequest, StreamEvent};
 use tripstream_engine::EventSink;
 
-#[derive(Default)]
+#[derive(Debug, Clone, Copy)]
+pub struct HubConfig {
+    /// How long a run with no listener goes on before it is cancelled (0: at once).
+    pub cancel_grace: Duration,
+    /// How long a finished run stays readable for resumes.
+    pub retention: Duration,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        Self { cancel_grace: Duration::from_secs(30), retention: Duration::from_secs(600) }
+    }
+}
+
 pub struct Hub {
-    runs: Mutex<HashMap<String, Weak<Run>>>,
+    maps: Mutex<Maps>,
+    config: HubConfig,
+}
+
+#[derive(Default)]
+struct Maps {
+    /// The latest run of each request key, finished or not.
+    by_key: HashMap<String, Arc<Run>>,
+    by_stream: HashMap<String, Arc<Run>>,
+    /// `Idempotency-Key` → stream id.
+    by_idempotency: HashMap<String, String>,
 }
 
 /// How far a run's log has grown, and whether it will grow more.
@@ -32,69 +58,172 @@ struct Progress {
 pub struct Run {
     key: String,
     pub stream_id: String,
+    /// What was asked, for the run log of connections that resume it.
+    pub request: PlanRequest,
+    idempotency_key: Option<String>,
     log: Mutex<Vec<StreamEvent>>,
     progress: watch::Sender<Progress>,
     listeners: AtomicUsize,
-    task: OnceLock<AbortHandle>,
+    /// Cancelled to stop the generation early: it then ends with a `cancelled` error and `done`.
+    cancel: CancellationToken,
     hub: Weak<Hub>,
 }
 
 impl Hub {
-    pub fn new() -> Arc<Hub> {
-        Arc::new(Hub::default())
+    pub fn new(config: HubConfig) -> Arc<Hub> {
+        Arc::new(Hub { maps: Mutex::default(), config })
     }
 
-    /// Joins the run for `key` if one is going; otherwise creates one and calls `start` with a sink for its
-    /// events, which must spawn the generation and return its task. Returns a listener reading the run
-    /// from its first event, and whether it joined an existing run.
+    fn maps(&self) -> std::sync::MutexGuard<'_, Maps> {
+        self.maps.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A listener on the run `key` names, or on a new run started with `start` (which must spawn the
+    /// generation, writing to the sink and stopping when the token is cancelled). Returns whether an
+    /// existing run was joined.
     pub fn join_or_start(
         self: &Arc<Self>,
         key: &str,
+        request: &PlanRequest,
+        idempotency_key: Option<&str>,
         stream_id: impl FnOnce() -> String,
-        start: impl FnOnce(RunSink) -> tokio::task::JoinHandle<()>,
+        start: impl FnOnce(RunSink, CancellationToken) -> tokio::task::JoinHandle<()>,
     ) -> (Listener, bool) {
-        let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(run) = runs.get(key).and_then(Weak::upgrade)
-            && !run.progress.borrow().finished
-        {
-            return (Listener::new(run), true);
+        let mut maps = self.maps();
+        let existing = idempotency_key
+            .and_then(|k| maps.by_idempotency.get(k))
+            .and_then(|id| maps.by_stream.get(id))
+            .or_else(|| maps.by_key.get(key).filter(|r| !r.is_finished()))
+            .cloned();
+        if let Some(run) = existing {
+            return (Listener::new(run, 0), true);
         }
         let run = Arc::new(Run {
             key: key.to_owned(),
             stream_id: stream_id(),
+            request: request.clone(),
+            idempotency_key: idempotency_key.map(str::to_owned),
             log: Mutex::new(Vec::new()),
             progress: watch::channel(Progress::default()).0,
             listeners: AtomicUsize::new(0),
-            task: OnceLock::new(),
+            cancel: CancellationToken::new(),
             hub: Arc::downgrade(self),
         });
-        runs.insert(key.to_owned(), Arc::downgrade(&run));
-        drop(runs);
-        let listener = Listener::new(run.clone());
-        let task = start(RunSink { run: run.clone() });
-        let _ = run.task.set(task.abort_handle());
+        maps.by_key.insert(key.to_owned(), run.clone());
+        maps.by_stream.insert(run.stream_id.clone(), run.clone());
+        if let Some(k) = idempotency_key {
+            maps.by_idempotency.insert(k.to_owned(), run.stream_id.clone());
+        }
+        drop(maps);
+        let listener = Listener::new(run.clone(), 0);
+        start(RunSink { run: run.clone() }, run.cancel.clone());
         (listener, false)
     }
 
-    /// Runs in flight.
-    pub fn active(&self) -> usize {
-        let runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
-        runs.values().filter(|r| r.strong_count() > 0).count()
+    /// Registers a run that is already complete (a cached plan's replay), so that its stream can be
+    /// resumed like any other.
+    pub fn completed(
+        self: &Arc<Self>,
+        key: &str,
+        request: &PlanRequest,
+        stream_id: String,
+        events: Vec<StreamEvent>,
+    ) -> Arc<Run> {
+        let progress = Progress { events: events.len(), finished: true };
+        let run = Arc::new(Run {
+            key: key.to_owned(),
+            stream_id,
+            request: request.clone(),
+            idempotency_key: None,
+            log: Mutex::new(events),
+            progress: watch::channel(progress).0,
+            listeners: AtomicUsize::new(0),
+            cancel: CancellationToken::new(),
+            hub: Arc::downgrade(self),
+        });
+        let mut maps = self.maps();
+        maps.by_key.insert(key.to_owned(), run.clone());
+        maps.by_stream.insert(run.stream_id.clone(), run.clone());
+        drop(maps);
+        self.clone().retire(&run);
+        run
     }
 
-    fn forget(&self, run: &Run) {
-        let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
-        if runs.get(&run.key).is_some_and(|w| std::ptr::eq(w.as_ptr(), run)) {
-            runs.remove(&run.key);
+    /// The latest run of `key` (a reconnecting client re-sending its request), read from `from`.
+    pub fn resume_by_key(&self, key: &str, from: usize) -> Option<Listener> {
+        let run = self.maps().by_key.get(key).cloned()?;
+        Some(Listener::new(run, from))
+    }
+
+    /// The run of an `Idempotency-Key` seen before, read from `from`.
+    pub fn resume_by_idempotency(&self, idempotency_key: &str, from: usize) -> Option<Listener> {
+        let maps = self.maps();
+        let run = maps.by_idempotency.get(idempotency_key).and_then(|id| maps.by_stream.get(id)).cloned()?;
+        drop(maps);
+        Some(Listener::new(run, from))
+    }
+
+    pub fn run(&self, stream_id: &str) -> Option<Arc<Run>> {
+        self.maps().by_stream.get(stream_id).cloned()
+    }
+
+    /// Runs still generating.
+    pub fn active(&self) -> usize {
+        self.maps().by_stream.values().filter(|r| !r.is_finished()).count()
+    }
+
+    /// A finished run stays readable for the retention period, then is forgotten.
+    fn retire(self: Arc<Self>, run: &Arc<Run>) {
+        let (stream_id, key, idem) = (run.stream_id.clone(), run.key.clone(), run.idempotency_key.clone());
+        let retention = self.config.retention;
+        let forget = move || {
+            let mut maps = self.maps();
+            let same = |r: &Arc<Run>| r.stream_id == stream_id;
+            if maps.by_key.get(&key).is_some_and(same) {
+                maps.by_key.remove(&key);
+            }
+            maps.by_stream.remove(&stream_id);
+            if let Some(k) = idem {
+                maps.by_idempotency.remove(&k);
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) if !retention.is_zero() => {
+                rt.spawn(async move {
+                    tokio::time::sleep(retention).await;
+                    forget();
+                });
+            }
+            _ => forget(),
         }
     }
 }
 
 impl Run {
-    fn finish(&self) {
-        self.progress.send_modify(|p| p.finished = true);
-        if let Some(hub) = self.hub.upgrade() {
-            hub.forget(self);
+    pub fn is_finished(&self) -> bool {
+        self.progress.borrow().finished
+    }
+
+    /// Events in the log so far.
+    pub fn len(&self) -> usize {
+        self.progress.borrow().events
+    }
+
+    /// Stops the generation now: listeners get `cancelled`, then `done`. False if it had already ended.
+    pub fn cancel(&self) -> bool {
+        let running = !self.is_finished();
+        self.cancel.cancel();
+        running
+    }
+
+    fn finish(self: &Arc<Self>) {
+        let mut first = false;
+        self.progress.send_modify(|p| {
+            first = !p.finished;
+            p.finished = true;
+        });
+        if first && let Some(hub) = self.hub.upgrade() {
+            hub.retire(self);
         }
     }
 }
@@ -126,7 +255,7 @@ impl Drop for RunSink {
     }
 }
 
-/// One reader of a run: every event from the first, then live, until the run finishes.
+/// One reader of a run: every event from a sequence number on, then live, until the run finishes.
 pub struct Listener {
     run: Arc<Run>,
     next: usize,
@@ -134,25 +263,40 @@ pub struct Listener {
 }
 
 impl Listener {
-    fn new(run: Arc<Run>) -> Self {
+    fn new(run: Arc<Run>, from: usize) -> Self {
         run.listeners.fetch_add(1, Ordering::SeqCst);
         let progress = run.progress.subscribe();
-        Self { run, next: 0, progress }
+        Self { run, next: from, progress }
+    }
+
+    /// A listener on `run` from sequence number `from`.
+    pub fn on(run: Arc<Run>, from: usize) -> Self {
+        Self::new(run, from)
     }
 
     pub fn stream_id(&self) -> &str {
         &self.run.stream_id
     }
 
-    /// The next event, waiting for it if need be; `None` once the run has finished and everything has
-    /// been read.
-    pub async fn next(&mut self) -> Option<StreamEvent> {
+    pub fn run(&self) -> &Arc<Run> {
+        &self.run
+    }
+
+    /// The sequence number of the next event.
+    pub fn position(&self) -> usize {
+        self.next
+    }
+
+    /// The next event and its sequence number, waiting for it if need be; `None` once the run has
+    /// finished and everything has been read.
+    pub async fn next(&mut self) -> Option<(usize, StreamEvent)> {
         loop {
             let seen = *self.progress.borrow_and_update();
             if self.next < seen.events {
-                let event = self.run.log.lock().unwrap_or_else(|p| p.into_inner()).get(self.next).cloned();
+                let seq = self.next;
+                let event = self.run.log.lock().unwrap_or_else(|p| p.into_inner()).get(seq).cloned();
                 self.next += 1;
-                return event;
+                return event.map(|e| (seq, e));
             }
             if seen.finished {
                 return None;
@@ -168,19 +312,32 @@ impl Listener {
 impl Drop for Listener {
     fn drop(&mut self) {
         let left = self.run.listeners.fetch_sub(1, Ordering::SeqCst) - 1;
-        if left == 0 && !self.run.progress.borrow().finished {
-            if let Some(task) = self.run.task.get() {
-                tracing::info!(stream_id = %self.run.stream_id, "every client left; cancelling the generation");
-                task.abort();
+        if left > 0 || self.run.is_finished() {
+            return;
+        }
+        let grace = self.run.hub.upgrade().map_or(Duration::ZERO, |h| h.config.cancel_grace);
+        let run = self.run.clone();
+        let abandon = move || {
+            if run.listeners.load(Ordering::SeqCst) == 0 && !run.is_finished() {
+                tracing::info!(stream_id = %run.stream_id, "nobody is listening; cancelling the generation");
+                run.cancel.cancel();
             }
-            self.run.finish();
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) if !grace.is_zero() => {
+                rt.spawn(async move {
+                    tokio::time::sleep(grace).await;
+                    abandon();
+                });
+            }
+            _ => abandon(),
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use tripstream_domain::StreamEvent;
+    use tripstream_domain::request::{RawPlanRequest, RequestLimits};
 
     use super::*;
 
@@ -192,14 +349,27 @@ mod tests {
         })
     }
 
+    fn request() -> PlanRequest {
+        let raw = RawPlanRequest {
+            location: Some("Seoul".into()),
+            start_date: Some("2025-11-10".into()),
+            end_date: Some("2025-11-10".into()),
+            budget: Some("low".into()),
+            ..RawPlanRequest::default()
+        };
+        PlanRequest::parse(raw, None, RequestLimits::default()).unwrap()
+    }
+
     #[tokio::test]
-    async fn a_late_joiner_reads_from_the_start_and_follows_live() {
-        let hub = Hub::new();
+    async fn a_late_joiner_reads_from_the_start_and_a_resume_from_where_it_left() {
+        let hub = Hub::new(HubConfig::default());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let (mut first, joined) = hub.join_or_start(
             "k",
+            &request(),
+            None,
             || "str_1".into(),
-            |mut sink| {
+            |mut sink, _| {
                 tokio::spawn(async move {
                     sink.emit(chunk(1));
                     let _ = rx.await;
@@ -209,49 +379,53 @@ mod tests {
             },
         );
         assert!(!joined);
-        assert_eq!(first.next().await, Some(chunk(1)));
-        let (mut second, joined) = hub.join_or_start("k", || unreachable!(), |_| unreachable!());
+        assert_eq!(first.next().await, Some((0, chunk(1))));
+        let (mut second, joined) = hub.join_or_start("k", &request(), None, || unreachable!(), |_, _| unreachable!());
         assert!(joined);
         assert_eq!(second.stream_id(), "str_1");
-        assert_eq!(second.next().await, Some(chunk(1)));
+        assert_eq!(second.next().await, Some((0, chunk(1))));
         tx.send(()).unwrap();
         for l in [&mut first, &mut second] {
-            assert_eq!(l.next().await, Some(chunk(2)));
-            assert_eq!(l.next().await, Some(StreamEvent::Done));
+            assert_eq!(l.next().await, Some((1, chunk(2))));
+            assert_eq!(l.next().await, Some((2, StreamEvent::Done)));
             assert_eq!(l.next().await, None);
         }
-        // A finished run is not joined: the next request starts afresh (or hits the cache).
-        let (_, joined) = hub.join_or_start("k", || "str_2".into(), |_| tokio::spawn(async {}));
+        // Finished: not joined by a new request, but still there for a resume.
+        let mut resumed = hub.resume_by_key("k", 2).unwrap();
+        assert_eq!(resumed.next().await, Some((2, StreamEvent::Done)));
+        assert!(hub.run("str_1").unwrap().is_finished());
+        let (_, joined) = hub.join_or_start("k", &request(), None, || "str_2".into(), |_, _| tokio::spawn(async {}));
         assert!(!joined);
     }
 
-    #[tokio::test]
-    async fn the_last_listener_leaving_cancels_the_run() {
-        let hub = Hub::new();
-        let (dropped_tx, dropped_rx) = tokio::sync::oneshot::channel::<()>();
-        struct OnDrop(Option<tokio::sync::oneshot::Sender<()>>);
-        impl Drop for OnDrop {
-            fn drop(&mut self) {
-                let _ = self.0.take().unwrap().send(());
-            }
-        }
-        let guard = OnDrop(Some(dropped_tx));
+    #[tokio::test(start_paused = true)]
+    async fn a_run_nobody_listens_to_is_cancelled_after_the_grace_period() {
+        let hub = Hub::new(HubConfig { cancel_grace: Duration::from_secs(30), retention: Duration::from_secs(60) });
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
         let (a, _) = hub.join_or_start(
             "k",
+            &request(),
+            None,
             || "s".into(),
-            |sink| {
+            |mut sink, cancel| {
                 tokio::spawn(async move {
-                    let _held = (sink, guard);
-                    std::future::pending::<()>().await;
+                    cancel.cancelled().await;
+                    sink.emit(StreamEvent::Done);
+                    let _ = done_tx.send(());
                 })
             },
         );
-        let (b, joined) = hub.join_or_start("k", || unreachable!(), |_| unreachable!());
-        assert!(joined);
         drop(a);
-        assert_eq!(hub.active(), 1, "one listener remains");
-        drop(b);
-        dropped_rx.await.expect("the generation task was aborted");
-        assert_eq!(hub.active(), 0);
+        tokio::time::sleep(Duration::from_secs(29)).await;
+        assert!(!hub.run("s").unwrap().is_finished(), "still within the grace period");
+        // A client that comes back in time keeps it going.
+        let back = hub.resume_by_key("k", 0).unwrap();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert!(!hub.run("s").unwrap().is_finished());
+        drop(back);
+        done_rx.await.unwrap();
+        assert!(hub.run("s").unwrap().is_finished());
+        tokio::time::sleep(Duration::from_secs(61)).await;
+        assert!(hub.run("s").is_none(), "forgotten after the retention period");
     }
 }

@@ -31,6 +31,8 @@ pub fn prometheus() -> &'static PrometheusHandle {
 pub enum Endpoint {
     Json,
     Stream,
+    /// A reconnection to a stream by id.
+    Resume,
 }
 
 impl Endpoint {
@@ -38,6 +40,7 @@ impl Endpoint {
         match self {
             Endpoint::Json => "json",
             Endpoint::Stream => "stream",
+            Endpoint::Resume => "resume",
         }
     }
 }
@@ -54,7 +57,7 @@ pub struct Recorder {
 
 impl Recorder {
     pub fn new(runlog: RunLog, endpoint: Endpoint, request: &PlanRequest, request_id: Option<String>) -> Self {
-        if endpoint == Endpoint::Stream {
+        if endpoint != Endpoint::Json {
             metrics::gauge!("tripstream_active_streams").increment(1.0);
         }
         let row = RunRecord {
@@ -132,7 +135,7 @@ impl Drop for Recorder {
         let elapsed = self.started.elapsed();
         row.duration_ms = elapsed.as_millis() as i64;
         row.first_event_ms = self.first_event.map(|t| t.duration_since(self.started).as_millis() as i64);
-        row.client_disconnected = self.endpoint == Endpoint::Stream && !self.saw_done;
+        row.client_disconnected = self.endpoint != Endpoint::Json && !self.saw_done;
         let endpoint = self.endpoint.as_str();
         let outcome = match (&row.error_code, row.received_complete, row.client_disconnected) {
             (_, true, _) => "complete",
@@ -152,7 +155,7 @@ impl Drop for Recorder {
             metrics::histogram!("tripstream_time_to_first_event_seconds", "endpoint" => endpoint)
                 .record(ms as f64 / 1000.0);
         }
-        if self.endpoint == Endpoint::Stream {
+        if self.endpoint != Endpoint::Json {
             metrics::gauge!("tripstream_active_streams").decrement(1.0);
             metrics::histogram!("tripstream_stream_duration_seconds").record(elapsed.as_secs_f64());
         }

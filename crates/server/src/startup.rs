@@ -51,7 +51,11 @@ impl Application {
             keep_alive: Duration::from_secs(config.keep_alive_secs),
             hard_stop: hard_stop.clone(),
             started: Instant::now(),
-            hub: crate::hub::Hub::new(),
+            hub: crate::hub::Hub::new(crate::hub::HubConfig {
+                cancel_grace: Duration::from_secs(config.stream_cancel_grace_secs),
+                retention: Duration::from_secs(config.stream_retention_secs),
+            }),
+            sse_retry: Duration::from_millis(config.sse_retry_ms),
             cache: stores.cache.clone(),
             runlog: stores.runlog.clone(),
         };
@@ -111,8 +115,9 @@ fn cors(origins: &str) -> anyhow::Result<CorsLayer> {
             axum::http::header::CONTENT_TYPE,
             axum::http::header::ACCEPT_LANGUAGE,
             HeaderName::from_static("last-event-id"),
+            HeaderName::from_static("idempotency-key"),
         ])
-        .expose_headers([REQUEST_ID, HeaderName::from_static("x-stream-id")]))
+        .expose_headers([REQUEST_ID, HeaderName::from_static("x-stream-id"), HeaderName::from_static("x-cache")]))
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

@@ -19,6 +19,8 @@ pub struct AppState {
     pub generators: Vec<String>,
     pub limits: RequestLimits,
     pub keep_alive: Duration,
+    /// The `retry:` hint at the start of every stream.
+    pub sse_retry: Duration,
     /// Cancelled when the shutdown grace period is over: streams still running end with a retryable error.
     pub hard_stop: CancellationToken,
     pub started: Instant,

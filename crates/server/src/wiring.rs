@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use tripstream_adapters::fallback::FallbackChain;
+use tripstream_adapters::geocoded::Geocoder;
 use tripstream_adapters::http::{self, Secret};
 use tripstream_adapters::llm::{
     ChatModel, Gemini, GeminiConfig, LlmPlanner, OpenAi, OpenAiConfig, Prompts, RetryPolicy, Timeouts,
@@ -60,12 +61,13 @@ impl Services {
         let generator: Arc<dyn PlanGenerator> =
             if links.len() == 1 { links[0].clone() } else { Arc::new(FallbackChain::new(links)) };
 
-        let (weather, weather_name, geocoder) = weather(&settings.weather);
+        // A model can plan anywhere: the bundled data serves where it can, geocoding and the weather
+        // archive elsewhere. The offline planner knows only the bundled places.
         let llm_first = chain[0] != LlmChoice::Offline;
+        let (weather, weather_name, geocoder) = weather(&settings.weather, llm_first);
         let destinations: Arc<dyn Destinations> = match geocoder {
-            // A model can plan anywhere; the bundled data serves where it can and geocoding elsewhere.
-            Some(owm) if llm_first => Arc::new(GeocodedDestinations::new(catalog.clone(), owm)),
-            _ => Arc::new(BundledDestinations::new(catalog)),
+            Some(geocoder) => Arc::new(GeocodedDestinations::new(catalog.clone(), geocoder)),
+            None => Arc::new(BundledDestinations::new(catalog)),
         };
         let engine = Engine::new(generator, weather, settings.engine_config());
         let info = engine.generator_info();
@@ -152,8 +154,8 @@ fn chat_model(choice: LlmChoice, llm: &LlmSettings) -> Arc<dyn ChatModel> {
     }
 }
 
-/// The weather port, its name for `/health`, and the geocoder when OpenWeatherMap is configured.
-fn weather(settings: &WeatherSettings) -> (Arc<dyn Weather>, String, Option<OpenWeatherMap>) {
+/// The weather port, its name for `/health`, and, for a model that may plan anywhere, the geocoder.
+fn weather(settings: &WeatherSettings, plans_anywhere: bool) -> (Arc<dyn Weather>, String, Option<Geocoder>) {
     let timeout = Duration::from_secs_f64(settings.weather_timeout_secs);
     let client = http::client(timeout);
     let owm = secret(&settings.openweather_api_key).map(|key| {
@@ -161,18 +163,19 @@ fn weather(settings: &WeatherSettings) -> (Arc<dyn Weather>, String, Option<Open
             .with_base_url(&settings.openweather_base_url)
             .with_request_timeout(timeout)
     });
-    let meteo = || {
-        Arc::new(
-            OpenMeteo::new(client.clone()).with_base_url(&settings.open_meteo_base_url).with_request_timeout(timeout),
-        )
-    };
+    let meteo = Arc::new(
+        OpenMeteo::new(client.clone())
+            .with_base_url(&settings.open_meteo_base_url)
+            .with_geocoding_and_archive_urls(&settings.open_meteo_geocoding_url, &settings.open_meteo_archive_url)
+            .with_request_timeout(timeout),
+    );
     let mut sources: Vec<Arc<dyn ForecastSource>> = Vec::new();
     for choice in &settings.weather_sources {
         match choice {
             WeatherChoice::Auto => {
                 if let Some(owm) = &owm {
                     sources.push(Arc::new(owm.clone()));
-                    sources.push(meteo());
+                    sources.push(meteo.clone());
                 }
             }
             WeatherChoice::Openweathermap => match &owm {
@@ -181,19 +184,26 @@ fn weather(settings: &WeatherSettings) -> (Arc<dyn Weather>, String, Option<Open
                     tracing::warn!("WEATHER_SOURCES names openweathermap but OPENWEATHER_API_KEY is not set; skipped")
                 }
             },
-            WeatherChoice::OpenMeteo => sources.push(meteo()),
+            WeatherChoice::OpenMeteo => sources.push(meteo.clone()),
             WeatherChoice::None => {}
         }
     }
     sources.dedup_by_key(|s| s.name());
-    if sources.is_empty() {
-        return (Arc::new(Climatology), Climatology::SOURCE.to_owned(), owm);
+    if sources.is_empty() && !plans_anywhere {
+        return (Arc::new(Climatology), Climatology::SOURCE.to_owned(), None);
     }
-    let layered = LayeredWeather::new(sources).with_ttl(Duration::from_secs(settings.weather_cache_secs.max(1)));
+    let mut layered = LayeredWeather::new(sources).with_ttl(Duration::from_secs(settings.weather_cache_secs.max(1)));
     let mut names: Vec<&str> = layered.source_names();
     names.push(Climatology::SOURCE);
+    let geocoder = plans_anywhere.then(|| {
+        layered = layered.clone().with_archive_normals(meteo.clone());
+        match owm {
+            Some(owm) => Geocoder::OpenWeatherMap(owm),
+            None => Geocoder::OpenMeteo(meteo.clone()),
+        }
+    });
     let name = names.join("+");
-    (Arc::new(layered), name, owm)
+    (Arc::new(layered), name, geocoder)
 }
 
 /// The plan cache and the run log, opened from configuration.

@@ -30,6 +30,8 @@ pub struct LayeredWeather {
     sources: Vec<Arc<dyn ForecastSource>>,
     cache: Cache<CacheKey, Days>,
     clock: Clock,
+    /// Normals for places the bundled data does not cover.
+    normals: Option<Arc<super::OpenMeteo>>,
 }
 
 impl std::fmt::Debug for LayeredWeather {
@@ -48,7 +50,13 @@ impl LayeredWeather {
     /// Sources in order of preference, the system clock and a one-hour cache. With no sources every
     /// day is climatology.
     pub fn new(sources: Vec<Arc<dyn ForecastSource>>) -> Self {
-        Self { sources, cache: Self::cache(Self::DEFAULT_TTL), clock: Arc::new(Timestamp::now) }
+        Self { sources, cache: Self::cache(Self::DEFAULT_TTL), clock: Arc::new(Timestamp::now), normals: None }
+    }
+
+    /// Where to get climate normals for a place without bundled ones (Open-Meteo's archive).
+    pub fn with_archive_normals(mut self, archive: Arc<super::OpenMeteo>) -> Self {
+        self.normals = Some(archive);
+        self
     }
 
     /// Replaces the cache with an empty one whose entries live for `ttl`.
@@ -121,6 +129,7 @@ impl Weather for LayeredWeather {
 
         let mut days = Vec::with_capacity(request.dates.len() as usize);
         let mut forecast_days = 0;
+        let mut missing = Vec::new();
         for date in request.dates.iter() {
             let forecast = answer
                 .as_ref()
@@ -129,14 +138,38 @@ impl Weather for LayeredWeather {
             let day = match forecast {
                 Some(weather) => {
                     forecast_days += 1;
-                    DayWeather { source: WeatherSource::Forecast, ..weather.clone() }
+                    Some(DayWeather { source: WeatherSource::Forecast, ..weather.clone() })
                 }
-                None => Climatology::day(destination, date, lang).ok_or_else(|| {
-                    WeatherError(format!("no forecast and no climate normals for {} on {date}", destination.id))
-                })?,
+                None => Climatology::day(destination, date, lang),
             };
+            if day.is_none() {
+                missing.push(date);
+            }
             days.push(day);
         }
+        // A place without bundled normals (one a model plans, found by geocoding) gets them from the archive.
+        if let (false, Some(archive)) = (missing.is_empty(), &self.normals) {
+            match archive.normals(destination.lat, destination.lon, &destination.timezone, &missing, lang).await {
+                Ok(normals) => {
+                    for (date, weather) in normals {
+                        if let Some(i) = request.dates.iter().position(|d| d == date) {
+                            days[i].get_or_insert(weather);
+                        }
+                    }
+                }
+                Err(error) => tracing::warn!(destination = %destination.id, %error, "archive normals failed"),
+            }
+        }
+        let days = request
+            .dates
+            .iter()
+            .zip(days)
+            .map(|(date, day)| {
+                day.ok_or_else(|| {
+                    WeatherError(format!("no forecast and no climate normals for {} on {date}", destination.id))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
 
         let source = match answer {
             Some((name, _, _)) if forecast_days == days.len() => name.to_owned(),

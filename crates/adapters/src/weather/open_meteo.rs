@@ -1,4 +1,6 @@
-//! Open-Meteo: a free daily forecast, no key, sixteen days ahead.
+//! Open-Meteo, no key needed: a daily forecast sixteen days ahead; and, for places without bundled
+//! normals, geocoding and climate normals computed from the historical archive (the same calendar days
+//! of the previous years).
 
 use std::time::Duration;
 
@@ -14,6 +16,8 @@ use super::{CallPolicy, Condition, ForecastSource, SourceError, get_json, percen
 #[derive(Debug, Clone)]
 pub struct OpenMeteo {
     base_url: String,
+    geocoding_url: String,
+    archive_url: String,
     client: reqwest::Client,
     policy: CallPolicy,
 }
@@ -26,13 +30,121 @@ impl OpenMeteo {
 
     /// A client for the public service with default timeouts; `client` comes from [`crate::http::client`].
     pub fn new(client: reqwest::Client) -> Self {
-        Self { base_url: Self::DEFAULT_BASE_URL.to_owned(), client, policy: CallPolicy::default() }
+        Self {
+            base_url: Self::DEFAULT_BASE_URL.to_owned(),
+            geocoding_url: Self::GEOCODING_URL.to_owned(),
+            archive_url: Self::ARCHIVE_URL.to_owned(),
+            client,
+            policy: CallPolicy::default(),
+        }
     }
 
-    /// Points the client elsewhere (a self-hosted instance, a test server).
+    pub const GEOCODING_URL: &'static str = "https://geocoding-api.open-meteo.com";
+    pub const ARCHIVE_URL: &'static str = "https://archive-api.open-meteo.com";
+    /// Years of the archive averaged into normals.
+    const NORMAL_YEARS: i16 = 5;
+
+    /// Points the forecast elsewhere (a self-hosted instance, a test server).
     pub fn with_base_url(mut self, base_url: impl Into<String>) -> Self {
         self.base_url = base_url.into().trim_end_matches('/').to_owned();
         self
+    }
+
+    /// Points geocoding and the archive elsewhere (a self-hosted instance serves all three).
+    pub fn with_geocoding_and_archive_urls(mut self, geocoding: impl Into<String>, archive: impl Into<String>) -> Self {
+        self.geocoding_url = geocoding.into().trim_end_matches('/').to_owned();
+        self.archive_url = archive.into().trim_end_matches('/').to_owned();
+        self
+    }
+
+    /// The best match for a place name, with its time zone.
+    pub async fn geocode(&self, query: &str, lang: Language) -> Result<Option<super::GeoPlace>, SourceError> {
+        let url = format!("{}/v1/search", self.geocoding_url);
+        let params = [
+            ("name", query.to_owned()),
+            ("count", "1".to_owned()),
+            ("language", lang.as_str().to_owned()),
+            ("format", "json".to_owned()),
+        ];
+        let found: GeoResults = get_json(Self::NAME, &self.client, &url, &params, self.policy, error_message).await?;
+        Ok(found.results.into_iter().next().map(|p| super::GeoPlace {
+            name_ko: (lang == Language::Ko).then(|| p.name.clone()),
+            name: p.name,
+            lat: p.latitude,
+            lon: p.longitude,
+            country: p.country_code.unwrap_or_default(),
+            timezone: p.timezone,
+        }))
+    }
+
+    /// Climate normals for `dates` at a place: for each date, the mean high and low of the same calendar
+    /// day over the previous years, the share of those days with at least 1 mm of rain, and their most
+    /// common condition. Marked [`WeatherSource::Climatology`].
+    pub async fn normals(
+        &self,
+        lat: f64,
+        lon: f64,
+        timezone: &str,
+        dates: &[Date],
+        lang: Language,
+    ) -> Result<Vec<(Date, DayWeather)>, SourceError> {
+        let (Some(first), Some(last)) = (dates.iter().min(), dates.iter().max()) else { return Ok(Vec::new()) };
+        let shift = |d: &Date, years: i16| d.checked_sub(jiff::Span::new().years(years)).ok();
+        let (Some(from), Some(to)) = (shift(first, Self::NORMAL_YEARS), shift(last, 1)) else {
+            return Err(SourceError::BadBody("dates out of range".into()));
+        };
+        let url = format!("{}/v1/archive", self.archive_url);
+        let params = [
+            ("latitude", lat.to_string()),
+            ("longitude", lon.to_string()),
+            ("start_date", from.to_string()),
+            ("end_date", to.to_string()),
+            ("daily", "weather_code,temperature_2m_max,temperature_2m_min,precipitation_sum".to_owned()),
+            ("timezone", timezone.to_owned()),
+        ];
+        let archive: ArchiveResponse =
+            get_json(Self::NAME, &self.client, &url, &params, self.policy, error_message).await?;
+        let a = archive.daily;
+        let mut out = Vec::new();
+        for date in dates {
+            let (mut highs, mut lows, mut wet, mut codes) = (Vec::new(), Vec::new(), 0u32, Vec::new());
+            for (i, time) in a.time.iter().enumerate() {
+                let Ok(day) = time.parse::<Date>() else { continue };
+                if (day.month(), day.day()) != (date.month(), date.day()) {
+                    continue;
+                }
+                let at = |v: &Vec<Option<f64>>| v.get(i).copied().flatten();
+                let (Some(high), Some(low)) = (at(&a.temperature_2m_max), at(&a.temperature_2m_min)) else { continue };
+                highs.push(high);
+                lows.push(low);
+                wet += u32::from(at(&a.precipitation_sum).is_some_and(|mm| mm >= 1.0));
+                codes.extend(
+                    at(&a.weather_code)
+                        .and_then(|c| u16::try_from(c.round() as i64).ok())
+                        .and_then(Condition::from_wmo),
+                );
+            }
+            if highs.is_empty() {
+                continue;
+            }
+            let n = highs.len() as f64;
+            let condition = Condition::dominant(codes).unwrap_or(if f64::from(wet) * 2.0 >= n {
+                Condition::Rain
+            } else {
+                Condition::PartlyCloudy
+            });
+            out.push((
+                *date,
+                DayWeather {
+                    summary: condition.summary(lang).to_owned(),
+                    temp_min_c: round_temp(lows.iter().sum::<f64>() / n),
+                    temp_max_c: round_temp(highs.iter().sum::<f64>() / n),
+                    precipitation_chance: percent(f64::from(wet) / n * 100.0),
+                    source: WeatherSource::Climatology,
+                },
+            ));
+        }
+        Ok(out)
     }
 
     /// How long one attempt may take, body included.
@@ -142,4 +254,35 @@ struct OmDaily {
     temperature_2m_max: Vec<Option<f64>>,
     temperature_2m_min: Vec<Option<f64>>,
     precipitation_probability_max: Vec<Option<f64>>,
+}
+
+#[derive(Deserialize)]
+struct GeoResults {
+    #[serde(default)]
+    results: Vec<GeoResult>,
+}
+
+#[derive(Deserialize)]
+struct GeoResult {
+    name: String,
+    latitude: f64,
+    longitude: f64,
+    country_code: Option<String>,
+    timezone: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ArchiveResponse {
+    daily: ArchiveDaily,
+}
+
+#[derive(Deserialize)]
+struct ArchiveDaily {
+    time: Vec<String>,
+    #[serde(default)]
+    weather_code: Vec<Option<f64>>,
+    temperature_2m_max: Vec<Option<f64>>,
+    temperature_2m_min: Vec<Option<f64>>,
+    #[serde(default)]
+    precipitation_sum: Vec<Option<f64>>,
 }

@@ -64,11 +64,12 @@ impl OpenWeatherMap {
             lat: p.lat,
             lon: p.lon,
             country: p.country,
+            timezone: None,
         }))
     }
 }
 
-/// A place found by [`OpenWeatherMap::geocode`].
+/// A place found by [`OpenWeatherMap::geocode`] or [`super::OpenMeteo::geocode`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct GeoPlace {
     /// The English (default) name.
@@ -78,6 +79,8 @@ pub struct GeoPlace {
     pub lon: f64,
     /// ISO 3166-1 alpha-2.
     pub country: String,
+    /// IANA zone, when the geocoder knows it (Open-Meteo does).
+    pub timezone: Option<String>,
 }
 
 #[async_trait]

@@ -672,3 +672,118 @@ async fn a_slow_source_times_out_and_the_next_one_answers() {
     // Two attempts of at most `timeout` each, a ≤ 20 ms backoff, and the fast second source.
     assert!(elapsed < 2 * timeout + Duration::from_millis(400), "took {elapsed:?}");
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Places outside the bundled data: Open-Meteo geocoding and archive normals
+// ---------------------------------------------------------------------------------------------------
+
+fn lisbon() -> Destination {
+    Destination {
+        id: "lisbon".into(),
+        name: Localized { en: "Lisbon".into(), ko: "리스본".into() },
+        country: "PT".into(),
+        lat: 38.7167,
+        lon: -9.1333,
+        timezone: "Europe/Lisbon".into(),
+        currency: "EUR".into(),
+        budget: BudgetCeilings { low: 50, medium: 130, high: 330 },
+        climate: None,
+    }
+}
+
+/// An archive answer for 2020-11-10 … 2024-11-12, each November 10–12 with known figures.
+fn archive_body() -> Value {
+    let from: Date = "2020-11-10".parse().unwrap();
+    let to: Date = "2024-11-12".parse().unwrap();
+    let (mut time, mut code, mut high, mut low, mut rain) = (vec![], vec![], vec![], vec![], vec![]);
+    let mut d = from;
+    while d <= to {
+        time.push(d.to_string());
+        let year = i32::from(d.year() - 2020); // 0..=4
+        let nov10 = d.month() == 11 && d.day() == 10;
+        code.push(json!(if nov10 && year < 3 { 61 } else { 3 }));
+        high.push(json!(18.0 + f64::from(year)));
+        low.push(if nov10 && year == 4 { Value::Null } else { json!(10.0 + f64::from(year)) });
+        rain.push(json!(if nov10 && year < 3 { 4.2 } else { 0.0 }));
+        d = d.tomorrow().unwrap();
+    }
+    json!({
+        "latitude": 38.72, "longitude": -9.14, "generationtime_ms": 12.3, "utc_offset_seconds": 0,
+        "timezone": "Europe/Lisbon", "timezone_abbreviation": "WET", "elevation": 45.0,
+        "daily_units": {"time": "iso8601", "weather_code": "wmo code", "temperature_2m_max": "°C",
+                        "temperature_2m_min": "°C", "precipitation_sum": "mm"},
+        "daily": {"time": time, "weather_code": code, "temperature_2m_max": high,
+                  "temperature_2m_min": low, "precipitation_sum": rain}
+    })
+}
+
+#[tokio::test]
+async fn open_meteo_finds_a_place_with_its_time_zone() {
+    let server = MockServer::start().await;
+    let body = |name: &str| {
+        json!({"results": [{"id": 2267057, "name": name, "latitude": 38.71667, "longitude": -9.13333,
+            "elevation": 45.0, "feature_code": "PPLC", "country_code": "PT", "timezone": "Europe/Lisbon",
+            "population": 517802, "country": "Portugal", "admin1": "Lisbon"}], "generationtime_ms": 0.8})
+    };
+    for (lang, name) in [("en", "Lisbon"), ("ko", "리스본")] {
+        Mock::given(method("GET"))
+            .and(path("/v1/search"))
+            .and(query_param("name", "lisbon"))
+            .and(query_param("language", lang))
+            .respond_with(ResponseTemplate::new(200).set_body_json(body(name)))
+            .mount(&server)
+            .await;
+    }
+    Mock::given(method("GET"))
+        .and(path("/v1/search"))
+        .and(query_param("name", "atlantis"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"generationtime_ms": 0.5})))
+        .mount(&server)
+        .await;
+    let om = open_meteo(&server).with_geocoding_and_archive_urls(server.uri(), server.uri());
+    let place = om.geocode("lisbon", Language::En).await.unwrap().unwrap();
+    assert_eq!((place.name.as_str(), place.country.as_str()), ("Lisbon", "PT"));
+    assert_eq!(place.timezone.as_deref(), Some("Europe/Lisbon"));
+    assert_eq!(om.geocode("lisbon", Language::Ko).await.unwrap().unwrap().name, "리스본");
+    assert_eq!(om.geocode("atlantis", Language::En).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_place_without_bundled_normals_gets_them_from_the_archive() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/archive"))
+        .and(query_param("start_date", "2020-11-10"))
+        .and(query_param("end_date", "2024-11-12"))
+        .and(query_param("timezone", "Europe/Lisbon"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(archive_body()))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let om = Arc::new(open_meteo(&server).with_geocoding_and_archive_urls(server.uri(), server.uri()));
+    // No forecast source: the trip is a year out, and Lisbon has no bundled normals.
+    let weather = layered(vec![]).with_archive_normals(om);
+    let raw = RawPlanRequest {
+        location: Some("Lisbon".into()),
+        start_date: Some("2025-11-10".into()),
+        end_date: Some("2025-11-12".into()),
+        budget: Some("low".into()),
+        language: Some("en".into()),
+        ..Default::default()
+    };
+    let request = PlanRequest::parse(raw, None, RequestLimits::default()).unwrap();
+    let report = weather.forecast(&lisbon(), &request).await.unwrap();
+    assert_eq!(report.source, "climatology");
+    assert_eq!(sources_of(&report), vec![WeatherSource::Climatology; 3]);
+    // Nov 10: 2024 has no low, so that year is left out; highs 18..21 → 19.5, lows 10..13 → 11.5, rain on
+    // 3 of 4 → 75 %, rain the most common condition.
+    let nov10 = &report.days[0];
+    assert_eq!((nov10.temp_max_c, nov10.temp_min_c, nov10.precipitation_chance), (19.5, 11.5, 75));
+    assert_eq!(nov10.summary, Condition::Rain.summary(Language::En));
+    assert_eq!((report.days[1].temp_min_c, report.days[1].precipitation_chance), (12.0, 0));
+    assert_eq!(report.days[1].summary, Condition::Cloudy.summary(Language::En));
+
+    // Without the archive, such a place has no weather at all: that is the one failure left.
+    let err = layered(vec![]).forecast(&lisbon(), &request).await.unwrap_err();
+    assert!(err.0.contains("lisbon"), "{err}");
+}

@@ -134,3 +134,50 @@ async fn a_generation_that_never_ends_times_out() {
     assert_eq!(result.unwrap_err().code, ErrorCode::Timeout);
     insta::assert_snapshot!(transcript(&events));
 }
+
+/// Drafts as scripted, then never finishes a refinement.
+struct DraftThenStall(Scripted);
+
+#[async_trait::async_trait]
+impl tripstream_engine::PlanGenerator for DraftThenStall {
+    fn info(&self) -> tripstream_engine::GeneratorInfo {
+        self.0.info()
+    }
+
+    async fn generate_draft(
+        &self,
+        ctx: &tripstream_engine::PlanContext,
+        sink: &mut dyn tripstream_engine::DraftSink,
+    ) -> Result<tripstream_engine::Draft, GenerateError> {
+        self.0.generate_draft(ctx, sink).await
+    }
+
+    async fn refine_plan(
+        &self,
+        _: &tripstream_engine::PlanContext,
+        _: &tripstream_engine::Draft,
+        _: &[tripstream_domain::Finding],
+        _: &mut dyn tripstream_engine::DraftSink,
+    ) -> Result<tripstream_engine::Draft, GenerateError> {
+        std::future::pending().await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cancelled_generation_ends_with_the_days_so_far_and_the_tokens_spent() {
+    // Two days for a three-day trip: the refinement starts, and hangs until the cancellation.
+    let generator = Arc::new(DraftThenStall(Scripted::new([Ok(draft(vec![day(1), day(2)]))])));
+    let engine = engine(generator, vec![]);
+    let mut events = Vec::new();
+    let cancelled = tokio::time::sleep(Duration::from_secs(5));
+    let result = engine.run_until(&request(Language::En), &seoul(), &mut events, cancelled).await;
+    assert_well_formed(&events);
+    let err = result.unwrap_err();
+    assert_eq!((err.code, err.usage.output_tokens), (ErrorCode::Cancelled, 200));
+    let StreamEvent::Error(failure) = &events[events.len() - 2] else { panic!("{events:#?}") };
+    assert_eq!(failure.error, ErrorCode::Cancelled);
+    assert!(!failure.retryable);
+    assert_eq!(failure.usage.map(|u| (u.input_tokens, u.output_tokens)), Some((100, 200)));
+    assert_eq!(failure.partial_days.as_ref().map(Vec::len), Some(2));
+    insta::assert_snapshot!(transcript(&events));
+}

@@ -16,7 +16,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/stats", get(meta::stats))
         .route("/metrics", get(meta::metrics))
         .route("/api/v1/plans/generate", post(plans::generate))
-        .route("/api/v1/plans/generate/stream", post(plans::generate_stream))
+        .route("/api/v1/plans/generate/stream", post(plans::generate_stream).get(plans::generate_stream_get))
+        .route("/api/v1/plans/streams/{stream_id}/events", get(plans::resume))
+        .route("/api/v1/plans/streams/{stream_id}/cancel", post(plans::cancel))
         .fallback(|| async { ApiError::not_found() })
         .with_state(state)
 }

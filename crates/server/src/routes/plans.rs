@@ -1,13 +1,13 @@
-//! The two plan endpoints: one JSON answer, or the generation streamed as it happens. Both look in the
-//! plan cache first, then join an identical generation in flight, and only then start one.
+//! The plan endpoints: one JSON answer, or the generation streamed as it happens (POST, or GET for
+//! EventSource); resuming a stream after a dropped connection; cancelling one. A request looks in the plan
+//! cache first, then joins an identical generation in flight, and only then starts one.
 
-use std::collections::VecDeque;
 use std::convert::Infallible;
 
 use axum::Json;
-use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::extract::{Path, Query, State};
 use axum::http::header::{HeaderName, HeaderValue};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::stream::{self, Stream};
@@ -19,7 +19,7 @@ use tripstream_domain::{Destination, ErrorCode, Plan, PlanRequest, StreamEvent, 
 use tripstream_engine::{EngineError, EventSink};
 
 use crate::error::ApiError;
-use crate::extract::ValidPlanRequest;
+use crate::extract::{QueryPlanRequest, ValidPlanRequest};
 use crate::hub::Listener;
 use crate::observe::{Endpoint, Recorder, count_tokens};
 use crate::sse;
@@ -40,13 +40,14 @@ pub async fn generate(
         recorder.delivered(&plan);
         return Ok(([(X_CACHE, HeaderValue::from_static("HIT"))], Json(plan)).into_response());
     }
-    let (mut listener, coalesced) = start_or_join(&state, key, request, destination);
+    let idempotency = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).filter(|k| !k.is_empty());
+    let (mut listener, coalesced) = start_or_join(&state, key, request, destination, idempotency);
     if coalesced {
         recorder.coalesced();
     }
     recorder.stream_id(listener.stream_id());
     let mut failure = None;
-    while let Some(event) = listener.next().await {
+    while let Some((_, event)) = listener.next().await {
         recorder.saw(&event);
         match event {
             StreamEvent::Complete(c) => {
@@ -61,6 +62,7 @@ pub async fn generate(
         error: ErrorCode::Internal,
         retryable: true,
         usage: None,
+        partial_days: None,
     });
     let usage = failure.usage.unwrap_or_default();
     Err(EngineError { code: failure.error, detail: failure.message, usage }.into())
@@ -70,38 +72,127 @@ pub async fn generate_stream(
     State(state): State<AppState>,
     headers: HeaderMap,
     ValidPlanRequest(request): ValidPlanRequest,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Response, ApiError> {
+    open_stream(state, headers, request, None).await
+}
+
+/// `EventSource` can only GET: the same stream, the request in the query.
+pub async fn generate_stream_get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: QueryPlanRequest,
+) -> Result<Response, ApiError> {
+    open_stream(state, headers, query.request, query.last_event_id).await
+}
+
+/// A stream for a request: a reconnecting client (`Last-Event-ID`, or an `Idempotency-Key` seen before)
+/// gets the rest of the stream it was reading; otherwise the cache, the identical run in flight, or a new
+/// generation, in that order.
+async fn open_stream(
+    state: AppState,
+    headers: HeaderMap,
+    request: PlanRequest,
+    last_event_id_query: Option<String>,
+) -> Result<Response, ApiError> {
     // Everything that can be answered with a 4xx is checked before the stream opens.
     let destination = state.destinations.resolve(&request.location).await?;
     let mut recorder = recorder(&state, Endpoint::Stream, &request, &headers);
     let key = plan_key(&request, &state.engine.generator_info());
-    let (source, stream_id, hit) = match cached(&state, &key).await {
-        Some(plan) => {
-            recorder.cache_hit();
-            let mut events = Vec::new();
-            state.engine.replay(&request, &plan, &mut events);
-            (Source::Replay(events.into()), new_stream_id(), true)
-        }
-        None => {
-            let (listener, coalesced) = start_or_join(&state, key, request, destination);
-            if coalesced {
-                recorder.coalesced();
-            }
-            let id = listener.stream_id().to_owned();
-            (Source::Live(listener), id, false)
-        }
+    let last = sse::last_event_id(&headers, last_event_id_query.as_deref());
+    let from = last.map_or(0, |id| id as usize + 1);
+    let idempotency = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).filter(|k| !k.is_empty());
+    let reattached = match (idempotency, last) {
+        (Some(k), _) => state.hub.resume_by_idempotency(k, from),
+        (None, Some(_)) => state.hub.resume_by_key(&key, from),
+        (None, None) => None,
     };
-    recorder.stream_id(&stream_id);
+    let (listener, stream_id, hit) = match reattached {
+        Some(listener) => {
+            recorder.coalesced();
+            let id = listener.stream_id().to_owned();
+            (listener, id, false)
+        }
+        None => match cached(&state, &key).await {
+            Some(plan) => {
+                recorder.cache_hit();
+                let mut events = Vec::new();
+                state.engine.replay(&request, &plan, &mut events);
+                // Registered like a generation, so a dropped replay resumes like one.
+                let run = state.hub.completed(&key, &request, new_stream_id(), events);
+                let id = run.stream_id.clone();
+                (Listener::on(run, from), id, true)
+            }
+            None => {
+                let (listener, coalesced) = start_or_join(&state, key, request, destination, idempotency);
+                if coalesced {
+                    recorder.coalesced();
+                }
+                let id = listener.stream_id().to_owned();
+                (listener, id, false)
+            }
+        },
+    };
+    Ok(sse_response(&state, listener, stream_id, recorder, Some(hit)))
+}
 
+/// `GET /api/v1/plans/streams/{streamId}/events`: the rest of a stream after `Last-Event-ID`, then live.
+/// A finished stream with nothing left to send is `204` (EventSource stops reconnecting); an unknown or
+/// expired one is `404`.
+pub async fn resume(
+    State(state): State<AppState>,
+    Path(stream_id): Path<String>,
+    headers: HeaderMap,
+    Query(query): Query<ResumeQuery>,
+) -> Result<Response, ApiError> {
+    let run = state.hub.run(&stream_id).ok_or_else(|| unknown_stream(&stream_id))?;
+    let from = sse::last_event_id(&headers, query.last_event_id.as_deref()).map_or(0, |id| id as usize + 1);
+    if run.is_finished() && from >= run.len() {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    let mut recorder = recorder(&state, Endpoint::Resume, &run.request, &headers);
+    recorder.coalesced();
+    Ok(sse_response(&state, Listener::on(run, from), stream_id, recorder, None))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResumeQuery {
+    last_event_id: Option<String>,
+}
+
+/// `POST /api/v1/plans/streams/{streamId}/cancel`: stops the generation now. Listeners get a `cancelled`
+/// error with the days drafted so far and the tokens spent, then `done`.
+pub async fn cancel(State(state): State<AppState>, Path(stream_id): Path<String>) -> Result<Response, ApiError> {
+    let run = state.hub.run(&stream_id).ok_or_else(|| unknown_stream(&stream_id))?;
+    let cancelled = run.cancel();
+    let status = if cancelled { StatusCode::ACCEPTED } else { StatusCode::OK };
+    Ok((status, Json(serde_json::json!({ "streamId": stream_id, "cancelled": cancelled }))).into_response())
+}
+
+fn unknown_stream(stream_id: &str) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no stream {stream_id:?}: unknown, or expired"))
+}
+
+/// The SSE response for a listener: contract headers, a `retry:` hint, keep-alive comments.
+fn sse_response(
+    state: &AppState,
+    listener: Listener,
+    stream_id: String,
+    mut recorder: Recorder,
+    cache_hit: Option<bool>,
+) -> Response {
+    recorder.stream_id(&stream_id);
     let mut headers = HeaderMap::new();
     headers.insert(HeaderName::from_static("x-accel-buffering"), HeaderValue::from_static("no"));
     headers.insert(axum::http::header::CONNECTION, HeaderValue::from_static("keep-alive"));
-    headers.insert(X_CACHE, HeaderValue::from_static(if hit { "HIT" } else { "MISS" }));
+    if let Some(hit) = cache_hit {
+        headers.insert(X_CACHE, HeaderValue::from_static(if hit { "HIT" } else { "MISS" }));
+    }
     if let Ok(id) = HeaderValue::from_str(&stream_id) {
         headers.insert(HeaderName::from_static("x-stream-id"), id);
     }
     let keep_alive = KeepAlive::new().interval(state.keep_alive).text("keep-alive");
-    Ok((headers, Sse::new(messages(source, stream_id, recorder)).keep_alive(keep_alive)))
+    (headers, Sse::new(messages(listener, stream_id, recorder, state.sse_retry)).keep_alive(keep_alive)).into_response()
 }
 
 fn recorder(state: &AppState, endpoint: Endpoint, request: &PlanRequest, headers: &HeaderMap) -> Recorder {
@@ -124,19 +215,26 @@ fn new_stream_id() -> String {
 }
 
 /// Joins the identical generation in flight, or starts one whose plan goes into the cache.
-fn start_or_join(state: &AppState, key: String, request: PlanRequest, destination: Destination) -> (Listener, bool) {
+fn start_or_join(
+    state: &AppState,
+    key: String,
+    request: PlanRequest,
+    destination: Destination,
+    idempotency_key: Option<&str>,
+) -> (Listener, bool) {
     let engine = state.engine.clone();
     let hard_stop = state.hard_stop.clone();
     let cache = state.cache.clone();
     let hub_key = key.clone();
-    state.hub.join_or_start(&hub_key, new_stream_id, move |mut sink| {
+    let for_run = request.clone();
+    state.hub.join_or_start(&hub_key, &for_run, idempotency_key, new_stream_id, move |mut sink, cancel| {
         let span =
             tracing::info_span!("generation", stream_id = %sink.stream_id(), location = %request.location.as_str());
         tokio::spawn(
             async move {
                 let outcome = tokio::select! {
                     _ = hard_stop.cancelled() => None,
-                    result = engine.run(&request, &destination, &mut sink) => Some(result),
+                    result = engine.run_until(&request, &destination, &mut sink, cancel.cancelled_owned()) => Some(result),
                 };
                 match outcome {
                     Some(Ok(plan)) => {
@@ -154,6 +252,7 @@ fn start_or_join(state: &AppState, key: String, request: PlanRequest, destinatio
                             error: ErrorCode::Internal,
                             retryable: true,
                             usage: None,
+                            partial_days: None,
                         }));
                         sink.emit(StreamEvent::Done);
                     }
@@ -164,33 +263,24 @@ fn start_or_join(state: &AppState, key: String, request: PlanRequest, destinatio
     })
 }
 
-/// Where a stream's events come from: a replayed cached plan, or a generation's log.
-enum Source {
-    Replay(VecDeque<StreamEvent>),
-    Live(Listener),
-}
-
-impl Source {
-    async fn next(&mut self) -> Option<StreamEvent> {
-        match self {
-            Source::Replay(events) => events.pop_front(),
-            Source::Live(listener) => listener.next().await,
-        }
-    }
-}
-
-/// The SSE messages of one client, ending after `done`. Owns the client's listener and recorder: when the
-/// client goes away the response is dropped, the listener leaves the run (the last one out cancels it),
-/// and the recorder writes the row.
+/// The SSE messages of one connection, ending after `done`; the first carries the `retry:` hint. Owns
+/// the connection's listener and recorder: when the client goes away the response is dropped, the
+/// listener leaves the run (the last one out starts its cancellation grace period), and the recorder
+/// writes the row.
 fn messages(
-    source: Source,
+    listener: Listener,
     stream_id: String,
     recorder: Recorder,
+    retry: std::time::Duration,
 ) -> impl Stream<Item = Result<axum::response::sse::Event, Infallible>> {
-    stream::unfold((source, 0u64, stream_id, recorder), |(mut source, seq, stream_id, mut recorder)| async move {
-        let event = source.next().await?;
+    let state = (listener, true, stream_id, recorder);
+    stream::unfold(state, move |(mut listener, first, stream_id, mut recorder)| async move {
+        let (seq, event) = listener.next().await?;
         recorder.saw(&event);
-        let message = sse::encode(seq, &event, &stream_id);
-        Some((Ok(message), (source, seq + 1, stream_id, recorder)))
+        let mut message = sse::encode(seq as u64, &event, &stream_id);
+        if first {
+            message = message.retry(retry);
+        }
+        Some((Ok(message), (listener, false, stream_id, recorder)))
     })
 }

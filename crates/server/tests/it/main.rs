@@ -4,5 +4,6 @@ mod helpers;
 mod plans;
 mod providers;
 mod requests;
+mod resume;
 mod stores;
 mod streams;

@@ -106,3 +106,103 @@ async fn the_upstream_request_is_closed_within_a_second_of_the_client_leaving() 
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+#[tokio::test]
+async fn an_abandoned_stream_keeps_generating_for_the_grace_period_then_closes_upstream() {
+    let (base, closed) = slow_gemini().await;
+    let mut config = gemini_config(&base);
+    config.stream_cancel_grace_secs = 1;
+    let app = spawn_app_with(config, None).await;
+    let body = r#"{"location": "Kyoto", "startDate": "2025-11-10", "endDate": "2025-11-11", "budget": "low"}"#;
+    let response = app.stream(body).await;
+    let mut events = eventsource_stream::Eventsource::eventsource(response.bytes_stream());
+    while let Some(event) = events.next().await {
+        if event.unwrap().data.contains("\"step\":\"generate_draft\"") {
+            break;
+        }
+    }
+    drop(events);
+    let left = Instant::now();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(closed.lock().unwrap().is_none(), "within the grace period the generation goes on, for a resume");
+    while closed.lock().unwrap().is_none() {
+        assert!(left.elapsed() < Duration::from_secs(2), "not closed within grace + 1 s");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(left.elapsed() >= Duration::from_secs(1));
+}
+
+/// A mock of every outside service a model-planned trip to a place outside the bundled data touches:
+/// Gemini, Open-Meteo's geocoding and its archive.
+async fn lisbon_services() -> String {
+    let plan = json!({
+        "title": "Lisbon in a day",
+        "days": [{"day": 1, "theme": "Belém & Baixa", "activities": [
+            {"time": "09:00", "durationMinutes": 90, "name": "Belém Tower", "description": "A 16th-century fort.",
+             "category": "sightseeing", "area": "Belém", "costPerPerson": 10, "indoor": false},
+            {"time": "12:00", "durationMinutes": 60, "name": "Time Out Market", "description": "Food hall.",
+             "category": "food", "area": "Cais do Sodré", "costPerPerson": 15, "indoor": true},
+            {"time": "14:00", "durationMinutes": 120, "name": "Gulbenkian Museum", "description": "Art from Egypt to Monet.",
+             "category": "culture", "area": "Avenidas Novas", "costPerPerson": 10, "indoor": true},
+            {"time": "18:30", "durationMinutes": 90, "name": "Taberna da Rua das Flores", "description": "Petiscos.",
+             "category": "food", "area": "Chiado", "costPerPerson": 15, "indoor": true}]}],
+        "tips": ["Buy a Viva Viagem card."]
+    });
+    let frame = json!({"candidates": [{"content": {"parts": [{"text": plan.to_string()}], "role": "model"},
+        "finishReason": "STOP", "index": 0}], "usageMetadata": {"promptTokenCount": 500, "candidatesTokenCount": 300}});
+    let sse = format!("data: {frame}\r\n\r\n");
+    let app = axum::Router::new()
+        .route(
+            "/v1beta/models/{call}",
+            axum::routing::post(move || {
+                let sse = sse.clone();
+                async move { ([("content-type", "text/event-stream")], sse) }
+            }),
+        )
+        .route(
+            "/v1/search",
+            axum::routing::get(|| async {
+                axum::Json(json!({"results": [{"id": 2267057, "name": "Lisbon", "latitude": 38.71667,
+                    "longitude": -9.13333, "country_code": "PT", "timezone": "Europe/Lisbon", "country": "Portugal"}]}))
+            }),
+        )
+        .route(
+            "/v1/archive",
+            axum::routing::get(|| async {
+                let years = ["2020", "2021", "2022", "2023", "2024"];
+                let time: Vec<String> = years.iter().map(|y| format!("{y}-11-10")).collect();
+                axum::Json(json!({"timezone": "Europe/Lisbon", "daily": {"time": time,
+                    "weather_code": [3, 3, 61, 3, 3], "temperature_2m_max": [19.0, 20.0, 18.0, 21.0, 19.5],
+                    "temperature_2m_min": [12.0, 11.0, 13.0, 12.5, 11.5], "precipitation_sum": [0.0, 0.2, 6.0, 0.0, 0.0]}}))
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn a_model_plans_a_place_outside_the_bundled_data_with_geocoding_and_archive_normals() {
+    let base = lisbon_services().await;
+    let mut config = gemini_config(&base);
+    config.engine.weather.open_meteo_geocoding_url = base.clone();
+    config.engine.weather.open_meteo_archive_url = base.clone();
+    let app = spawn_app_with(config, None).await;
+    let body = r#"{"location": "Lisbon", "startDate": "2025-11-10", "endDate": "2025-11-10", "budget": "low", "language": "en"}"#;
+    let response = app.generate(body).await;
+    assert_eq!(response.status(), 200);
+    let plan: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(plan["destination"]["country"], "PT");
+    assert_eq!(plan["destination"]["timezone"], "Europe/Lisbon");
+    assert_eq!((plan["currency"].as_str(), plan["totalCost"].as_u64()), (Some("EUR"), Some(50)));
+    assert_eq!(plan["metadata"]["provider"], "gemini");
+    assert_eq!(plan["days"][0]["weather"]["source"], "climatology");
+    assert_eq!(plan["days"][0]["weather"]["tempMaxC"], 19.5);
+    assert_eq!(plan["days"][0]["activities"].as_array().unwrap().len(), 4);
+    assert!(plan["warnings"].as_array().unwrap().is_empty(), "{plan}");
+
+    // The offline planner alone still knows only its bundled places.
+    let offline = spawn_app().await;
+    assert_eq!(offline.generate(body).await.status(), 422);
+}
