@@ -1,6 +1,7 @@
 //! The router: one function from state to every route of the contract.
 
 mod meta;
+mod page;
 mod plans;
 
 use axum::Router;
@@ -11,6 +12,9 @@ use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
     Router::new()
+        .route("/", get(page::index))
+        .route("/assets/app.js", get(page::script))
+        .route("/assets/app.css", get(page::styles))
         .route("/health", get(meta::health))
         .route("/api/v1/destinations", get(meta::destinations))
         .route("/api/v1/stats", get(meta::stats))

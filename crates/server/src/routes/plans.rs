@@ -106,6 +106,13 @@ async fn open_stream(
         (None, Some(_)) => state.hub.resume_by_key(&key, from),
         (None, None) => None,
     };
+    // A reconnect after the end: EventSource stops only on 204.
+    if let Some(listener) = &reattached
+        && listener.run().is_finished()
+        && listener.position() >= listener.run().len()
+    {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
     let (listener, stream_id, hit) = match reattached {
         Some(listener) => {
             recorder.coalesced();

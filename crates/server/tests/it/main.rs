@@ -1,6 +1,7 @@
 //! The HTTP contract of API.md, over a real socket with a real SSE parser.
 
 mod helpers;
+mod page;
 mod plans;
 mod providers;
 mod requests;

@@ -1,0 +1,254 @@
+// The page at `/` in a real browser: headless Chromium (Debian's `chromium`) driven by playwright-core,
+// against a real `tripstream serve`. Screenshots of the finished plan go to e2e/artifacts/ (git-ignored).
+import assert from "node:assert/strict";
+import { existsSync, mkdirSync } from "node:fs";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
+
+import { chromium } from "playwright-core";
+
+import { startServer } from "../support/server.mjs";
+
+const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
+const ARTIFACTS = path.join(path.dirname(fileURLToPath(import.meta.url)), "artifacts");
+
+let server;
+let browser;
+
+before(async () => {
+  assert.ok(existsSync(CHROMIUM), `no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`);
+  mkdirSync(ARTIFACTS, { recursive: true });
+  // 15 ms between the offline planner's lines: slow enough to watch the draft and day cards arrive.
+  [server, browser] = await Promise.all([
+    startServer({ OFFLINE_CHUNK_DELAY_MS: "15" }),
+    chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] }),
+  ]);
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+/** A fresh page, with every request and console error recorded. */
+async function openPage({ width = 1280, height = 900, locale = "ko-KR", query = "" } = {}) {
+  const context = await browser.newContext({ viewport: { width, height }, locale, deviceScaleFactor: 1 });
+  const page = await context.newPage();
+  page.setDefaultTimeout(15_000);
+  const requests = [];
+  const problems = [];
+  page.on("request", (request) => requests.push(request.url()));
+  page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
+  page.on("console", (message) => {
+    if (message.type() === "error") problems.push(`console: ${message.text()}`);
+  });
+  await page.goto(`${server.baseUrl}/${query}`);
+  try {
+    await page.waitForSelector("body[data-loaded]");
+  } catch (error) {
+    // Say why the page never finished loading: what it asked for, what it complained of, what the server said.
+    throw new Error(
+      `the page did not load: ${error.message}\nrequests: ${requests.join(", ")}\nproblems: ${problems.join("; ")}\nserver output:\n${server.output()}`,
+    );
+  }
+  return { page, context, requests, problems };
+}
+
+/** Fills the form (the destination as typed, ISO dates) and submits it. */
+async function plan(page, { location = "Seoul", startDate = "2025-11-10", endDate = "2025-11-12", budget = "medium" } = {}) {
+  await page.fill("#location", location);
+  await page.fill("#startDate", startDate);
+  await page.fill("#endDate", endDate);
+  await page.check(`input[name="budget"][value="${budget}"]`);
+  await page.click("#submit");
+}
+
+/** Records, from inside the page, what appeared while the stream ran: progress values, draft text, draft cards. */
+async function watch(page) {
+  await page.evaluate(() => {
+    const seen = { progress: [], draftText: false, draftCards: 0 };
+    window.__seen = seen;
+    const bar = document.getElementById("progress-bar");
+    new MutationObserver(() => {
+      const value = Number(bar.getAttribute("aria-valuenow"));
+      if (seen.progress.at(-1) !== value) seen.progress.push(value);
+      if (document.getElementById("draft").textContent.length > 0) seen.draftText = true;
+      seen.draftCards = Math.max(seen.draftCards, document.querySelectorAll(".day-card.draft").length);
+    }).observe(document.body, { subtree: true, childList: true, attributes: true, characterData: true });
+  });
+}
+
+async function finished(page) {
+  await page.waitForSelector('#progress-bar[aria-valuenow="100"]');
+  await page.waitForSelector("#summary");
+  await page.waitForFunction(() => document.getElementById("submit").disabled === false);
+}
+
+describe("the page", () => {
+  test("plans the Seoul trip: progress to 100 %, the draft and day cards as they stream, then the plan", async () => {
+    const { page, context, requests, problems } = await openPage({ query: "?lang=ko" });
+    await watch(page);
+    await plan(page);
+    await finished(page);
+
+    const seen = await page.evaluate(() => window.__seen);
+    assert.equal(seen.progress.at(-1), 100);
+    assert.deepEqual(seen.progress, [...seen.progress].sort((a, b) => a - b), "the bar only moves forward");
+    assert.ok(seen.progress.length >= 8, `the bar moved through the steps: ${seen.progress}`);
+    assert.ok(seen.draftText, "the draft text appeared while streaming");
+    assert.ok(seen.draftCards >= 1, "day cards appeared from day events before the final plan");
+
+    assert.equal(await page.textContent("#progress-pct"), "100%");
+    assert.equal(await page.textContent("#progress-message"), "여행 계획 생성 완료!");
+    assert.equal(await page.locator(".day-card.draft").count(), 0, "the final plan replaced the draft cards");
+    const cards = page.locator(".day-card");
+    assert.equal(await cards.count(), 3);
+    for (let i = 0; i < 3; i++) {
+      const card = cards.nth(i);
+      assert.equal(await card.locator(".day-num").textContent(), `${i + 1}일차`);
+      assert.ok((await card.locator(".activity").count()) >= 3);
+      assert.match(await card.locator(".day-cost").textContent(), /^₩[\d,]+$/);
+      assert.match(await card.locator(".wx-temp").textContent(), /^-?\d+° \/ -?\d+°C$/);
+      assert.match(await card.locator(".wx-rain").textContent(), /^강수 \d+%$/);
+      assert.equal(await card.locator(".wx-source").textContent(), "평년값");
+    }
+    assert.match(await page.textContent("#total-amount"), /^₩[\d,]+$/);
+    // Medium in Seoul: ₩120,000 a day per person, 3 days, 1 traveller.
+    assert.match(await page.textContent(".budget-line"), /₩360,000/);
+    assert.match(await page.textContent(".verdict"), /예산 안/);
+    assert.equal(await page.textContent(".plan-title"), "서울 3일 여행");
+
+    await page.screenshot({ path: path.join(ARTIFACTS, "plan.png"), fullPage: true });
+    assert.ok(requests.every((url) => url.startsWith(server.baseUrl) || url.startsWith("data:")), `only its own origin: ${requests}`);
+    assert.deepEqual(problems, []);
+    await context.close();
+  });
+
+  test("fits a 375 px phone screen", async () => {
+    const { page, context, problems } = await openPage({ width: 375, height: 812, query: "?lang=ko" });
+    await plan(page);
+    await finished(page);
+    assert.equal(await page.locator(".day-card").count(), 3);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `no sideways scrolling (${overflow} px too wide)`);
+    await page.screenshot({ path: path.join(ARTIFACTS, "plan-375.png"), fullPage: true });
+    assert.deepEqual(problems, []);
+    await context.close();
+  });
+
+  test("the language switch changes the page and the plan's language", async () => {
+    const { page, context, problems } = await openPage({ query: "?lang=ko" });
+    assert.equal(await page.textContent("#submit"), "여행 계획 만들기");
+    assert.equal(await page.textContent('label[for="location"]'), "여행지");
+
+    await page.click('button[data-lang="en"]');
+    assert.equal(await page.getAttribute("html", "lang"), "en");
+    assert.equal(await page.textContent("#submit"), "Plan my trip");
+    assert.equal(await page.textContent('label[for="location"]'), "Destination");
+    assert.equal(await page.getAttribute('button[data-lang="en"]', "aria-pressed"), "true");
+    assert.equal(await page.inputValue("#location"), "Seoul", "a known destination follows the language");
+
+    await plan(page, { location: "Tokyo", startDate: "2025-04-01", endDate: "2025-04-02", budget: "low" });
+    await finished(page);
+    assert.equal(await page.textContent("#progress-message"), "Your travel plan is ready!");
+    assert.equal(await page.locator(".day-card").first().locator(".day-num").textContent(), "Day 1");
+    assert.match(await page.textContent("#total-amount"), /^¥[\d,]+$/);
+
+    // Back to Korean: the page's words switch, the plan stays.
+    await page.click('button[data-lang="ko"]');
+    assert.equal(await page.textContent("#submit"), "여행 계획 만들기");
+    assert.equal(await page.locator(".day-card").first().locator(".day-num").textContent(), "1일차");
+    assert.equal(await page.inputValue("#location"), "도쿄");
+    assert.deepEqual(problems, []);
+    await context.close();
+  });
+
+  test("the browser's language is the default", async () => {
+    const { page, context } = await openPage({ locale: "en-US" });
+    assert.equal(await page.textContent("#submit"), "Plan my trip");
+    await context.close();
+  });
+
+  test("an invalid request shows the server's message, and retry works once it is fixed", async () => {
+    const { page, context } = await openPage({ query: "?lang=en" });
+    await plan(page, { startDate: "2025-11-12", endDate: "2025-11-10" });
+    await page.waitForSelector("#error-panel:not([hidden])");
+    assert.equal(await page.textContent("#error-title"), "Please check your request");
+    assert.equal(await page.textContent("#error-message"), "endDate must not be before startDate");
+    assert.equal(await page.getAttribute("#endDate", "aria-invalid"), "true");
+    assert.match(await page.textContent("#endDate-error"), /endDate must not be before startDate/);
+    assert.equal(await page.locator("#summary").count(), 0);
+    assert.ok(await page.isVisible("#retry"));
+
+    await page.fill("#endDate", "2025-11-14");
+    await page.click("#retry");
+    await finished(page);
+    assert.ok(await page.isHidden("#error-panel"));
+    assert.equal(await page.locator(".day-card").count(), 3);
+    await context.close();
+  });
+
+  test("the offline planner's destinations are the only choice, said before any request", async () => {
+    const { page, context, requests } = await openPage({ query: "?lang=en" });
+    assert.match(await page.textContent("#location-hint"), /offline planner knows the 12 places/);
+    assert.equal(await page.locator("#destinations option").count(), 12);
+    const before = requests.length;
+    await plan(page, { location: "Atlantis" });
+    await page.waitForSelector("#location-error:not([hidden])");
+    assert.match(await page.textContent("#location-error"), /Pick one of the places.*Seoul/);
+    assert.equal(requests.length, before, "no request was sent");
+    await context.close();
+  });
+
+  test("with an LLM provider any city may be typed, and the server's answer is shown", async () => {
+    // The server here is offline; the page is told otherwise (its /health says gemini), and the stream
+    // request is answered in the page, so nothing leaves this machine.
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: "en-US" });
+    const page = await context.newPage();
+    const sent = [];
+    await page.route("**/health", async (route) => {
+      const response = await route.fetch();
+      const health = await response.json();
+      await route.fulfill({ response, json: { ...health, llm: { ...health.llm, provider: "gemini", chain: ["gemini", "offline"] } } });
+    });
+    await page.route("**/api/v1/plans/generate/stream", async (route) => {
+      sent.push(route.request().postDataJSON());
+      await route.fulfill({
+        status: 422,
+        json: { error: { code: "unknown_destination", message: 'no place called "Lisbonne-sur-Mer" was found', field: "location" } },
+      });
+    });
+    await page.goto(`${server.baseUrl}/?lang=en`);
+    await page.waitForSelector("body[data-loaded]");
+    assert.match(await page.textContent("#location-hint"), /Any city works/);
+    await plan(page, { location: "Lisbonne-sur-Mer" });
+    await page.waitForSelector("#error-panel:not([hidden])");
+    assert.equal(sent.length, 1);
+    assert.equal(sent[0].location, "Lisbonne-sur-Mer");
+    assert.equal(sent[0].language, "en");
+    assert.equal(await page.textContent("#error-title"), "We don't know this destination yet");
+    assert.equal(await page.textContent("#error-message"), 'no place called "Lisbonne-sur-Mer" was found');
+    assert.equal(await page.getAttribute("#location", "aria-invalid"), "true");
+    await context.close();
+  });
+
+  test("cancel stops the stream mid-draft", async () => {
+    const { page, context, problems } = await openPage({ query: "?lang=en" });
+    // A trip not planned before (nothing cached), long enough to be cut: five days at 15 ms a line.
+    await plan(page, { location: "Paris", startDate: "2025-06-01", endDate: "2025-06-05", budget: "high" });
+    await page.waitForFunction(() => document.getElementById("draft").textContent.length > 0);
+    await page.click("#cancel");
+    await page.waitForSelector('#progress-panel[data-state="cancelled"]');
+    assert.match(await page.textContent("#progress-message"), /Cancelled/);
+    assert.ok(await page.isHidden("#cancel"));
+    assert.equal(await page.isDisabled("#submit"), false);
+    const progress = Number(await page.getAttribute("#progress-bar", "aria-valuenow"));
+    assert.ok(progress < 100, `stopped at ${progress}%`);
+    await page.waitForTimeout(300);
+    assert.equal(Number(await page.getAttribute("#progress-bar", "aria-valuenow")), progress, "nothing moves after cancel");
+    assert.equal(await page.locator("#summary").count(), 0);
+    assert.deepEqual(problems, []);
+    await context.close();
+  });
+});

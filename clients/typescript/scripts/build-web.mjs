@@ -1,0 +1,57 @@
+// Builds the page served at `/` from web/src into web/dist (committed; the server embeds it):
+//   web/dist/index.html   the page, linking the two assets below with ?v=<hash of their bytes>
+//   web/dist/app.js       web/src/main.ts and @tripstream/client (clients/typescript/src), bundled, minified
+//   web/dist/app.css      web/src/styles.css, minified
+// The hash is 64-bit FNV-1a in hex: crates/server/src/routes/page.rs computes the same one to know which
+// asset URLs may be cached for good. Run with `npm run build:web` in clients/typescript.
+import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+import * as esbuild from "esbuild";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const web = path.resolve(here, "../../../web");
+const src = path.join(web, "src");
+const dist = path.join(web, "dist");
+
+// Browsers of the last few years; nothing newer than what they all run.
+const target = ["es2022", "chrome109", "edge109", "firefox115", "safari16"];
+
+function fnv1a64(bytes) {
+  let hash = 0xcbf29ce484222325n;
+  for (const byte of bytes) {
+    hash ^= BigInt(byte);
+    hash = (hash * 0x100000001b3n) & 0xffffffffffffffffn;
+  }
+  return hash.toString(16).padStart(16, "0");
+}
+
+async function bundle(entry, extra = {}) {
+  const result = await esbuild.build({
+    entryPoints: [path.join(src, entry)],
+    bundle: true,
+    minify: true,
+    write: false,
+    charset: "utf8",
+    legalComments: "none",
+    target,
+    logLevel: "warning",
+    ...extra,
+  });
+  const [file] = result.outputFiles;
+  return Buffer.from(file.contents);
+}
+
+const js = await bundle("main.ts", { format: "iife", platform: "browser", outfile: "app.js" });
+const css = await bundle("styles.css", { outfile: "app.css" });
+const html = readFileSync(path.join(src, "index.html"), "utf8")
+  .replace("%APP_JS%", `/assets/app.js?v=${fnv1a64(js)}`)
+  .replace("%APP_CSS%", `/assets/app.css?v=${fnv1a64(css)}`);
+
+mkdirSync(dist, { recursive: true });
+for (const name of readdirSync(dist)) rmSync(path.join(dist, name), { recursive: true, force: true });
+writeFileSync(path.join(dist, "app.js"), js);
+writeFileSync(path.join(dist, "app.css"), css);
+writeFileSync(path.join(dist, "index.html"), html);
+console.log(`web/dist: index.html ${html.length} B, app.js ${js.length} B, app.css ${css.length} B`);

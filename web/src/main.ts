@@ -1,0 +1,473 @@
+// The page: a form, then the generation as it happens (progress, the draft's text, day cards) and the plan.
+// Everything goes through @tripstream/client (clients/typescript), bundled in.
+
+import {
+  TripstreamError,
+  getHealth,
+  isAbortError,
+  listDestinations,
+  streamPlan,
+  type Budget,
+  type Day,
+  type DestinationInfo,
+  type Health,
+  type Plan,
+  type PlanRequest,
+  type Step,
+  type StreamEvent,
+} from "../../clients/typescript/src/index.js";
+import { byId, h } from "./dom.js";
+import { dateRange, isoDate, money, tripDays } from "./format.js";
+import { STRINGS, type Lang } from "./i18n.js";
+import { budgetLabel, dayCard, summary, tips } from "./render.js";
+
+const STEPS: Step[] = ["gather_context", "generate_draft", "validate_plan", "refine_plan", "finalize_plan"];
+const BUDGETS: Budget[] = ["low", "medium", "high"];
+const LANG_KEY = "tripstream.lang";
+
+interface Run {
+  controller: AbortController;
+  request: PlanRequest;
+}
+
+const state = {
+  lang: initialLanguage(),
+  health: null as Health | null,
+  destinations: [] as DestinationInfo[],
+  run: null as Run | null,
+  /** What the results show, kept so a language switch can draw it again. */
+  plan: null as Plan | null,
+  request: null as PlanRequest | null,
+  draftDays: new Map<number, Day>(),
+  draftCurrency: "",
+  error: null as unknown,
+  step: null as Step | null,
+  progress: 0,
+};
+
+const el = {
+  form: byId<HTMLFormElement>("plan-form"),
+  location: byId<HTMLInputElement>("location"),
+  datalist: byId<HTMLDataListElement>("destinations"),
+  locationHint: byId("location-hint"),
+  startDate: byId<HTMLInputElement>("startDate"),
+  endDate: byId<HTMLInputElement>("endDate"),
+  travelers: byId<HTMLInputElement>("travelers"),
+  submit: byId<HTMLButtonElement>("submit"),
+  cancel: byId<HTMLButtonElement>("cancel"),
+  empty: byId("empty"),
+  progressPanel: byId("progress-panel"),
+  tripHeading: byId("trip-heading"),
+  progressBar: byId("progress-bar"),
+  progressFill: byId("progress-fill"),
+  progressPct: byId("progress-pct"),
+  progressMessage: byId("progress-message"),
+  steps: byId<HTMLOListElement>("steps"),
+  errorPanel: byId("error-panel"),
+  errorTitle: byId("error-title"),
+  errorHint: byId("error-hint"),
+  errorMessage: byId("error-message"),
+  retry: byId<HTMLButtonElement>("retry"),
+  draftPanel: byId<HTMLDetailsElement>("draft-panel"),
+  draft: byId<HTMLPreElement>("draft"),
+  plan: byId("plan"),
+};
+
+function t() {
+  return STRINGS[state.lang];
+}
+
+function initialLanguage(): Lang {
+  const fromUrl = new URLSearchParams(location.search).get("lang");
+  if (fromUrl === "ko" || fromUrl === "en") return fromUrl;
+  try {
+    const saved = localStorage.getItem(LANG_KEY);
+    if (saved === "ko" || saved === "en") return saved;
+  } catch {
+    // Storage may be unavailable (private mode); the browser's language decides.
+  }
+  return (navigator.language || "ko").toLowerCase().startsWith("ko") ? "ko" : "en";
+}
+
+// ---------------------------------------------------------------------------------------------- language
+
+function setLanguage(lang: Lang) {
+  state.lang = lang;
+  try {
+    localStorage.setItem(LANG_KEY, lang);
+  } catch {
+    // Not remembered; still switched.
+  }
+  applyLanguage();
+}
+
+function applyLanguage() {
+  const strings = t() as unknown as Record<string, unknown>;
+  document.documentElement.lang = state.lang;
+  for (const node of document.querySelectorAll<HTMLElement>("[data-i18n]")) {
+    const value = strings[node.dataset.i18n ?? ""];
+    if (typeof value === "string") node.textContent = value;
+  }
+  for (const node of document.querySelectorAll<HTMLInputElement>("[data-i18n-placeholder]")) {
+    const value = strings[node.dataset.i18nPlaceholder ?? ""];
+    if (typeof value === "string") node.placeholder = value;
+  }
+  for (const button of document.querySelectorAll<HTMLButtonElement>("[data-lang]")) {
+    button.setAttribute("aria-pressed", String(button.dataset.lang === state.lang));
+  }
+  for (const item of el.steps.querySelectorAll<HTMLElement>("[data-step]")) {
+    const label = item.querySelector(".step-label");
+    if (label) label.textContent = t().steps[item.dataset.step as Step];
+  }
+  document.title = `tripstream — ${t().formTitle}`;
+  fillDestinations();
+  updateBudgetCeilings();
+  updateButtons();
+  if (state.request) el.tripHeading.textContent = tripHeading(state.request);
+  redrawResults();
+}
+
+// ------------------------------------------------------------------------------------------ destinations
+
+function normalize(text: string): string {
+  return text.normalize("NFC").toLowerCase().replace(/[^\p{L}\p{N}]/gu, "");
+}
+
+function findDestination(text: string): DestinationInfo | undefined {
+  const key = normalize(text);
+  if (!key) return undefined;
+  return state.destinations.find((d) => [d.id, d.name.en, d.name.ko].some((name) => normalize(name) === key));
+}
+
+function offline(): boolean {
+  return state.health?.llm.provider === "offline";
+}
+
+function fillDestinations() {
+  el.datalist.replaceChildren(
+    ...state.destinations.map((d) => {
+      const name = d.name[state.lang];
+      const other = d.name[state.lang === "ko" ? "en" : "ko"];
+      return h("option", { value: name }, `${other} · ${d.country}`);
+    }),
+  );
+  // The typed name follows the language when it is one of ours.
+  const current = findDestination(el.location.value);
+  if (current) el.location.value = current.name[state.lang];
+  if (!state.health && !state.destinations.length) return;
+  el.locationHint.textContent = offline() ? t().destinationHintOffline(state.destinations.length) : t().destinationHintFree;
+}
+
+function updateBudgetCeilings() {
+  const destination = findDestination(el.location.value);
+  for (const level of BUDGETS) {
+    const label = document.querySelector(`[data-budget-label="${level}"]`);
+    if (label) label.textContent = budgetLabel(level, state.lang);
+    const ceiling = document.querySelector(`[data-budget-ceiling="${level}"]`);
+    if (ceiling) {
+      ceiling.textContent = destination
+        ? `≤ ${money(destination.budget[level], destination.currency, state.lang)}`
+        : "";
+    }
+  }
+  const perDay = document.querySelector("[data-budget-per-day]");
+  if (perDay) perDay.textContent = destination ? t().perDay : "";
+}
+
+async function loadServerInfo() {
+  try {
+    const [health, destinations] = await Promise.all([getHealth(), listDestinations()]);
+    state.health = health;
+    state.destinations = destinations;
+  } catch {
+    el.locationHint.textContent = t().loadFailed;
+    el.locationHint.classList.add("problem");
+    return;
+  }
+  el.locationHint.classList.remove("problem");
+  fillDestinations();
+  updateBudgetCeilings();
+}
+
+// -------------------------------------------------------------------------------------------------- form
+
+function setFieldError(field: string | undefined, message: string | null) {
+  for (const node of el.form.querySelectorAll<HTMLElement>("[aria-invalid]")) node.removeAttribute("aria-invalid");
+  for (const node of el.form.querySelectorAll<HTMLElement>(".field-error")) {
+    node.textContent = "";
+    node.hidden = true;
+  }
+  if (!field || !message) return;
+  const input = el.form.querySelector<HTMLElement>(`[name="${field}"]`);
+  input?.setAttribute("aria-invalid", "true");
+  const slot = document.getElementById(`${field}-error`);
+  if (slot) {
+    slot.textContent = message;
+    slot.hidden = false;
+  }
+}
+
+function readForm(): PlanRequest | null {
+  setFieldError(undefined, null);
+  const location = el.location.value.trim();
+  if (!location) {
+    setFieldError("location", t().destinationRequired);
+    el.location.focus();
+    return null;
+  }
+  const known = findDestination(location);
+  if (offline() && !known) {
+    setFieldError("location", t().destinationUnknown(state.destinations.map((d) => d.name[state.lang]).join(", ")));
+    el.location.focus();
+    return null;
+  }
+  const budget = (el.form.elements.namedItem("budget") as RadioNodeList).value as Budget;
+  const travelers = Number.parseInt(el.travelers.value, 10);
+  return {
+    location,
+    startDate: el.startDate.value,
+    endDate: el.endDate.value,
+    budget,
+    travelers: Number.isFinite(travelers) ? travelers : 1,
+    language: state.lang,
+  };
+}
+
+function tripHeading(request: PlanRequest): string {
+  const name = findDestination(request.location)?.name[state.lang] ?? request.location;
+  const dates = tripDays(request.startDate, request.endDate) ? ` · ${dateRange(request.startDate, request.endDate, state.lang)}` : "";
+  return `${name}${dates}`;
+}
+
+function updateButtons() {
+  const running = state.run !== null;
+  el.submit.disabled = running;
+  el.submit.textContent = running ? t().submitting : t().submit;
+  el.cancel.hidden = !running;
+  el.cancel.textContent = t().cancel;
+  el.retry.textContent = t().retry;
+}
+
+// -------------------------------------------------------------------------------------------- generation
+
+function setProgress(progress: number, message: string | null, step: Step | null) {
+  state.progress = Math.max(state.progress, progress);
+  if (step) state.step = step;
+  el.progressFill.style.width = `${state.progress}%`;
+  el.progressBar.setAttribute("aria-valuenow", String(state.progress));
+  el.progressPct.textContent = `${state.progress}%`;
+  if (message !== null) el.progressMessage.textContent = message;
+  drawSteps();
+}
+
+function drawSteps() {
+  const current = state.step ? STEPS.indexOf(state.step) : -1;
+  const finished = state.progress >= 100;
+  for (const item of el.steps.querySelectorAll<HTMLElement>("[data-step]")) {
+    const index = STEPS.indexOf(item.dataset.step as Step);
+    let status = "todo";
+    if (finished || index < current) status = "done";
+    else if (index === current) status = state.run ? "active" : "stopped";
+    // Refining happens only when the check found problems.
+    if (item.dataset.step === "refine_plan" && status === "done" && !item.dataset.seen) status = "skipped";
+    if (index === current) item.dataset.seen = "1";
+    item.dataset.status = status;
+  }
+}
+
+function resetResults(request: PlanRequest) {
+  state.plan = null;
+  state.error = null;
+  state.request = request;
+  state.draftDays.clear();
+  state.draftCurrency = findDestination(request.location)?.currency ?? "";
+  state.step = null;
+  state.progress = 0;
+  for (const item of el.steps.querySelectorAll<HTMLElement>("[data-step]")) delete item.dataset.seen;
+  el.empty.hidden = true;
+  el.errorPanel.hidden = true;
+  el.progressPanel.hidden = false;
+  el.progressPanel.dataset.state = "running";
+  el.tripHeading.textContent = tripHeading(request);
+  el.draft.textContent = "";
+  el.draftPanel.hidden = true;
+  el.draftPanel.open = true;
+  el.plan.replaceChildren();
+  setProgress(0, t().connecting, null);
+}
+
+function onEvent(event: StreamEvent) {
+  switch (event.type) {
+    case "status":
+    case "progress":
+      setProgress(event.progress, event.message, event.step);
+      break;
+    case "chunk":
+      setProgress(event.progress, null, event.step);
+      appendDraft(event.content);
+      break;
+    case "day":
+      setProgress(event.progress, null, event.step);
+      state.draftDays.set(event.day.day, event.day);
+      redrawResults();
+      break;
+    case "complete":
+      setProgress(100, event.message, event.step);
+      break;
+    case "error":
+    case "done":
+      break;
+  }
+}
+
+function appendDraft(text: string) {
+  el.draftPanel.hidden = false;
+  const pre = el.draft;
+  const atBottom = pre.scrollHeight - pre.scrollTop - pre.clientHeight < 24;
+  pre.append(text);
+  if (atBottom) pre.scrollTop = pre.scrollHeight;
+}
+
+async function start(request: PlanRequest) {
+  state.run?.controller.abort();
+  const run: Run = { controller: new AbortController(), request };
+  state.run = run;
+  resetResults(request);
+  updateButtons();
+  if (window.matchMedia("(max-width: 899px)").matches) {
+    el.progressPanel.scrollIntoView({ behavior: "smooth", block: "start" });
+  }
+  try {
+    const plan = await streamPlan(request, {
+      signal: run.controller.signal,
+      onEvent: (event) => {
+        if (state.run === run) onEvent(event);
+      },
+    });
+    if (state.run !== run) return;
+    state.plan = plan;
+    state.run = null;
+    el.progressPanel.dataset.state = "done";
+    el.draftPanel.open = false;
+    setProgress(100, null, "finalize_plan");
+  } catch (error) {
+    if (state.run !== run) return;
+    state.run = null;
+    if (isAbortError(error)) {
+      el.progressPanel.dataset.state = "cancelled";
+      el.progressMessage.textContent = t().cancelled;
+      drawSteps();
+    } else {
+      el.progressPanel.dataset.state = "failed";
+      // Refused before anything started (a 4xx): there is no progress to show, only the error.
+      el.progressPanel.hidden = state.progress === 0;
+      drawSteps();
+      state.error = error;
+    }
+  } finally {
+    if (state.run === null) updateButtons();
+  }
+  redrawResults();
+  if (state.error && window.matchMedia("(max-width: 899px)").matches) {
+    el.errorPanel.scrollIntoView({ behavior: "smooth", block: "start" });
+  }
+}
+
+function showError(error: unknown) {
+  const strings = t();
+  const known = error instanceof TripstreamError;
+  const code = known ? error.code : "internal";
+  const message = error instanceof Error ? error.message : String(error);
+  el.errorTitle.textContent = strings.errorTitle[code] ?? strings.errorTitle.internal ?? "";
+  const fixable = known && (error.code === "invalid_request" || error.code === "unknown_destination");
+  el.errorHint.textContent = fixable ? strings.errorFixHint : strings.errorRetryHint;
+  el.errorMessage.textContent = message;
+  el.errorPanel.dataset.code = code;
+  el.errorPanel.hidden = false;
+  if (known && error.field) setFieldError(error.field, message);
+}
+
+function redrawResults() {
+  const lang = state.lang;
+  if (state.error) showError(state.error);
+  const plan = state.plan;
+  if (plan) {
+    const destination = findDestination(state.request?.location ?? plan.location) ?? findDestination(plan.location);
+    const ceiling =
+      destination && destination.currency === plan.currency
+        ? destination.budget[plan.budget] * plan.days.length * plan.travelers
+        : null;
+    const days = h("div", { class: "days", id: "days" }, ...plan.days.map((day) => dayCard(day, plan.currency, lang)));
+    el.plan.replaceChildren(summary(plan, ceiling, lang), days);
+    const tipList = tips(plan, lang);
+    if (tipList) el.plan.append(tipList);
+    return;
+  }
+  if (state.draftDays.size) {
+    const days = [...state.draftDays.values()].sort((a, b) => a.day - b.day);
+    el.plan.replaceChildren(
+      h("div", { class: "days", id: "days" }, ...days.map((day) => dayCard(day, state.draftCurrency, lang, true))),
+    );
+  }
+}
+
+// ---------------------------------------------------------------------------------------------- wiring
+
+function wire() {
+  for (const button of document.querySelectorAll<HTMLButtonElement>("[data-lang]")) {
+    button.addEventListener("click", () => setLanguage(button.dataset.lang as Lang));
+  }
+  el.form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (state.run) return;
+    const request = readForm();
+    if (request) void start(request);
+  });
+  el.cancel.addEventListener("click", () => state.run?.controller.abort());
+  el.retry.addEventListener("click", () => el.form.requestSubmit());
+  el.location.addEventListener("input", () => updateBudgetCeilings());
+  el.location.addEventListener("change", () => {
+    // A destination we know reads in the page's language.
+    const known = findDestination(el.location.value);
+    if (known) el.location.value = known.name[state.lang];
+    updateBudgetCeilings();
+  });
+  el.startDate.addEventListener("change", () => {
+    // Keep the trip's length when the start moves.
+    const length = tripDays(el.startDate.dataset.previous ?? "", el.endDate.value);
+    if (length && el.startDate.value) {
+      const start = new Date(`${el.startDate.value}T00:00:00`);
+      el.endDate.value = isoDate(start, length - 1);
+    }
+    el.startDate.dataset.previous = el.startDate.value;
+  });
+  for (const button of document.querySelectorAll<HTMLButtonElement>("[data-step-travelers]")) {
+    button.addEventListener("click", () => {
+      const next = (Number.parseInt(el.travelers.value, 10) || 1) + Number(button.dataset.stepTravelers);
+      el.travelers.value = String(Math.min(20, Math.max(1, next)));
+    });
+  }
+}
+
+function init() {
+  const today = new Date();
+  el.startDate.value = isoDate(today, 14);
+  el.startDate.dataset.previous = el.startDate.value;
+  el.endDate.value = isoDate(today, 16);
+  el.location.value = "";
+  for (const item of STEPS) {
+    el.steps.append(
+      h("li", { "data-step": item, "data-status": "todo" }, h("span", { class: "step-dot", "aria-hidden": "true" }), h("span", { class: "step-label" })),
+    );
+  }
+  wire();
+  applyLanguage();
+  document.body.dataset.ready = "true";
+  void loadServerInfo().then(() => {
+    if (!el.location.value) el.location.value = state.destinations.find((d) => d.id === "seoul")?.name[state.lang] ?? "";
+    updateBudgetCeilings();
+    document.body.dataset.loaded = "true";
+  });
+}
+
+init();
