@@ -61,7 +61,8 @@ pub struct Run {
     /// What was asked, for the run log of connections that resume it.
     pub request: PlanRequest,
     idempotency_key: Option<String>,
-    log: Mutex<Vec<StreamEvent>>,
+    /// Shared, not copied, by every listener that reads it.
+    log: Mutex<Vec<Arc<StreamEvent>>>,
     progress: watch::Sender<Progress>,
     listeners: AtomicUsize,
     /// Cancelled to stop the generation early: it then ends with a `cancelled` error and `done`.
@@ -135,7 +136,7 @@ impl Hub {
             stream_id,
             request: request.clone(),
             idempotency_key: None,
-            log: Mutex::new(events),
+            log: Mutex::new(events.into_iter().map(Arc::new).collect()),
             progress: watch::channel(progress).0,
             listeners: AtomicUsize::new(0),
             cancel: CancellationToken::new(),
@@ -242,7 +243,7 @@ impl RunSink {
 impl EventSink for RunSink {
     fn emit(&mut self, event: StreamEvent) {
         let mut log = self.run.log.lock().unwrap_or_else(|p| p.into_inner());
-        log.push(event);
+        log.push(Arc::new(event));
         let events = log.len();
         drop(log);
         self.run.progress.send_modify(|p| p.events = events);
@@ -289,7 +290,7 @@ impl Listener {
 
     /// The next event and its sequence number, waiting for it if need be; `None` once the run has
     /// finished and everything has been read.
-    pub async fn next(&mut self) -> Option<(usize, StreamEvent)> {
+    pub async fn next(&mut self) -> Option<(usize, Arc<StreamEvent>)> {
         loop {
             let seen = *self.progress.borrow_and_update();
             if self.next < seen.events {
@@ -349,6 +350,10 @@ mod tests {
         })
     }
 
+    async fn read(listener: &mut Listener) -> Option<(usize, StreamEvent)> {
+        listener.next().await.map(|(seq, event)| (seq, (*event).clone()))
+    }
+
     fn request() -> PlanRequest {
         let raw = RawPlanRequest {
             location: Some("Seoul".into()),
@@ -379,20 +384,20 @@ mod tests {
             },
         );
         assert!(!joined);
-        assert_eq!(first.next().await, Some((0, chunk(1))));
+        assert_eq!(read(&mut first).await, Some((0, chunk(1))));
         let (mut second, joined) = hub.join_or_start("k", &request(), None, || unreachable!(), |_, _| unreachable!());
         assert!(joined);
         assert_eq!(second.stream_id(), "str_1");
-        assert_eq!(second.next().await, Some((0, chunk(1))));
+        assert_eq!(read(&mut second).await, Some((0, chunk(1))));
         tx.send(()).unwrap();
         for l in [&mut first, &mut second] {
-            assert_eq!(l.next().await, Some((1, chunk(2))));
-            assert_eq!(l.next().await, Some((2, StreamEvent::Done)));
-            assert_eq!(l.next().await, None);
+            assert_eq!(read(l).await, Some((1, chunk(2))));
+            assert_eq!(read(l).await, Some((2, StreamEvent::Done)));
+            assert_eq!(read(l).await, None);
         }
         // Finished: not joined by a new request, but still there for a resume.
         let mut resumed = hub.resume_by_key("k", 2).unwrap();
-        assert_eq!(resumed.next().await, Some((2, StreamEvent::Done)));
+        assert_eq!(read(&mut resumed).await, Some((2, StreamEvent::Done)));
         assert!(hub.run("str_1").unwrap().is_finished());
         let (_, joined) = hub.join_or_start("k", &request(), None, || "str_2".into(), |_, _| tokio::spawn(async {}));
         assert!(!joined);

@@ -40,8 +40,7 @@ pub async fn generate(
         recorder.delivered(&plan);
         return Ok(([(X_CACHE, HeaderValue::from_static("HIT"))], Json(plan)).into_response());
     }
-    let idempotency = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).filter(|k| !k.is_empty());
-    let (mut listener, coalesced) = start_or_join(&state, key, request, destination, idempotency);
+    let (mut listener, coalesced) = start_or_join(&state, key, request, destination, idempotency_key(&headers));
     if coalesced {
         recorder.coalesced();
     }
@@ -49,11 +48,11 @@ pub async fn generate(
     let mut failure = None;
     while let Some((_, event)) = listener.next().await {
         recorder.saw(&event);
-        match event {
+        match &*event {
             StreamEvent::Complete(c) => {
-                return Ok(([(X_CACHE, HeaderValue::from_static("MISS"))], Json(*c.plan)).into_response());
+                return Ok(([(X_CACHE, HeaderValue::from_static("MISS"))], Json(&*c.plan)).into_response());
             }
-            StreamEvent::Error(f) => failure = Some(f),
+            StreamEvent::Error(f) => failure = Some(f.clone()),
             _ => {}
         }
     }
@@ -100,7 +99,7 @@ async fn open_stream(
     let key = plan_key(&request, &state.engine.generator_info());
     let last = sse::last_event_id(&headers, last_event_id_query.as_deref());
     let from = last.map_or(0, |id| id as usize + 1);
-    let idempotency = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).filter(|k| !k.is_empty());
+    let idempotency = idempotency_key(&headers);
     let reattached = match (idempotency, last) {
         (Some(k), _) => state.hub.resume_by_idempotency(k, from),
         (None, Some(_)) => state.hub.resume_by_key(&key, from),
@@ -174,6 +173,10 @@ pub async fn cancel(State(state): State<AppState>, Path(stream_id): Path<String>
     let cancelled = run.cancel();
     let status = if cancelled { StatusCode::ACCEPTED } else { StatusCode::OK };
     Ok((status, Json(serde_json::json!({ "streamId": stream_id, "cancelled": cancelled }))).into_response())
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Option<&str> {
+    headers.get("idempotency-key").and_then(|v| v.to_str().ok()).filter(|k| !k.trim().is_empty())
 }
 
 fn unknown_stream(stream_id: &str) -> ApiError {
