@@ -142,6 +142,9 @@ pub struct DestinationData {
     pub tips: Tips,
     pub places: Vec<Place>,
     pub meals: Vec<Meal>,
+    /// Every place and restaurant by its names' match keys, built once when the file is read.
+    #[serde(skip)]
+    known: Vec<([String; 2], KnownPlace)>,
 }
 
 impl DestinationData {
@@ -179,27 +182,31 @@ impl DestinationData {
         if key.is_empty() {
             return None;
         }
+        // An exact name wins; otherwise the longest known name inside the model's, so that
+        // "Seoul Forest Park" is not taken for a place called "Seoul".
+        let score = |known: &String| match known {
+            k if *k == key => Some(usize::MAX),
+            k if k.chars().count() >= 3 && key.contains(k.as_str()) => Some(k.len()),
+            _ => None,
+        };
+        self.known
+            .iter()
+            .filter_map(|(keys, place)| Some((keys.iter().filter_map(score).max()?, place)))
+            .max_by_key(|(best, _)| *best)
+            .map(|(_, place)| *place)
+    }
+
+    fn index_names(&mut self) {
+        let keys = |n: &Localized| [match_key(&n.en), match_key(&n.ko)];
         let places = self
             .places
             .iter()
-            .map(|p| (&p.name, KnownPlace { lat: p.lat, lon: p.lon, cost: p.cost, indoor: p.indoor }));
-        let meals =
-            self.meals.iter().map(|m| (&m.name, KnownPlace { lat: m.lat, lon: m.lon, cost: m.cost, indoor: true }));
-        // An exact name wins; otherwise the longest known name inside the model's, so that
-        // "Seoul Forest Park" is not taken for a place called "Seoul".
-        let score = |known: &str| match known {
-            k if k == key => Some(usize::MAX),
-            k if k.chars().count() >= 3 && key.contains(k) => Some(k.len()),
-            _ => None,
-        };
-        places
-            .chain(meals)
-            .filter_map(|(name, place)| {
-                let best = score(&match_key(&name.en)).max(score(&match_key(&name.ko)))?;
-                Some((best, place))
-            })
-            .max_by_key(|(best, _)| *best)
-            .map(|(_, place)| place)
+            .map(|p| (keys(&p.name), KnownPlace { lat: p.lat, lon: p.lon, cost: p.cost, indoor: p.indoor }));
+        let meals = self
+            .meals
+            .iter()
+            .map(|m| (keys(&m.name), KnownPlace { lat: m.lat, lon: m.lon, cost: m.cost, indoor: true }));
+        self.known = places.chain(meals).collect();
     }
 }
 
@@ -233,7 +240,8 @@ impl Catalog {
         let mut by_key = HashMap::new();
         for (file, text) in files {
             let err = |message: String| CatalogError { file: (*file).to_owned(), message };
-            let data: DestinationData = serde_saphyr::from_str(text).map_err(|e| err(e.to_string()))?;
+            let mut data: DestinationData = serde_saphyr::from_str(text).map_err(|e| err(e.to_string()))?;
+            data.index_names();
             if data.climate.len() != 12 {
                 return Err(err(format!("climate has {} months, not 12", data.climate.len())));
             }
@@ -318,6 +326,19 @@ mod tests {
                 assert!(!m.meals.is_empty(), "{}/{}", d.id, m.id);
             }
         }
+    }
+
+    #[test]
+    fn places_a_model_names_are_matched_to_the_data() {
+        let seoul = Catalog::bundled().find("Seoul").unwrap().clone();
+        let palace = seoul.places.iter().find(|p| p.id == "gyeongbokgung").unwrap();
+        for typed in ["경복궁", "Gyeongbokgung Palace", "gyeongbokgung palace!", "경복궁 (Gyeongbokgung Palace)"]
+        {
+            let found = seoul.find_place(typed).unwrap_or_else(|| panic!("{typed}"));
+            assert_eq!((found.lat, found.lon, found.cost), (palace.lat, palace.lon, palace.cost), "{typed}");
+        }
+        assert!(seoul.find_place("Louvre Museum").is_none());
+        assert!(seoul.find_place("  ").is_none());
     }
 
     #[test]
