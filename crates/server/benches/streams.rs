@@ -5,6 +5,9 @@
 //! cargo bench -p tripstream-server --bench streams -- --streams 2000 --pace-ms 20
 //! ```
 //!
+//! Streams are opened evenly over `--ramp-ms` (default 1 s; each lasts about 2 s, so all of them are open
+//! together); `--ramp-ms 0` opens them all in one burst, the harshest case for time to first event.
+//!
 //! Three processes, as in production: a paced mock LLM (OpenAI-compatible, a chunk every `--pace-ms`), the
 //! tripstream server on a single-threaded runtime (one core), and this driver, which opens the streams
 //! over HTTP/2 (a few connections, many streams each, so the driver's file descriptors are not the
@@ -30,7 +33,8 @@ fn main() {
         Some("server") => server(&flag("--upstream").expect("--upstream")),
         _ => {
             let streams: usize = flag("--streams").and_then(|v| v.parse().ok()).unwrap_or(10_000);
-            drive(streams, pace);
+            let ramp = Duration::from_millis(flag("--ramp-ms").and_then(|v| v.parse().ok()).unwrap_or(1000));
+            drive(streams, pace, ramp);
         }
     }
 }
@@ -112,7 +116,7 @@ impl Drop for Role {
     }
 }
 
-fn drive(streams: usize, pace: Duration) {
+fn drive(streams: usize, pace: Duration, ramp: Duration) {
     // Installs the TLS crypto provider reqwest is built to expect.
     let _ = tripstream_adapters::http::client(Duration::from_secs(1));
     let (mock, mock_port) = spawn("mock", &["--pace-ms", &pace.as_millis().to_string()]);
@@ -120,11 +124,12 @@ fn drive(streams: usize, pace: Duration) {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let upstream_alone = pace * (CHUNKS as u32 + 2);
     println!("mock LLM: {CHUNKS} chunks, one every {pace:?}: {upstream_alone:?} per reply");
+    println!("streams opened evenly over {ramp:?} (--ramp-ms; 0 opens them all at once)");
     for n in [streams, 200] {
         // A fresh server per round, so its memory and CPU are this round's alone.
         let (server, port) = spawn("server", &["--upstream", &format!("http://127.0.0.1:{mock_port}")]);
         let server = Role(server);
-        let report = rt.block_on(run(port, n, server.0.id()));
+        let report = rt.block_on(run(port, n, ramp, server.0.id()));
         report.print(n, upstream_alone);
     }
 }
@@ -175,7 +180,7 @@ fn usage(pid: u32) -> (Duration, u64) {
     (Duration::from_millis(ticks * 10), rss_kib)
 }
 
-async fn run(port: u16, n: usize, server_pid: u32) -> Report {
+async fn run(port: u16, n: usize, ramp: Duration, server_pid: u32) -> Report {
     // HTTP/2 without TLS: up to 200 streams per connection (hyper's default), so n / 150 connections.
     let clients: Vec<reqwest::Client> = (0..n.div_ceil(150).max(1))
         .map(|_| reqwest::Client::builder().http2_prior_knowledge().build().unwrap())
@@ -199,7 +204,9 @@ async fn run(port: u16, n: usize, server_pid: u32) -> Report {
             let body = format!(
                 r#"{{"location": "Kyoto", "startDate": "2025-11-10", "endDate": "2025-11-10", "budget": "medium", "interests": ["b{i}"]}}"#
             );
+            let start_at = started + ramp.mul_f64(i as f64 / n as f64);
             tokio::spawn(async move {
+                tokio::time::sleep_until(start_at.into()).await;
                 let sent = Instant::now();
                 let response = client
                     .post(format!("http://127.0.0.1:{port}/api/v1/plans/generate/stream"))
