@@ -234,7 +234,7 @@ pub struct ServerConfig {
     #[arg(long, env = "STREAM_CANCEL_GRACE_SECS", default_value_t = 30)]
     pub stream_cancel_grace_secs: u64,
     /// Seconds a finished stream stays readable for resumes.
-    #[arg(long, env = "STREAM_RETENTION_SECS", default_value_t = 600)]
+    #[arg(long, env = "STREAM_RETENTION_SECS", default_value_t = 120)]
     pub stream_retention_secs: u64,
     /// The reconnection delay SSE clients are told (`retry:`), in milliseconds.
     #[arg(long, env = "SSE_RETRY_MS", default_value_t = 3000)]
@@ -297,7 +297,7 @@ impl Default for ServerConfig {
             keep_alive_secs: 15,
             shutdown_grace_secs: 30,
             stream_cancel_grace_secs: 0,
-            stream_retention_secs: 600,
+            stream_retention_secs: 120,
             sse_retry_ms: 3000,
             cors_allow_origins: "*".into(),
             engine: EngineSettings::default(),

@@ -30,7 +30,7 @@ pub struct HubConfig {
 
 impl Default for HubConfig {
     fn default() -> Self {
-        Self { cancel_grace: Duration::from_secs(30), retention: Duration::from_secs(600) }
+        Self { cancel_grace: Duration::from_secs(30), retention: Duration::from_secs(120) }
     }
 }
 
