@@ -5,6 +5,7 @@
 pub mod cache;
 pub mod catalog;
 pub mod climatology;
+pub mod eventlog;
 pub mod fallback;
 pub mod geocoded;
 pub mod http;

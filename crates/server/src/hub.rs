@@ -17,8 +17,23 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-use tripstream_domain::{PlanRequest, StreamEvent};
+use tripstream_adapters::eventlog::RedisEventLog;
+use tripstream_domain::{PlanRequest, RawPlanRequest, StreamEvent};
 use tripstream_engine::EventSink;
+
+/// The request in the contract's JSON form, for replicas that resume a stream from the shared log.
+fn raw_request_json(request: &PlanRequest) -> String {
+    let raw = RawPlanRequest {
+        location: Some(request.location.as_str().to_owned()),
+        start_date: Some(request.dates.start().to_string()),
+        end_date: Some(request.dates.end().to_string()),
+        budget: Some(request.budget.as_str().to_owned()),
+        language: Some(request.language.as_str().to_owned()),
+        travelers: Some(i64::from(request.travelers)),
+        interests: Some(request.interests.clone()),
+    };
+    serde_json::to_string(&raw).unwrap_or_default()
+}
 
 #[derive(Debug, Clone, Copy)]
 pub struct HubConfig {
@@ -37,6 +52,8 @@ impl Default for HubConfig {
 pub struct Hub {
     maps: Mutex<Maps>,
     config: HubConfig,
+    /// With Redis, every run's events are mirrored there, so other replicas can serve its stream.
+    log: Option<RedisEventLog>,
 }
 
 #[derive(Default)]
@@ -71,8 +88,19 @@ pub struct Run {
 }
 
 impl Hub {
-    pub fn new(config: HubConfig) -> Arc<Hub> {
-        Arc::new(Hub { maps: Mutex::default(), config })
+    pub fn new(config: HubConfig, log: Option<RedisEventLog>) -> Arc<Hub> {
+        Arc::new(Hub { maps: Mutex::default(), config, log })
+    }
+
+    /// The shared event log, when there is one.
+    pub fn shared_log(&self) -> Option<&RedisEventLog> {
+        self.log.as_ref()
+    }
+
+    /// A sink for a new run, mirroring to the shared log when there is one.
+    fn sink(&self, run: &Arc<Run>) -> RunSink {
+        let mirror = self.log.as_ref().map(|log| log.writer(&run.stream_id, raw_request_json(&run.request)));
+        RunSink { run: run.clone(), mirror }
     }
 
     fn maps(&self) -> std::sync::MutexGuard<'_, Maps> {
@@ -117,7 +145,7 @@ impl Hub {
         }
         drop(maps);
         let listener = Listener::new(run.clone(), 0);
-        start(RunSink { run: run.clone() }, run.cancel.clone());
+        start(self.sink(&run), run.cancel.clone());
         (listener, false)
     }
 
@@ -146,6 +174,12 @@ impl Hub {
         maps.by_key.insert(key.to_owned(), run.clone());
         maps.by_stream.insert(run.stream_id.clone(), run.clone());
         drop(maps);
+        if let Some(log) = &self.log {
+            let mirror = log.writer(&run.stream_id, raw_request_json(&run.request));
+            for (seq, event) in run.log.lock().unwrap_or_else(|p| p.into_inner()).iter().enumerate() {
+                let _ = mirror.send((seq, serde_json::to_string(&**event).unwrap_or_default()));
+            }
+        }
         self.clone().retire(&run);
         run
     }
@@ -232,6 +266,7 @@ impl Run {
 /// Where a run's generation writes. Marks the run finished when dropped, however the task ended.
 pub struct RunSink {
     run: Arc<Run>,
+    mirror: Option<tokio::sync::mpsc::UnboundedSender<tripstream_adapters::eventlog::Entry>>,
 }
 
 impl RunSink {
@@ -242,6 +277,10 @@ impl RunSink {
 
 impl EventSink for RunSink {
     fn emit(&mut self, event: StreamEvent) {
+        if let Some(mirror) = &self.mirror {
+            let seq = self.run.len();
+            let _ = mirror.send((seq, serde_json::to_string(&event).unwrap_or_default()));
+        }
         let mut log = self.run.log.lock().unwrap_or_else(|p| p.into_inner());
         log.push(Arc::new(event));
         let events = log.len();
@@ -367,7 +406,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_late_joiner_reads_from_the_start_and_a_resume_from_where_it_left() {
-        let hub = Hub::new(HubConfig::default());
+        let hub = Hub::new(HubConfig::default(), None);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let (mut first, joined) = hub.join_or_start(
             "k",
@@ -405,7 +444,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_run_nobody_listens_to_is_cancelled_after_the_grace_period() {
-        let hub = Hub::new(HubConfig { cancel_grace: Duration::from_secs(30), retention: Duration::from_secs(60) });
+        let hub =
+            Hub::new(HubConfig { cancel_grace: Duration::from_secs(30), retention: Duration::from_secs(60) }, None);
         let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
         let (a, _) = hub.join_or_start(
             "k",

@@ -39,7 +39,7 @@ impl Application {
     /// As [`Self::build`], with the services given (tests swap in scripted generators).
     pub async fn with_services(config: ServerConfig, services: Services) -> anyhow::Result<Application> {
         let listener = TcpListener::bind(SocketAddr::new(config.host, config.port)).await?;
-        let stores = Stores::open(&config.store).await?;
+        let stores = Stores::open(&config.store, Duration::from_secs(config.stream_retention_secs)).await?;
         crate::observe::prometheus();
         let hard_stop = CancellationToken::new();
         let state = AppState {
@@ -51,10 +51,13 @@ impl Application {
             keep_alive: Duration::from_secs(config.keep_alive_secs),
             hard_stop: hard_stop.clone(),
             started: Instant::now(),
-            hub: crate::hub::Hub::new(crate::hub::HubConfig {
-                cancel_grace: Duration::from_secs(config.stream_cancel_grace_secs),
-                retention: Duration::from_secs(config.stream_retention_secs),
-            }),
+            hub: crate::hub::Hub::new(
+                crate::hub::HubConfig {
+                    cancel_grace: Duration::from_secs(config.stream_cancel_grace_secs),
+                    retention: Duration::from_secs(config.stream_retention_secs),
+                },
+                stores.event_log.clone(),
+            ),
             sse_retry: Duration::from_millis(config.sse_retry_ms),
             cache: stores.cache.clone(),
             runlog: stores.runlog.clone(),

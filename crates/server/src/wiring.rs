@@ -17,6 +17,7 @@ use tripstream_adapters::{
 use tripstream_engine::{Destinations, Engine, PlanGenerator, Weather};
 
 use tripstream_adapters::cache::{MemoryCache, PlanStore, RedisCache, Resilient};
+use tripstream_adapters::eventlog::RedisEventLog;
 use tripstream_adapters::runlog::{Db, RunLog, RunLogConfig};
 
 use crate::config::{EngineSettings, LlmChoice, LlmSettings, StoreSettings, WeatherChoice, WeatherSettings, secret};
@@ -212,13 +213,15 @@ pub struct Stores {
     /// `None` when caching is off (`CACHE_TTL_SECS=0`).
     pub cache: Option<Arc<Resilient>>,
     pub runlog: RunLog,
+    /// Stream event logs shared by replicas, with Redis.
+    pub event_log: Option<RedisEventLog>,
 }
 
 impl Stores {
     /// Opens the run log's database (migrating it) and the cache. Redis is connected lazily, so a Redis
     /// that is down at start-up is a warning, not a failure; an unreachable PostgreSQL is buffered by the
     /// run log, but a database URL that cannot work at all fails here.
-    pub async fn open(settings: &StoreSettings) -> anyhow::Result<Stores> {
+    pub async fn open(settings: &StoreSettings, stream_retention: Duration) -> anyhow::Result<Stores> {
         let ttl = Duration::from_secs(settings.cache_ttl_secs);
         let cache: Option<Arc<dyn PlanStore>> = match &settings.redis_url {
             _ if ttl.is_zero() => None,
@@ -231,6 +234,12 @@ impl Stores {
         let db = Db::open(&settings.database_url).await.context("DATABASE_URL")?;
         let config = RunLogConfig { buffer: settings.runlog_buffer, ..RunLogConfig::default() };
         tracing::info!(cache = cache.as_ref().map_or("off", |c| c.name()), run_log = db.kind(), "stores opened");
-        Ok(Stores { cache: cache.map(|c| Arc::new(Resilient::new(c))), runlog: RunLog::start(db, config) })
+        let event_log = match settings.redis_url.as_deref().map(str::trim) {
+            Some(url) if !url.is_empty() => {
+                Some(RedisEventLog::new(url, settings.redis_key_prefix.clone(), stream_retention)?)
+            }
+            _ => None,
+        };
+        Ok(Stores { cache: cache.map(|c| Arc::new(Resilient::new(c))), runlog: RunLog::start(db, config), event_log })
     }
 }

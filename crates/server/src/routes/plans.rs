@@ -3,6 +3,7 @@
 //! cache first, then joins an identical generation in flight, and only then starts one.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -13,9 +14,10 @@ use axum::response::{IntoResponse, Response};
 use futures::stream::{self, Stream};
 use tracing::Instrument;
 use tripstream_adapters::cache::plan_key;
+use tripstream_adapters::eventlog::{EventLogError, LogReader};
 use tripstream_domain::event::Failure;
 use tripstream_domain::plan::prefixed_id;
-use tripstream_domain::{Destination, ErrorCode, Plan, PlanRequest, StreamEvent, messages};
+use tripstream_domain::{Destination, ErrorCode, Plan, PlanRequest, RawPlanRequest, StreamEvent, messages};
 use tripstream_engine::{EngineError, EventSink};
 
 use crate::error::ApiError;
@@ -150,14 +152,43 @@ pub async fn resume(
     headers: HeaderMap,
     Query(query): Query<ResumeQuery>,
 ) -> Result<Response, ApiError> {
-    let run = state.hub.run(&stream_id).ok_or_else(|| unknown_stream(&stream_id))?;
     let from = sse::last_event_id(&headers, query.last_event_id.as_deref()).map_or(0, |id| id as usize + 1);
+    let Some(run) = state.hub.run(&stream_id) else {
+        return resume_from_shared_log(&state, stream_id, from, &headers).await;
+    };
     if run.is_finished() && from >= run.len() {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
     let mut recorder = recorder(&state, Endpoint::Resume, &run.request, &headers);
     recorder.coalesced();
     Ok(sse_response(&state, Listener::on(run, from), stream_id, recorder, None))
+}
+
+/// A stream another replica produces (or produced), read from the shared event log in Redis.
+async fn resume_from_shared_log(
+    state: &AppState,
+    stream_id: String,
+    from: usize,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let log = state.hub.shared_log().ok_or_else(|| unknown_stream(&stream_id))?;
+    let unavailable =
+        |e: EventLogError| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "internal", format!("cannot resume: {e}"));
+    let raw = log.request(&stream_id).await.map_err(unavailable)?.ok_or_else(|| unknown_stream(&stream_id))?;
+    let request = serde_json::from_str::<RawPlanRequest>(&raw)
+        .ok()
+        .and_then(|raw| PlanRequest::parse(raw, None, state.limits).ok())
+        .ok_or_else(|| unknown_stream(&stream_id))?;
+    if let Some((last, event)) = log.last(&stream_id).await.map_err(unavailable)?
+        && from > last
+        && event.contains(r#""type":"done""#)
+    {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    let reader = log.reader(&stream_id, from).await.map_err(unavailable)?;
+    let mut recorder = recorder(state, Endpoint::Resume, &request, headers);
+    recorder.coalesced();
+    Ok(sse_response(state, Source::Shared { reader, ended: false }, stream_id, recorder, None))
 }
 
 #[derive(serde::Deserialize)]
@@ -183,10 +214,10 @@ fn unknown_stream(stream_id: &str) -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no stream {stream_id:?}: unknown, or expired"))
 }
 
-/// The SSE response for a listener: contract headers, a `retry:` hint, keep-alive comments.
+/// The SSE response for a source: contract headers, a `retry:` hint, keep-alive comments.
 fn sse_response(
     state: &AppState,
-    listener: Listener,
+    source: impl Into<Source>,
     stream_id: String,
     mut recorder: Recorder,
     cache_hit: Option<bool>,
@@ -202,7 +233,8 @@ fn sse_response(
         headers.insert(HeaderName::from_static("x-stream-id"), id);
     }
     let keep_alive = KeepAlive::new().interval(state.keep_alive).text("keep-alive");
-    (headers, Sse::new(messages(listener, stream_id, recorder, state.sse_retry)).keep_alive(keep_alive)).into_response()
+    (headers, Sse::new(messages(source.into(), stream_id, recorder, state.sse_retry)).keep_alive(keep_alive))
+        .into_response()
 }
 
 fn recorder(state: &AppState, endpoint: Endpoint, request: &PlanRequest, headers: &HeaderMap) -> Recorder {
@@ -278,19 +310,52 @@ fn start_or_join(
 /// listener leaves the run (the last one out starts its cancellation grace period), and the recorder
 /// writes the row.
 fn messages(
-    listener: Listener,
+    source: Source,
     stream_id: String,
     recorder: Recorder,
     retry: std::time::Duration,
 ) -> impl Stream<Item = Result<axum::response::sse::Event, Infallible>> {
-    let state = (listener, true, stream_id, recorder);
-    stream::unfold(state, move |(mut listener, first, stream_id, mut recorder)| async move {
-        let (seq, event) = listener.next().await?;
+    let state = (source, true, stream_id, recorder);
+    stream::unfold(state, move |(mut source, first, stream_id, mut recorder)| async move {
+        let (seq, event) = source.next().await?;
         recorder.saw(&event);
         let mut message = sse::encode(seq as u64, &event, &stream_id);
         if first {
             message = message.retry(retry);
         }
-        Some((Ok(message), (listener, false, stream_id, recorder)))
+        Some((Ok(message), (source, false, stream_id, recorder)))
     })
+}
+
+/// Where a connection's events come from, with their sequence numbers: a run on this replica, or the
+/// shared log of a run on another.
+enum Source {
+    Local(Listener),
+    Shared { reader: LogReader, ended: bool },
+}
+
+impl From<Listener> for Source {
+    fn from(listener: Listener) -> Self {
+        Source::Local(listener)
+    }
+}
+
+impl Source {
+    /// A shared log quiet for this long is taken to be abandoned by its producer; the client may retry.
+    const SHARED_IDLE_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+    async fn next(&mut self) -> Option<(usize, Arc<StreamEvent>)> {
+        match self {
+            Source::Local(listener) => listener.next().await,
+            Source::Shared { reader, ended } => {
+                if *ended {
+                    return None;
+                }
+                let (seq, json) = reader.next(Self::SHARED_IDLE_LIMIT).await.ok().flatten()?;
+                let event: StreamEvent = serde_json::from_str(&json).ok()?;
+                *ended = matches!(event, StreamEvent::Done);
+                Some((seq, Arc::new(event)))
+            }
+        }
+    }
 }

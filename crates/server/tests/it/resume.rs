@@ -292,3 +292,42 @@ async fn a_hundred_random_cuts_lose_and_repeat_nothing() {
     }
     assert!(rounds >= 2);
 }
+
+#[tokio::test]
+async fn with_redis_a_stream_started_on_one_replica_is_resumed_on_another() {
+    let prefix = format!("{}:", unique("tripstream_resume"));
+    let config = || {
+        let mut c = ServerConfig { stream_cancel_grace_secs: 10, ..ServerConfig::default() };
+        c.store.redis_url = Some(std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()));
+        c.store.redis_key_prefix = prefix.clone();
+        c
+    };
+    let one = slow_app(Duration::from_millis(10), config()).await;
+    let two = slow_app(Duration::from_millis(10), config()).await;
+    let response = one.stream(&kyoto(3)).await;
+    let stream_id = response.headers()["x-stream-id"].to_str().unwrap().to_owned();
+    let head = read_some(response, 5).await;
+
+    // The client's connection dropped; the load balancer sends the resume to the other replica.
+    let resumed = two
+        .client
+        .get(format!("{}/api/v1/plans/streams/{stream_id}/events", two.base))
+        .header("last-event-id", "4")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resumed.status(), 200);
+    let tail = messages(resumed).await;
+    let all: Vec<Message> = head.into_iter().chain(tail).collect();
+    assert_eq!(ids(&all), (0..all.len() as u64).collect::<Vec<_>>(), "every event once, in order, across replicas");
+    assert_eq!(all.last().unwrap().kind(), "done");
+    assert_eq!(all[all.len() - 2].kind(), "complete");
+
+    // Fully delivered: 204 from either replica; a stream neither knows: 404.
+    let last = all.len() - 1;
+    for app in [&one, &two] {
+        let url = format!("{}/api/v1/plans/streams/{stream_id}/events?lastEventId={last}", app.base);
+        assert_eq!(app.client.get(&url).send().await.unwrap().status(), 204);
+    }
+    assert_eq!(two.get("/api/v1/plans/streams/str_unknown/events").await.status(), 404);
+}
