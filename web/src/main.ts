@@ -43,6 +43,8 @@ const state = {
   error: null as unknown,
   step: null as Step | null,
   progress: 0,
+  /** The try to resume a broken stream under way (1, 2, …), or null when connected. */
+  reconnecting: null as number | null,
 };
 
 const el = {
@@ -62,6 +64,8 @@ const el = {
   progressFill: byId("progress-fill"),
   progressPct: byId("progress-pct"),
   progressMessage: byId("progress-message"),
+  reconnecting: byId("reconnecting"),
+  reconnectingTitle: byId("reconnecting-title"),
   steps: byId<HTMLOListElement>("steps"),
   errorPanel: byId("error-panel"),
   errorTitle: byId("error-title"),
@@ -124,6 +128,7 @@ function applyLanguage() {
   updateBudgetCeilings();
   updateButtons();
   if (state.request) el.tripHeading.textContent = tripHeading(state.request);
+  drawReconnecting();
   redrawResults();
 }
 
@@ -275,6 +280,23 @@ function drawSteps() {
   }
 }
 
+/** Shows (attempt n) or hides (null) that the connection dropped and is being resumed. */
+function setReconnecting(attempt: number | null) {
+  state.reconnecting = attempt;
+  drawReconnecting();
+}
+
+function drawReconnecting() {
+  const attempt = state.reconnecting;
+  el.reconnecting.hidden = attempt === null;
+  if (attempt === null) {
+    delete el.progressPanel.dataset.reconnecting;
+    return;
+  }
+  el.progressPanel.dataset.reconnecting = String(attempt);
+  el.reconnectingTitle.textContent = t().reconnecting(attempt);
+}
+
 function resetResults(request: PlanRequest) {
   state.plan = null;
   state.error = null;
@@ -293,6 +315,7 @@ function resetResults(request: PlanRequest) {
   el.draftPanel.hidden = true;
   el.draftPanel.open = true;
   el.plan.replaceChildren();
+  setReconnecting(null);
   setProgress(0, t().connecting, null);
 }
 
@@ -341,18 +364,29 @@ async function start(request: PlanRequest) {
     const plan = await streamPlan(request, {
       signal: run.controller.signal,
       onEvent: (event) => {
-        if (state.run === run) onEvent(event);
+        if (state.run !== run) return;
+        if (state.reconnecting !== null) setReconnecting(null);
+        onEvent(event);
+      },
+      // The connection dropped: the client resumes the stream by itself; say so until it is back.
+      onReconnect: ({ attempt }) => {
+        if (state.run === run) setReconnecting(attempt);
+      },
+      onReconnected: () => {
+        if (state.run === run) setReconnecting(null);
       },
     });
     if (state.run !== run) return;
     state.plan = plan;
     state.run = null;
+    setReconnecting(null);
     el.progressPanel.dataset.state = "done";
     el.draftPanel.open = false;
     setProgress(100, null, "finalize_plan");
   } catch (error) {
     if (state.run !== run) return;
     state.run = null;
+    setReconnecting(null);
     if (isAbortError(error)) {
       el.progressPanel.dataset.state = "cancelled";
       el.progressMessage.textContent = t().cancelled;

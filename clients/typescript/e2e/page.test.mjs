@@ -233,6 +233,62 @@ describe("the page", () => {
     await context.close();
   });
 
+  test("a dropped connection: the page says it is reconnecting, resumes, and finishes the plan", async () => {
+    const { page, context, problems } = await openPage({ query: "?lang=en" });
+    // The first stream's connection ends in the middle of the second day's event, as a phone changing
+    // networks would: the page gets the events before it, then the body stops, without `done`.
+    let cutAt;
+    await page.route("**/api/v1/plans/generate/stream", async (route) => {
+      const response = await route.fetch();
+      const body = await response.text();
+      const firstDay = body.indexOf('"type":"day"');
+      cutAt = body.indexOf('"type":"day"', firstDay + 1) + 10;
+      assert.ok(firstDay > 0 && cutAt > firstDay + 10, "the stream has two day events to cut between");
+      await route.fulfill({ response, body: body.slice(0, cutAt) });
+    });
+    const resumes = [];
+    page.on("request", (request) => {
+      if (request.url().includes("/api/v1/plans/streams/")) resumes.push({ url: request.url(), headers: request.headers() });
+    });
+    await watch(page);
+    await plan(page, { startDate: "2025-12-01", endDate: "2025-12-03" });
+
+    // Said plainly while the client waits (the server's retry: hint, 3 s) before resuming.
+    await page.waitForSelector("#reconnecting:not([hidden])");
+    assert.equal(await page.textContent("#reconnecting-title"), "Reconnecting… (attempt 1)");
+    assert.match(await page.textContent("#reconnecting"), /still being made/);
+    assert.ok(await page.isVisible("#cancel"), "it can still be cancelled");
+    assert.equal(await page.getAttribute("#progress-panel", "data-state"), "running");
+    assert.ok(Number(await page.getAttribute("#progress-bar", "aria-valuenow")) < 100);
+    assert.equal(await page.locator(".day-card.draft").count(), 1, "the first day's card, from before the cut");
+    await page.screenshot({ path: path.join(ARTIFACTS, "reconnecting.png") });
+    // In Korean too.
+    await page.click('button[data-lang="ko"]');
+    assert.equal(await page.textContent("#reconnecting-title"), "다시 연결하는 중… (1번째)");
+    await page.screenshot({ path: path.join(ARTIFACTS, "reconnecting-ko.png") });
+    await page.click('button[data-lang="en"]');
+
+    // Resumed after the last whole event, and the plan completes as usual; the notice is gone.
+    await finished(page);
+    assert.ok(await page.isHidden("#reconnecting"));
+    assert.equal(await page.getAttribute("#progress-panel", "data-reconnecting"), null);
+    assert.equal(await page.getAttribute("#progress-panel", "data-state"), "done");
+    assert.equal(resumes.length, 1);
+    assert.match(resumes[0].url, /\/api\/v1\/plans\/streams\/str_[^/]+\/events$/);
+    assert.match(resumes[0].headers["last-event-id"], /^\d+$/);
+    assert.equal(await page.locator(".day-card").count(), 3);
+    assert.equal(await page.locator(".day-card.draft").count(), 0);
+    assert.match(await page.textContent("#total-amount"), /^₩[\d,]+$/);
+    // Every line of the draft once: nothing lost or repeated across the reconnect.
+    const draft = await page.textContent("#draft");
+    for (const n of [1, 2, 3]) assert.equal(draft.split(`Day ${n}`).length - 1, 1, `"Day ${n}" once in the draft`);
+    const seen = await page.evaluate(() => window.__seen);
+    assert.deepEqual(seen.progress, [...seen.progress].sort((a, b) => a - b), "the bar only moves forward");
+    await page.screenshot({ path: path.join(ARTIFACTS, "reconnected.png"), fullPage: true });
+    assert.deepEqual(problems, []);
+    await context.close();
+  });
+
   test("cancel stops the stream mid-draft", async () => {
     const { page, context, problems } = await openPage({ query: "?lang=en" });
     // A trip not planned before (nothing cached), long enough to be cut: five days at 15 ms a line.

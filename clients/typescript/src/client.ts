@@ -1,6 +1,6 @@
 import { createParser, type EventSourceMessage } from "eventsource-parser";
 
-import { TripstreamError } from "./errors.js";
+import { TripstreamError, type TripstreamErrorInit } from "./errors.js";
 import type { DestinationInfo, Health, Plan, PlanRequest, StreamEvent } from "./types.js";
 
 export const STREAM_PATH = "/api/v1/plans/generate/stream";
@@ -31,14 +31,66 @@ export interface EventMeta {
   id?: string;
 }
 
+/** What {@link StreamPlanOptions.onReconnect} is told before each try to resume a broken stream. */
+export interface ReconnectInfo {
+  /**
+   * 1 for the first try after a break, counting up while tries fail; back to 1 for a later break once a
+   * resumed stream has delivered an event.
+   */
+  attempt: number;
+  /** The `id:` of the last event delivered; the resumed stream starts after it. Absent when none arrived. */
+  lastEventId?: string;
+  /** How long the client waits before this try, in milliseconds. */
+  delayMs: number;
+  /** The stream being resumed. */
+  streamId: string;
+  /** Why: the break itself, or the previous try's failure. */
+  error: TripstreamError;
+}
+
+/** What {@link StreamPlanOptions.onReconnected} is told when a try to resume was answered with the stream. */
+export interface ReconnectedInfo {
+  attempt: number;
+  lastEventId?: string;
+  streamId: string;
+}
+
 export interface StreamPlanOptions extends ClientOptions {
-  /** Called for every event, in order, `done` included. Events of unknown types are skipped. */
+  /**
+   * Called for every event, in order, `done` included, each once: across reconnections the ids continue
+   * with no repeat and no gap. Events of unknown types are skipped.
+   */
   onEvent?: (event: StreamEvent, meta: EventMeta) => void;
   /**
-   * Sent as `Last-Event-ID`, for servers that resume a stream after that event. tripstream does not resume
-   * yet; the header is sent as given and the stream starts as the server decides.
+   * Sent as `Last-Event-ID` with the POST: tripstream then continues the stream of the identical request it
+   * still holds after that event (or answers `204` if nothing follows), instead of starting a generation.
    */
   lastEventId?: string;
+  /**
+   * How many times in a row to try to resume a stream that broke before `done` (default 5; `0`: never).
+   * Each try is a `GET /api/v1/plans/streams/{streamId}/events` with `Last-Event-ID`.
+   */
+  maxReconnects?: number;
+  /**
+   * The first wait before resuming when the server gave no `retry:` hint (default 1000 ms). The server's
+   * hint, when given, is the base instead; the wait doubles with each failed try.
+   */
+  reconnectDelayMs?: number;
+  /** The longest wait between tries (default 10,000 ms). */
+  maxReconnectDelayMs?: number;
+  /** Called when the stream broke and before each try to resume it (then the client waits `delayMs`). */
+  onReconnect?: (info: ReconnectInfo) => void;
+  /** Called when a try to resume is answered with the stream; its events follow through `onEvent`. */
+  onReconnected?: (info: ReconnectedInfo) => void;
+}
+
+export const DEFAULT_MAX_RECONNECTS = 5;
+export const DEFAULT_RECONNECT_DELAY_MS = 1000;
+export const DEFAULT_MAX_RECONNECT_DELAY_MS = 10_000;
+
+/** Where a broken stream is resumed: `GET` with `Last-Event-ID`. */
+export function resumePath(streamId: string): string {
+  return `/api/v1/plans/streams/${encodeURIComponent(streamId)}/events`;
 }
 
 function endpoint(baseUrl: string | undefined, path: string): string {
@@ -102,13 +154,22 @@ export async function errorFromResponse(response: Response): Promise<TripstreamE
  * Generates a plan over `POST /api/v1/plans/generate/stream`, calling `onEvent` for each event as it arrives,
  * and resolves with the final plan (the `complete` event's) once the stream is over.
  *
+ * When the connection breaks before `done` (a network error, or a close without `done`), the stream is
+ * resumed where it broke: `GET /api/v1/plans/streams/{streamId}/events` with `Last-Event-ID`, after a wait
+ * (the server's `retry:` hint, doubling with each failed try), up to `maxReconnects` tries in a row. The
+ * events continue through `onEvent` as if nothing happened: each once, in order.
+ *
  * Rejects with a {@link TripstreamError} on an `error` event (`code` = the event's `error`, with `retryable`),
- * on a 4xx/5xx answer (`code`, `message`, `field` of its JSON body; no event is delivered), when the connection
- * breaks (`network`, with `lastEventId`) or the stream closes without a result (`stream_ended`); with
- * `signal.reason` (an `AbortError`) when aborted, after which no event is delivered.
+ * on a 4xx/5xx answer to the POST (`code`, `message`, `field` of its JSON body; no event is delivered), when
+ * the stream cannot be resumed (`stream_expired` for a stream the server no longer knows; `network` or
+ * `stream_ended`, with `lastEventId`, once the tries are used up); with `signal.reason` (an `AbortError`)
+ * when aborted, also while waiting to reconnect, after which no event is delivered.
  */
 export async function streamPlan(request: PlanRequest, options: StreamPlanOptions = {}): Promise<Plan> {
   const { signal, onEvent } = options;
+  const maxReconnects = Math.max(0, Math.floor(options.maxReconnects ?? DEFAULT_MAX_RECONNECTS));
+  const baseDelay = Math.max(0, options.reconnectDelayMs ?? DEFAULT_RECONNECT_DELAY_MS);
+  const maxDelay = Math.max(0, options.maxReconnectDelayMs ?? DEFAULT_MAX_RECONNECT_DELAY_MS);
   const headers: Record<string, string> = {
     "Content-Type": "application/json",
     Accept: "text/event-stream",
@@ -122,107 +183,276 @@ export async function streamPlan(request: PlanRequest, options: StreamPlanOption
     options,
   );
   if (!response.ok) throw await errorFromResponse(response);
-  const contentType = response.headers.get("content-type") ?? "";
-  if (!contentType.toLowerCase().startsWith("text/event-stream") || !response.body) {
-    await response.body?.cancel().catch(() => {});
-    throw new TripstreamError({
-      code: "bad_response",
-      message: `expected an event stream, got ${contentType || "no content type"}`,
-      status: response.status,
-    });
-  }
 
   let lastEventId = options.lastEventId;
-  let streamId: string | undefined;
+  let streamId = response.headers.get("x-stream-id") ?? undefined;
+  /** The server's `retry:` hint, in milliseconds. */
+  let retryMs: number | undefined;
   let plan: Plan | undefined;
   let failure: { code: string; message: string; retryable?: boolean } | undefined;
   let done = false;
+  /** The server said (`204`) the stream is over, with nothing after `lastEventId`. */
+  let overOnServer = false;
 
-  const received: EventSourceMessage[] = [];
-  const parser = createParser({ onEvent: (message) => received.push(message) });
   const context = () => ({
     ...(streamId !== undefined ? { streamId } : {}),
     ...(lastEventId !== undefined ? { lastEventId } : {}),
   });
 
-  const handle = (message: EventSourceMessage) => {
-    if (message.id !== undefined) lastEventId = message.id;
-    let event: StreamEvent;
-    try {
-      event = JSON.parse(message.data) as StreamEvent;
-    } catch (cause) {
-      throw new TripstreamError({
-        code: "bad_response",
-        message: `an event's data is not JSON: ${message.data.slice(0, 80)}`,
-        cause,
-        ...context(),
-      });
-    }
-    if (typeof event !== "object" || event === null || !KNOWN_TYPES.has(event.type)) return;
-    if (event.streamId !== undefined && streamId === undefined) streamId = event.streamId;
-    switch (event.type) {
-      case "complete":
-        plan = event.plan;
-        break;
-      case "error":
-        failure = {
-          code: event.error,
-          message: event.message,
-          ...(typeof event.retryable === "boolean" ? { retryable: event.retryable } : {}),
-        };
-        break;
-      case "done":
-        done = true;
-        break;
-    }
-    onEvent?.(event, message.id !== undefined ? { id: message.id } : {});
-  };
+  if (response.status === 204) {
+    overOnServer = true;
+  } else {
+    await expectEventStream(response, context);
+  }
 
-  const deliver = () => {
-    for (const message of received.splice(0)) {
-      if (done) return;
-      signal?.throwIfAborted();
-      handle(message);
-    }
-  };
+  /** Whether a message's id is one already delivered (a resumed stream starts after `lastEventId`). */
+  const seen = (id: string): boolean =>
+    lastEventId !== undefined && /^\d+$/.test(id) && /^\d+$/.test(lastEventId) && Number(id) <= Number(lastEventId);
 
-  const reader = response.body.getReader();
-  const decoder = new TextDecoder();
-  try {
-    while (!done) {
-      let chunk: ReadableStreamReadResult<Uint8Array>;
+  /**
+   * Reads one connection: `null` once `done` arrived, else why it ended early and how many events it
+   * delivered. Throws on an abort and on data that is not an event stream.
+   */
+  const read = async (response: Response): Promise<{ error: TripstreamError; delivered: number } | null> => {
+    const received: EventSourceMessage[] = [];
+    const parser = createParser({
+      onEvent: (message) => received.push(message),
+      onRetry: (ms) => {
+        retryMs = ms;
+      },
+    });
+    let delivered = 0;
+    let truncated = false;
+
+    const handle = (message: EventSourceMessage, atEnd: boolean) => {
+      let event: StreamEvent;
       try {
-        chunk = await reader.read();
+        event = JSON.parse(message.data) as StreamEvent;
       } catch (cause) {
-        if (signal?.aborted) throw signal.reason;
+        // Flushed when the connection closed: the close cut this message short. It is sent again on resume.
+        if (atEnd) {
+          truncated = true;
+          return;
+        }
         throw new TripstreamError({
-          code: "network",
-          message: `the stream broke: ${describe(cause)}`,
+          code: "bad_response",
+          message: `an event's data is not JSON: ${message.data.slice(0, 80)}`,
           cause,
           ...context(),
         });
       }
-      if (chunk.done) {
-        // A last event without its trailing blank line still counts: end the line and the message.
-        parser.feed(decoder.decode());
-        parser.feed("\n\n");
-        deliver();
-        break;
+      if (message.id !== undefined) {
+        if (seen(message.id)) return;
+        lastEventId = message.id;
       }
-      parser.feed(decoder.decode(chunk.value, { stream: true }));
-      deliver();
+      delivered += 1;
+      if (typeof event !== "object" || event === null || !KNOWN_TYPES.has(event.type)) return;
+      if (event.streamId !== undefined && streamId === undefined) streamId = event.streamId;
+      switch (event.type) {
+        case "complete":
+          plan = event.plan;
+          break;
+        case "error":
+          failure = {
+            code: event.error,
+            message: event.message,
+            ...(typeof event.retryable === "boolean" ? { retryable: event.retryable } : {}),
+          };
+          break;
+        case "done":
+          done = true;
+          break;
+      }
+      onEvent?.(event, message.id !== undefined ? { id: message.id } : {});
+    };
+
+    const deliver = (atEnd: boolean) => {
+      for (const message of received.splice(0)) {
+        if (done) return;
+        signal?.throwIfAborted();
+        handle(message, atEnd);
+      }
+    };
+
+    const reader = response.body!.getReader();
+    const decoder = new TextDecoder();
+    try {
+      while (!done) {
+        let chunk: ReadableStreamReadResult<Uint8Array>;
+        try {
+          chunk = await reader.read();
+        } catch (cause) {
+          if (signal?.aborted) throw signal.reason;
+          const error = new TripstreamError({
+            code: "network",
+            message: `the stream broke: ${describe(cause)}`,
+            cause,
+            ...context(),
+          });
+          return { error, delivered };
+        }
+        if (chunk.done) {
+          // A last event without its trailing blank line still counts: end the line and the message.
+          parser.feed(decoder.decode());
+          parser.feed("\n\n");
+          deliver(true);
+          if (done) break;
+          const error = new TripstreamError({
+            code: "stream_ended",
+            message: truncated ? "the stream closed in the middle of an event" : "the stream ended without a plan",
+            ...context(),
+          });
+          return { error, delivered };
+        }
+        parser.feed(decoder.decode(chunk.value, { stream: true }));
+        deliver(false);
+      }
+    } finally {
+      // After `done` nothing follows; on a failure or abort, let go of the connection.
+      reader.cancel().catch(() => {});
     }
-  } finally {
-    // After `done` nothing follows; on a failure or abort, let go of the connection.
-    reader.cancel().catch(() => {});
+    return null;
+  };
+
+  /** Attempts after a break (consecutive failed tries), reset once a resumed stream delivers an event. */
+  let attempt = 0;
+
+  /**
+   * Tries to resume the stream after `broken`: its response, or `null` when the server says it is over
+   * (`204`). Throws when it cannot be resumed.
+   */
+  const resume = async (id: string, broken: TripstreamError): Promise<Response | null> => {
+    let why = broken;
+    for (;;) {
+      attempt += 1;
+      if (attempt > maxReconnects) {
+        const tries = `${maxReconnects} ${maxReconnects === 1 ? "try" : "tries"}`;
+        throw new TripstreamError({
+          code: broken.code,
+          message:
+            why === broken
+              ? `${broken.message}; not resumed after ${tries}`
+              : `${broken.message}; not resumed after ${tries} (the last: ${why.message})`,
+          cause: why,
+          ...context(),
+        });
+      }
+      const delayMs = Math.min(maxDelay, (retryMs ?? baseDelay) * 2 ** (attempt - 1));
+      options.onReconnect?.({
+        attempt,
+        delayMs,
+        streamId: id,
+        error: why,
+        ...(lastEventId !== undefined ? { lastEventId } : {}),
+      });
+      await sleep(delayMs, signal);
+
+      const resumeHeaders: Record<string, string> = { Accept: "text/event-stream", ...options.headers };
+      if (lastEventId !== undefined) resumeHeaders["Last-Event-ID"] = lastEventId;
+      let answer: Response;
+      try {
+        answer = await send(endpoint(options.baseUrl, resumePath(id)), { method: "GET", headers: resumeHeaders }, options);
+      } catch (error) {
+        if (!(error instanceof TripstreamError)) throw error; // the abort's reason
+        why = error;
+        continue;
+      }
+      if (answer.status === 204) {
+        await answer.body?.cancel().catch(() => {});
+        return null;
+      }
+      if (answer.status === 404) {
+        const detail = await errorFromResponse(answer);
+        throw new TripstreamError({
+          code: "stream_expired",
+          message: `the stream broke and can no longer be resumed: ${detail.message}`,
+          status: 404,
+          cause: detail,
+          ...context(),
+        });
+      }
+      if (!answer.ok) {
+        const error = await errorFromResponse(answer);
+        if (!error.retryable) throw withContext(error, context());
+        why = error;
+        continue;
+      }
+      await expectEventStream(answer, context);
+      options.onReconnected?.({ attempt, streamId: id, ...(lastEventId !== undefined ? { lastEventId } : {}) });
+      return answer;
+    }
+  };
+
+  let current: Response | null = overOnServer ? null : response;
+  while (current) {
+    const broken = await read(current);
+    // `done`, or the outcome is known already: a missing `done` changes nothing.
+    if (!broken || plan || failure) break;
+    if (broken.delivered > 0) attempt = 0;
+    if (streamId === undefined || maxReconnects === 0) throw broken.error;
+    // Tries in a row since the last event: a connection that broke before delivering one counts as failed.
+    current = await resume(streamId, broken.error);
+    if (!current) overOnServer = true;
   }
 
   if (failure) throw new TripstreamError({ ...failure, code: failure.code as TripstreamError["code"], ...context() });
   if (plan) return plan;
+  if (overOnServer) {
+    throw new TripstreamError({
+      code: "stream_ended",
+      message: `the stream is over on the server, but its plan was not received (nothing follows event ${lastEventId ?? "none"})`,
+      ...context(),
+    });
+  }
   throw new TripstreamError({
     code: "stream_ended",
     message: "the stream ended without a plan",
     ...context(),
+  });
+}
+
+/** Rejects an answer that is not an event stream with `bad_response`. */
+async function expectEventStream(response: Response, context: () => Partial<TripstreamErrorInit>): Promise<void> {
+  const contentType = response.headers.get("content-type") ?? "";
+  if (contentType.toLowerCase().startsWith("text/event-stream") && response.body) return;
+  await response.body?.cancel().catch(() => {});
+  throw new TripstreamError({
+    code: "bad_response",
+    message: `expected an event stream, got ${contentType || "no content type"}`,
+    status: response.status,
+    ...context(),
+  });
+}
+
+/** The same error, with the stream's id and last event id. */
+function withContext(error: TripstreamError, context: Partial<TripstreamErrorInit>): TripstreamError {
+  return new TripstreamError({
+    code: error.code,
+    message: error.message,
+    retryable: error.retryable,
+    ...(error.status !== undefined ? { status: error.status } : {}),
+    ...(error.field !== undefined ? { field: error.field } : {}),
+    ...(error.cause !== undefined ? { cause: error.cause } : {}),
+    ...context,
+  });
+}
+
+/** Waits `ms`, or rejects with the signal's reason as soon as it aborts. */
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
   });
 }
 

@@ -10,6 +10,7 @@ const RETRYABLE_BY_DEFAULT: ReadonlySet<string> = new Set([
   "internal",
   "network",
   "stream_ended",
+  "stream_expired",
 ]);
 
 export interface TripstreamErrorInit {

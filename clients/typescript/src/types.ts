@@ -152,8 +152,10 @@ export type ClientErrorCode =
   | "http_error"
   /** A response that is not what the endpoint promises (wrong content type, unparsable data). */
   | "bad_response"
-  /** The stream closed without a `complete` or `error` event. */
-  | "stream_ended";
+  /** The stream closed without a `complete` or `error` event, and could not be resumed. */
+  | "stream_ended"
+  /** The stream broke and the server no longer knows it (`404` on resume: expired, or another replica). */
+  | "stream_expired";
 
 /** Ext fields that may appear on any event. */
 interface EventExt {

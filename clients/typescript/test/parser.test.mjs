@@ -178,14 +178,14 @@ describe("ids and Last-Event-ID", () => {
     assert.equal(lastHeaders["last-event-id"], undefined);
   });
 
-  test("a dropped connection rejects as retryable network error with the last id seen", async () => {
+  test("a dropped connection, with reconnection off, rejects as retryable network error with the last id seen", async () => {
     respond = (_req, res) => {
       res.writeHead(200, { "content-type": "text/event-stream" });
       res.write(message(status, 0) + message(chunk, 1));
       setTimeout(() => res.socket.destroy(), 50);
     };
     const events = [];
-    const error = await streamPlan(REQUEST, { baseUrl, onEvent: (e) => events.push(e) }).then(
+    const error = await streamPlan(REQUEST, { baseUrl, maxReconnects: 0, onEvent: (e) => events.push(e) }).then(
       () => assert.fail("resolved"),
       (e) => e,
     );
@@ -197,9 +197,9 @@ describe("ids and Last-Event-ID", () => {
     assert.deepEqual(events.map((e) => e.type), ["status", "chunk"]);
   });
 
-  test("a stream that ends without a result rejects with stream_ended", async () => {
+  test("a stream that ends without a result, with reconnection off, rejects with stream_ended", async () => {
     sse([message(status, 0), message(chunk, 1)]);
-    await assert.rejects(run(), { name: "TripstreamError", code: "stream_ended", retryable: true, lastEventId: "1" });
+    await assert.rejects(run({ maxReconnects: 0 }), { name: "TripstreamError", code: "stream_ended", retryable: true, lastEventId: "1" });
   });
 });
 
