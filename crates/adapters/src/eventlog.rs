@@ -11,6 +11,14 @@ use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::mpsc;
 
+/// How long a producer's claim on a stream lasts without renewal: a replica that dies is noticed within it.
+pub const LEASE: Duration = Duration::from_secs(6);
+/// How often a live producer renews its claim.
+pub const LEASE_RENEW: Duration = Duration::from_secs(2);
+
+/// The longest single blocking read.
+const READ_BLOCK: Duration = Duration::from_secs(5);
+
 /// One logged event: its sequence number and JSON.
 pub type Entry = (usize, String);
 
@@ -48,23 +56,52 @@ impl RedisEventLog {
         format!("{}stream:{stream_id}", self.prefix)
     }
 
+    fn running_set(&self) -> String {
+        format!("{}streams:running", self.prefix)
+    }
+
+    fn lease_key(&self, stream_id: &str) -> String {
+        format!("{}:lease", self.key(stream_id))
+    }
+
     /// A writer for one stream: entries sent to it are appended in order by a background task, which
-    /// sets the expiry once the sender is dropped (the run finished).
-    pub fn writer(&self, stream_id: &str, request_json: String) -> mpsc::UnboundedSender<Entry> {
+    /// holds the stream's lease (renewed every [`LEASE_RENEW`]) while the run goes on. When the sender is
+    /// dropped it releases the lease; if `done` was written the stream is finished and its log set to
+    /// expire, otherwise it stays running for another replica to take over. `owner` names this replica.
+    pub fn writer(&self, stream_id: &str, request_json: String, owner: &str) -> mpsc::UnboundedSender<Entry> {
         let (tx, mut rx) = mpsc::unbounded_channel::<Entry>();
-        let (key, log) = (self.key(stream_id), self.clone());
+        let (key, log, id, owner) = (self.key(stream_id), self.clone(), stream_id.to_owned(), owner.to_owned());
         tokio::spawn(async move {
             let mut c = log.connection.clone();
             let ttl = log.ttl.as_secs().max(1) as i64;
             let request_key = format!("{key}:request");
+            let lease = log.lease_key(&id);
+            let lease_ms = LEASE.as_millis() as u64;
             // Unfinished streams keep a generous expiry, in case this replica dies without finishing.
-            let _: Result<(), _> = c.set_ex(&request_key, request_json, (ttl as u64).max(3600)).await;
+            let mut pipe = redis::pipe();
+            pipe.cmd("SET").arg(&request_key).arg(&request_json).arg("EX").arg(ttl.max(3600)).ignore();
+            pipe.cmd("SET").arg(&lease).arg(&owner).arg("PX").arg(lease_ms).ignore();
+            pipe.cmd("SADD").arg(log.running_set()).arg(&id).ignore();
+            let _: Result<(), _> = pipe.query_async(&mut c).await;
             let mut failed = false;
-            while let Some(first) = rx.recv().await {
+            let mut finished = false;
+            let mut renew = tokio::time::interval(LEASE_RENEW);
+            loop {
+                let first = tokio::select! {
+                    entry = rx.recv() => match entry {
+                        Some(entry) => entry,
+                        None => break,
+                    },
+                    _ = renew.tick() => {
+                        let _: Result<(), _> = redis::cmd("SET").arg(&lease).arg(&owner).arg("PX").arg(lease_ms).query_async(&mut c).await;
+                        continue;
+                    }
+                };
                 let mut batch = vec![first];
                 while let Ok(more) = rx.try_recv() {
                     batch.push(more);
                 }
+                finished |= batch.iter().any(|(_, json)| json.contains(r#""type":"done""#));
                 let mut pipe = redis::pipe();
                 for (seq, json) in &batch {
                     pipe.cmd("XADD").arg(&key).arg("*").arg("seq").arg(*seq).arg("event").arg(json).ignore();
@@ -78,11 +115,48 @@ impl RedisEventLog {
                 }
             }
             let mut pipe = redis::pipe();
-            pipe.cmd("EXPIRE").arg(&key).arg(ttl).ignore();
-            pipe.cmd("EXPIRE").arg(&request_key).arg(ttl).ignore();
+            pipe.cmd("DEL").arg(&lease).ignore();
+            if finished {
+                pipe.cmd("EXPIRE").arg(&key).arg(ttl).ignore();
+                pipe.cmd("EXPIRE").arg(&request_key).arg(ttl).ignore();
+                pipe.cmd("SREM").arg(log.running_set()).arg(&id).ignore();
+            }
+            // Unfinished (this replica is handing the stream over as it shuts down): releasing the lease
+            // and leaving the stream among the running ones lets another replica take it over at once.
             let _: Result<(), _> = pipe.query_async(&mut c).await;
         });
         tx
+    }
+
+    /// Streams still running whose producer stopped renewing its lease (it died), each claimed for
+    /// `owner` if no other replica claimed it first. A stream whose log already ends with `done` is
+    /// only tidied away.
+    pub async fn claim_orphans(&self, owner: &str) -> Result<Vec<String>, EventLogError> {
+        let mut c = self.connection.clone();
+        let running: Vec<String> = c.smembers(self.running_set()).await?;
+        let mut claimed = Vec::new();
+        for id in running {
+            let held: bool = c.exists(self.lease_key(&id)).await?;
+            if held {
+                continue;
+            }
+            if self.last(&id).await?.is_some_and(|(_, event)| event.contains(r#""type":"done""#)) {
+                let _: () = c.srem(self.running_set(), &id).await?;
+                continue;
+            }
+            let won: Option<String> = redis::cmd("SET")
+                .arg(self.lease_key(&id))
+                .arg(owner)
+                .arg("NX")
+                .arg("PX")
+                .arg(LEASE.as_millis() as u64)
+                .query_async(&mut c)
+                .await?;
+            if won.is_some() {
+                claimed.push(id);
+            }
+        }
+        Ok(claimed)
     }
 
     /// The request a stream was started for, if the log exists.
@@ -107,8 +181,12 @@ impl RedisEventLog {
 
     /// A reader of `stream_id` from sequence number `from`.
     pub async fn reader(&self, stream_id: &str, from: usize) -> Result<LogReader, EventLogError> {
-        // Blocking reads need a connection of their own.
-        let connection = self.client.get_multiplexed_async_connection().await?;
+        // Blocking reads need a connection of their own, without the default half-second reply limit
+        // (each read is bounded by its own BLOCK time, plus this margin).
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(READ_BLOCK + Duration::from_secs(5)));
+        let connection = self.client.get_multiplexed_async_connection_with_config(&config).await?;
         Ok(LogReader { connection, key: self.key(stream_id), from, last_id: "0-0".into(), buffered: Vec::new() })
     }
 }
@@ -123,26 +201,33 @@ pub struct LogReader {
 }
 
 type Fields = Vec<String>;
+/// XREAD's reply: per stream, its key and its entries (id, flat field list).
+type ReadReply = Option<Vec<(String, Vec<(String, Fields)>)>>;
 
 impl LogReader {
     /// The next entry at or after the starting sequence number, waiting up to `wait` for one; `Ok(None)`
     /// when none arrived in that time.
     pub async fn next(&mut self, wait: Duration) -> Result<Option<Entry>, EventLogError> {
+        let deadline = tokio::time::Instant::now() + wait;
         loop {
             if !self.buffered.is_empty() {
                 return Ok(Some(self.buffered.remove(0)));
             }
-            let reply: Option<Vec<(String, Vec<(String, Fields)>)>> = redis::cmd("XREAD")
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            let reply: ReadReply = redis::cmd("XREAD")
                 .arg("COUNT")
                 .arg(500)
                 .arg("BLOCK")
-                .arg(wait.as_millis() as u64)
+                .arg(left.min(READ_BLOCK).as_millis().max(1) as u64)
                 .arg("STREAMS")
                 .arg(&self.key)
                 .arg(&self.last_id)
                 .query_async(&mut self.connection)
                 .await?;
-            let Some(streams) = reply else { return Ok(None) };
+            let Some(streams) = reply else { continue };
             for (_, entries) in streams {
                 for (id, fields) in entries {
                     self.last_id = id;

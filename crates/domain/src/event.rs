@@ -177,6 +177,19 @@ impl StreamEvent {
         }
     }
 
+    /// Raises the event's progress to at least `floor` (a restarted generation must not go back on
+    /// what its stream already showed).
+    pub fn raise_progress(&mut self, floor: u8) {
+        let p = match self {
+            StreamEvent::Status(m) | StreamEvent::Progress(m) => &mut m.progress,
+            StreamEvent::Chunk(c) => &mut c.progress,
+            StreamEvent::Day(d) => &mut d.progress,
+            StreamEvent::Complete(c) => &mut c.progress,
+            StreamEvent::Error(_) | StreamEvent::Done => return,
+        };
+        *p = (*p).max(floor);
+    }
+
     pub fn step(&self) -> Option<Step> {
         match self {
             StreamEvent::Status(m) | StreamEvent::Progress(m) => Some(m.step),

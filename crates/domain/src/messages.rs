@@ -65,6 +65,15 @@ pub fn shutting_down(lang: Language) -> String {
     )
 }
 
+/// Ext: another replica took over a generation whose replica stopped.
+pub fn restarted(lang: Language) -> String {
+    pick(
+        lang,
+        "연결된 서버가 멈춰 다른 서버에서 계획 생성을 다시 시작합니다...",
+        "The server making your plan stopped; another one is starting it again...",
+    )
+}
+
 /// The title of a plan: `서울 3일 여행` / `3 days in Seoul`.
 pub fn plan_title(lang: Language, place: &str, days: u32) -> String {
     match lang {

@@ -52,6 +52,8 @@ impl Default for HubConfig {
 pub struct Hub {
     maps: Mutex<Maps>,
     config: HubConfig,
+    /// This replica's name in the shared log's leases.
+    pub replica: String,
     /// With Redis, every run's events are mirrored there, so other replicas can serve its stream.
     log: Option<RedisEventLog>,
 }
@@ -89,7 +91,8 @@ pub struct Run {
 
 impl Hub {
     pub fn new(config: HubConfig, log: Option<RedisEventLog>) -> Arc<Hub> {
-        Arc::new(Hub { maps: Mutex::default(), config, log })
+        let replica = tripstream_domain::plan::prefixed_id("rep_", uuid::Uuid::now_v7().as_u128());
+        Arc::new(Hub { maps: Mutex::default(), config, replica, log })
     }
 
     /// The shared event log, when there is one.
@@ -99,7 +102,8 @@ impl Hub {
 
     /// A sink for a new run, mirroring to the shared log when there is one.
     fn sink(&self, run: &Arc<Run>) -> RunSink {
-        let mirror = self.log.as_ref().map(|log| log.writer(&run.stream_id, raw_request_json(&run.request)));
+        let mirror =
+            self.log.as_ref().map(|log| log.writer(&run.stream_id, raw_request_json(&run.request), &self.replica));
         RunSink { run: run.clone(), mirror }
     }
 
@@ -175,7 +179,7 @@ impl Hub {
         maps.by_stream.insert(run.stream_id.clone(), run.clone());
         drop(maps);
         if let Some(log) = &self.log {
-            let mirror = log.writer(&run.stream_id, raw_request_json(&run.request));
+            let mirror = log.writer(&run.stream_id, raw_request_json(&run.request), &self.replica);
             for (seq, event) in run.log.lock().unwrap_or_else(|p| p.into_inner()).iter().enumerate() {
                 let _ = mirror.send((seq, serde_json::to_string(&**event).unwrap_or_default()));
             }

@@ -13,6 +13,7 @@ mod routes;
 mod sse;
 mod startup;
 mod state;
+mod takeover;
 pub mod wiring;
 
 pub use config::{EngineSettings, ServerConfig, StoreSettings};

@@ -62,6 +62,7 @@ impl Application {
             cache: stores.cache.clone(),
             runlog: stores.runlog.clone(),
         };
+        crate::takeover::watch(state.clone());
         let router = router(state)
             .layer(DefaultBodyLimit::max(BODY_LIMIT))
             .layer(cors(&config.cors_allow_origins)?)

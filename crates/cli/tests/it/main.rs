@@ -1,5 +1,7 @@
 //! The `tripstream` command line, run as a user runs it.
 
+mod replicas;
+
 use std::process::{Command, Output};
 
 use tripstream_domain::rules::{ValidationContext, validate};

@@ -267,6 +267,7 @@ fn start_or_join(
     let engine = state.engine.clone();
     let hard_stop = state.hard_stop.clone();
     let cache = state.cache.clone();
+    let handover = state.hub.shared_log().is_some();
     let hub_key = key.clone();
     let for_run = request.clone();
     state.hub.join_or_start(&hub_key, &for_run, idempotency_key, new_stream_id, move |mut sink, cancel| {
@@ -287,6 +288,9 @@ fn start_or_join(
                         }
                     }
                     Some(Err(_)) => {}
+                    // With a shared log, another replica takes the stream over: ending it here without
+                    // `done` sends this replica's clients to resume elsewhere.
+                    None if handover => tracing::warn!("shutdown grace period over; handing the stream over"),
                     None => {
                         tracing::warn!("shutdown grace period over; ending the stream");
                         sink.emit(StreamEvent::Error(Failure {

@@ -1,0 +1,142 @@
+//! Two `tripstream serve` processes sharing Redis, as two replicas behind a load balancer: a stream
+//! started on one and resumed on the other, and a replica killed with SIGKILL mid-stream whose stream
+//! the other takes over, so the client still receives `complete` and `done`.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use eventsource_stream::Eventsource;
+use futures::StreamExt;
+use serde_json::Value;
+
+struct Replica {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+async fn replica(prefix: &str) -> Replica {
+    replica_with(prefix, &[]).await
+}
+
+async fn replica_with(prefix: &str, extra: &[(&str, &str)]) -> Replica {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_tripstream"))
+        .arg("serve")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOST", "127.0.0.1")
+        .env("PORT", port.to_string())
+        .env("REDIS_URL", std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()))
+        .env("REDIS_KEY_PREFIX", prefix)
+        .env("DATABASE_URL", "sqlite::memory:")
+        .env("OFFLINE_CHUNK_DELAY_MS", "40")
+        .env("STREAM_CANCEL_GRACE_SECS", "30")
+        .env("RUST_LOG", "warn")
+        .envs(extra.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("tripstream serve starts");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = tripstream_adapters::http::client(Duration::from_secs(1));
+    let started = Instant::now();
+    while client.get(format!("{base}/health")).send().await.is_err() {
+        assert!(started.elapsed() < Duration::from_secs(20), "the replica never became healthy");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Replica { child, base }
+}
+
+async fn read(response: reqwest::Response, limit: Option<usize>) -> Vec<(u64, Value)> {
+    let mut events = response.bytes_stream().eventsource();
+    let mut out = Vec::new();
+    while limit.is_none_or(|n| out.len() < n) {
+        match tokio::time::timeout(Duration::from_secs(30), events.next()).await {
+            Ok(Some(Ok(e))) => out.push((e.id.parse().unwrap(), serde_json::from_str(&e.data).unwrap())),
+            Ok(_) => break,
+            Err(_) => panic!("the stream stalled"),
+        }
+    }
+    out
+}
+
+/// Starts a stream on `one`, reads its first events, lets `stop` end that replica, resumes on `two`, and
+/// checks the client ends up with the whole stream.
+async fn survives(mut one: Replica, two: Replica, stop: impl FnOnce(&mut Replica)) {
+    let client = tripstream_adapters::http::client(Duration::from_secs(2));
+    let body = r#"{"location": "Kyoto", "startDate": "2025-11-10", "endDate": "2025-11-13", "budget": "medium", "language": "en"}"#;
+    let response = client
+        .post(format!("{}/api/v1/plans/generate/stream", one.base))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let stream_id = response.headers()["x-stream-id"].to_str().unwrap().to_owned();
+    let head = read(response, Some(6)).await;
+    // Let the first replica's log catch up with what its client saw, then stop it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop(&mut one);
+    let stopped = Instant::now();
+
+    let last = head.last().unwrap().0;
+    let resumed = client
+        .get(format!("{}/api/v1/plans/streams/{stream_id}/events", two.base))
+        .header("last-event-id", last.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resumed.status(), 200);
+    let tail = read(resumed, None).await;
+    let all: Vec<(u64, Value)> = head.into_iter().chain(tail).collect();
+
+    let ids: Vec<u64> = all.iter().map(|(id, _)| *id).collect();
+    assert_eq!(ids, (0..all.len() as u64).collect::<Vec<_>>(), "ids run on across the takeover");
+    let kinds: Vec<&str> = all.iter().map(|(_, e)| e["type"].as_str().unwrap()).collect();
+    assert_eq!(&kinds[kinds.len() - 2..], ["complete", "done"], "{kinds:?}");
+    let restarted = all.iter().any(|(_, e)| e["message"].as_str().is_some_and(|m| m.contains("starting it again")));
+    assert!(restarted, "a status event says the generation restarted");
+    let progress: Vec<u64> = all.iter().filter_map(|(_, e)| e["progress"].as_u64()).collect();
+    assert!(progress.windows(2).all(|w| w[0] <= w[1]), "progress never goes back: {progress:?}");
+    assert!(stopped.elapsed() < Duration::from_secs(25), "taken over within the lease and a scan");
+    let plan = &all[all.len() - 2].1["plan"];
+    assert_eq!(plan["days"].as_array().unwrap().len(), 4);
+}
+
+fn prefix() -> String {
+    format!("tripstream_replicas_{}_{}:", std::process::id(), uuid::Uuid::now_v7().simple())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_killed_mid_stream_is_taken_over_and_the_client_gets_its_plan() {
+    let prefix = prefix();
+    let (one, two) = (replica(&prefix).await, replica(&prefix).await);
+    survives(one, two, |one| {
+        let _ = one.child.kill();
+        let _ = one.child.wait();
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_shutting_down_hands_its_streams_over() {
+    let prefix = prefix();
+    let one = replica_with(&prefix, &[("SHUTDOWN_GRACE_SECS", "1")]).await;
+    let two = replica(&prefix).await;
+    survives(one, two, |one| {
+        let status = Command::new("kill").args(["-TERM", &one.child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+    })
+    .await;
+}
