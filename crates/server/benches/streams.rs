@@ -122,8 +122,20 @@ fn drive(streams: usize, pace: Duration, ramp: Duration) {
     let (mock, mock_port) = spawn("mock", &["--pace-ms", &pace.as_millis().to_string()]);
     let _mock = Role(mock);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    let upstream_alone = pace * (CHUNKS as u32 + 2);
-    println!("mock LLM: {CHUNKS} chunks, one every {pace:?}: {upstream_alone:?} per reply");
+    // The upstream's own time, measured: a reply read straight from the mock (timers overshoot a little).
+    let upstream_alone = rt.block_on(async {
+        let client = reqwest::Client::new();
+        let mut total = Duration::ZERO;
+        for _ in 0..5 {
+            let started = Instant::now();
+            let response =
+                client.post(format!("http://127.0.0.1:{mock_port}/v1/chat/completions")).send().await.unwrap();
+            let _ = response.bytes().await.unwrap();
+            total += started.elapsed();
+        }
+        total / 5
+    });
+    println!("mock LLM: {CHUNKS} chunks, one every {pace:?}: {upstream_alone:?} per reply, read directly");
     println!("streams opened evenly over {ramp:?} (--ramp-ms; 0 opens them all at once)");
     for n in [streams, 200] {
         // A fresh server per round, so its memory and CPU are this round's alone.

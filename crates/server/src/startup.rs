@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, Request};
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -93,7 +94,13 @@ impl Application {
             tokio::time::sleep(grace).await;
             hard_stop.cancel();
         });
-        axum::serve(self.listener, self.router).with_graceful_shutdown(stopping.cancelled_owned()).await?;
+        // Events are small writes that must leave at once, not wait on Nagle's algorithm.
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "TCP_NODELAY not set");
+            }
+        });
+        axum::serve(listener, self.router).with_graceful_shutdown(stopping.cancelled_owned()).await?;
         // Every request has been answered; the rows they left are written before the process ends.
         self.stores.runlog.close(Duration::from_secs(10)).await;
         tracing::info!("stopped");

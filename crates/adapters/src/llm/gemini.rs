@@ -93,19 +93,27 @@ impl ChatModel for Gemini {
 
     async fn stream(
         &self,
-        prompt: &Rendered,
+        prompt: Rendered,
         on_text: &mut (dyn for<'t> FnMut(&'t str) + Send),
     ) -> Result<Completion, GenerateError> {
-        let body = self.body(prompt);
-        let call = async {
+        let body = transport::json_body(&self.body(&prompt));
+        drop(prompt);
+        let call = async move {
             let response = transport::send(
                 "gemini",
                 &self.config.retry,
                 &self.config.timeouts,
-                || self.client.post(&self.url).header("x-goog-api-key", self.config.api_key.expose()).json(&body),
+                || {
+                    self.client
+                        .post(&self.url)
+                        .header("x-goog-api-key", self.config.api_key.expose())
+                        .header(reqwest::header::CONTENT_TYPE, "application/json")
+                        .body(body.clone())
+                },
                 rejection,
             )
             .await?;
+            drop(body);
             let mut finish = None;
             let mut usage = Usage::default();
             let read = transport::read_sse("gemini", response, self.config.timeouts.idle, |data| {

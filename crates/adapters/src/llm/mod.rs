@@ -53,10 +53,11 @@ pub trait ChatModel: Send + Sync {
     fn model(&self) -> &str;
 
     /// Sends `prompt` and passes each piece of reply text to `on_text` as it arrives. Transient failures
-    /// before the reply starts are retried inside; a failure after it started is returned.
+    /// before the reply starts are retried inside; a failure after it started is returned. The prompt is
+    /// owned so that it can be dropped once sent: a stream holds memory for its whole length.
     async fn stream(
         &self,
-        prompt: &Rendered,
+        prompt: Rendered,
         on_text: &mut (dyn for<'t> FnMut(&'t str) + Send),
     ) -> Result<Completion, GenerateError>;
 }
@@ -109,7 +110,7 @@ impl LlmPlanner {
                 }
             }
         };
-        let completion = self.model.stream(&prompt, &mut on_text).await?;
+        let completion = self.model.stream(prompt, &mut on_text).await?;
         let usage = completion.usage;
         let bad = |detail: String| GenerateError { code: ErrorCode::LlmBadOutput, detail, usage };
         match completion.finish {

@@ -84,12 +84,17 @@ impl OpenAi {
     }
 
     async fn send(&self, body: &Value) -> Result<reqwest::Response, GenerateError> {
+        let body = transport::json_body(body);
         transport::send(
             "openai",
             &self.config.retry,
             &self.config.timeouts,
             || {
-                let request = self.client.post(&self.url).json(body);
+                let request = self
+                    .client
+                    .post(&self.url)
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(body.clone());
                 match &self.config.api_key {
                     Some(key) => request.bearer_auth(key.expose()),
                     None => request,
@@ -113,19 +118,20 @@ impl ChatModel for OpenAi {
 
     async fn stream(
         &self,
-        prompt: &Rendered,
+        prompt: Rendered,
         on_text: &mut (dyn for<'t> FnMut(&'t str) + Send),
     ) -> Result<Completion, GenerateError> {
-        let call = async {
+        let call = async move {
             let with_schema = !self.json_object_only.load(Ordering::Relaxed);
-            let response = match self.send(&self.body(prompt, with_schema)).await {
+            let response = match self.send(&self.body(&prompt, with_schema)).await {
                 Err(e) if with_schema && e.code == ErrorCode::InvalidRequest => {
                     tracing::warn!(detail = %e.detail, "the server rejects json_schema; using json_object from now on");
                     self.json_object_only.store(true, Ordering::Relaxed);
-                    self.send(&self.body(prompt, false)).await.map_err(unusable)?
+                    self.send(&self.body(&prompt, false)).await.map_err(unusable)?
                 }
                 other => other.map_err(unusable)?,
             };
+            drop(prompt);
             let mut finish = None;
             let mut usage = Usage::default();
             let read = transport::read_sse("openai", response, self.config.timeouts.idle, |data| {

@@ -231,3 +231,9 @@ pub async fn within<T>(
         Err(GenerateError::new(ErrorCode::LlmTimeout, format!("{provider}: no complete reply within {total:?}")))
     })
 }
+
+/// A request body serialized once, cheap to resend on a retry.
+pub fn json_body(value: &serde_json::Value) -> bytes::Bytes {
+    // Serializing a `Value` cannot fail.
+    bytes::Bytes::from(serde_json::to_vec(value).unwrap_or_default())
+}
