@@ -7,8 +7,9 @@
 //! saw. A run whose listeners have all gone is cancelled after a grace period (its upstream call is
 //! closed), and a finished run stays readable for a while so late resumes still get their tail.
 //!
-//! The registry is in-process. Its interface — join or start by key, find by stream id, read the log from
-//! a sequence number — is what a Redis-backed registry (Redis Streams for the log) offers replicas.
+//! The registry is in-process; with Redis, each run's events are also mirrored to a Redis Stream (see
+//! `tripstream_adapters::eventlog`), which is how other replicas serve and take over streams this one
+//! produces. Coalescing stays per replica.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
