@@ -12,8 +12,9 @@
 //! tripstream server on a single-threaded runtime (one core), and this driver, which opens the streams
 //! over HTTP/2 (a few connections, many streams each, so the driver's file descriptors are not the
 //! limit). The server talks to the mock over HTTP/1.1, one connection per stream, as it would to a
-//! provider. Reported: errors, time to first event (p50/p95/p99), stream duration against the mock's own
-//! pacing, the server's CPU time and resident memory per stream.
+//! provider. Each size runs twice on one server (a fresh process, then the same one warm). Reported:
+//! errors, time to first event (p50/p95/p99), stream duration against the mock's own pacing, the
+//! server's CPU time and resident memory per stream.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -21,6 +22,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+
+/// The allocator the `tripstream` binary uses, so the figures are the binary's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const CHUNKS: usize = 40;
 
@@ -138,11 +143,16 @@ fn drive(streams: usize, pace: Duration, ramp: Duration) {
     println!("mock LLM: {CHUNKS} chunks, one every {pace:?}: {upstream_alone:?} per reply, read directly");
     println!("streams opened evenly over {ramp:?} (--ramp-ms; 0 opens them all at once)");
     for n in [streams, 200] {
-        // A fresh server per round, so its memory and CPU are this round's alone.
+        // A fresh server per size, so its memory is this size's alone. The same load runs twice: a
+        // fresh process pays once for the memory it grows into (the kernel zeroes every new page), a
+        // long-lived replica reuses it, so the second round is what a replica in service spends.
         let (server, port) = spawn("server", &["--upstream", &format!("http://127.0.0.1:{mock_port}")]);
         let server = Role(server);
-        let report = rt.block_on(run(port, n, ramp, server.0.id()));
-        report.print(n, upstream_alone);
+        let (_, rss_at_start) = usage(server.0.id());
+        for round in ["fresh server", "second round, same server"] {
+            let report = rt.block_on(run(port, n, ramp, server.0.id(), rss_at_start));
+            report.print(n, round, upstream_alone);
+        }
     }
 }
 
@@ -156,12 +166,12 @@ struct Report {
 }
 
 impl Report {
-    fn print(&self, n: usize, upstream_alone: Duration) {
+    fn print(&self, n: usize, round: &str, upstream_alone: Duration) {
         let pct = |v: &[Duration], p: f64| {
             v.get(((v.len() as f64 * p).ceil() as usize).saturating_sub(1)).copied().unwrap_or_default()
         };
         let mean = |v: &[Duration]| v.iter().sum::<Duration>() / v.len().max(1) as u32;
-        println!("\n{n} concurrent streams ({:?} wall)", self.wall);
+        println!("\n{n} concurrent streams, {round} ({:?} wall)", self.wall);
         println!("  errors                  {}", self.errors);
         println!(
             "  time to first event     p50 {:?}  p95 {:?}  p99 {:?}",
@@ -173,7 +183,7 @@ impl Report {
         let overhead = (d.as_secs_f64() / upstream_alone.as_secs_f64() - 1.0) * 100.0;
         println!("  stream duration         mean {d:?} ({overhead:+.1} % over the upstream alone)");
         println!("  server CPU per stream   {:.3} ms", self.cpu.as_secs_f64() * 1000.0 / n as f64);
-        println!("  server memory / stream  {:.1} KiB (resident, at peak)", self.rss_per_stream_kib);
+        println!("  server memory / stream  {:.1} KiB (resident, peak over the start)", self.rss_per_stream_kib);
     }
 }
 
@@ -192,13 +202,14 @@ fn usage(pid: u32) -> (Duration, u64) {
     (Duration::from_millis(ticks * 10), rss_kib)
 }
 
-async fn run(port: u16, n: usize, ramp: Duration, server_pid: u32) -> Report {
+/// One round of `n` streams; memory is counted from the server's resident size when it started.
+async fn run(port: u16, n: usize, ramp: Duration, server_pid: u32, rss_at_start: u64) -> Report {
     // HTTP/2 without TLS: up to 200 streams per connection (hyper's default), so n / 150 connections.
     let clients: Vec<reqwest::Client> = (0..n.div_ceil(150).max(1))
         .map(|_| reqwest::Client::builder().http2_prior_knowledge().build().unwrap())
         .collect();
-    let (cpu_before, rss_before) = usage(server_pid);
-    let peak = Arc::new(std::sync::atomic::AtomicU64::new(rss_before));
+    let (cpu_before, _) = usage(server_pid);
+    let peak = Arc::new(std::sync::atomic::AtomicU64::new(rss_at_start));
     let sampler = {
         let peak = peak.clone();
         tokio::spawn(async move {
@@ -270,7 +281,7 @@ async fn run(port: u16, n: usize, ramp: Duration, server_pid: u32) -> Report {
     let (cpu_after, _) = usage(server_pid);
     report.cpu = cpu_after.saturating_sub(cpu_before);
     let peak = peak.load(std::sync::atomic::Ordering::Relaxed);
-    report.rss_per_stream_kib = peak.saturating_sub(rss_before) as f64 / n as f64;
+    report.rss_per_stream_kib = peak.saturating_sub(rss_at_start) as f64 / n as f64;
     report.ttfe.sort();
     report.durations.sort();
     report
