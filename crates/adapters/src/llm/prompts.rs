@@ -101,7 +101,7 @@ impl Prompts {
     }
 
     pub fn draft(&self, ctx: &PlanContext, catalog: Option<&Catalog>) -> Result<Rendered, String> {
-        let vars = self.vars(Vars::new(ctx), ctx, catalog);
+        let vars = self.vars(ctx, catalog);
         Ok(Rendered { system: self.render("system", vars.clone())?, user: self.render("draft", vars)? })
     }
 
@@ -112,7 +112,7 @@ impl Prompts {
         current: &ModelPlanJson,
         findings: &[Finding],
     ) -> Result<Rendered, String> {
-        let vars = self.vars(Vars::new(ctx), ctx, catalog);
+        let vars = self.vars(ctx, catalog);
         let lang = ctx.request.language;
         let refine = context! {
             findings => findings.iter().map(|f| f.message(lang)).collect::<Vec<_>>(),
@@ -122,8 +122,8 @@ impl Prompts {
         Ok(Rendered { system: self.render("system", vars)?, user: self.render("refine", refine)? })
     }
 
-    /// The template variables: `vars`, and the destination's known places (empty when it is not bundled).
-    fn vars(&self, vars: Vars, ctx: &PlanContext, catalog: Option<&Catalog>) -> minijinja::Value {
+    /// The template variables, with the destination's known places (none when it is not bundled).
+    fn vars(&self, ctx: &PlanContext, catalog: Option<&Catalog>) -> minijinja::Value {
         let places = match catalog.and_then(|c| c.get(&ctx.destination.id)) {
             Some(data) => {
                 let lang = ctx.request.language;
@@ -132,7 +132,7 @@ impl Prompts {
             }
             None => minijinja::Value::from(Vec::<minijinja::Value>::new()),
         };
-        context! { places, ..value(&vars) }
+        context! { places, ..value(Vars::new(ctx)) }
     }
 
     fn render(&self, name: &str, vars: minijinja::Value) -> Result<String, String> {

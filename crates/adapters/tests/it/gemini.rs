@@ -86,7 +86,10 @@ async fn a_streamed_plan_reads_as_text_with_days_before_complete_and_carries_usa
     // The request is the documented one: system instruction, JSON mime type, the derived schema.
     let sent: Value = server.received_requests().await.unwrap()[0].body_json().unwrap();
     assert!(sent["systemInstruction"]["parts"][0]["text"].as_str().unwrap().contains("ONE JSON object"));
-    assert!(sent["contents"][0]["parts"][0]["text"].as_str().unwrap().contains("Plan a 3-day trip to 교토"));
+    let prompt = sent["contents"][0]["parts"][0]["text"].as_str().unwrap();
+    assert!(prompt.contains("Plan a 3-day trip to 교토"), "{prompt}");
+    // The bundled places are listed, in the request's language, so the model can name them.
+    assert!(prompt.contains("- 기요미즈데라 — "), "{prompt}");
     assert_eq!(sent["generationConfig"]["responseMimeType"], "application/json");
     assert_eq!(sent["generationConfig"]["responseSchema"]["type"], "OBJECT");
 
