@@ -142,12 +142,10 @@ impl Prompts {
 
     fn render_sample(&self) -> Result<(), (&'static str, String)> {
         for name in NAMES {
-            let extra = context! { findings => vec!["sample finding"], current_plan => "{}" };
-            let vars = if name == "refine" {
-                context! { ..extra, ..Vars::sample() }
-            } else {
-                Vars::sample()
-            };
+            let mut vars = Vars::sample();
+            if name == "refine" {
+                vars = context! { findings => vec!["sample finding"], current_plan => "{}", ..vars };
+            }
             self.render(name, vars).map_err(|e| (name, e))?;
         }
         Ok(())
