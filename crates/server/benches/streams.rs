@@ -9,8 +9,9 @@
 //! together); `--ramp-ms 0` opens them all in one burst, the harshest case for time to first event.
 //!
 //! Three processes, as in production: a paced mock LLM (OpenAI-compatible, a chunk every `--pace-ms`), the
-//! tripstream server on a single-threaded runtime (one core), and this driver, which opens the streams
-//! over HTTP/2 (a few connections, many streams each, so the driver's file descriptors are not the
+//! tripstream server on a single-threaded runtime, pinned to the first core, and this driver, which
+//! shares the other cores with the mock (as the targets say: the server on one core, the mock on the
+//! other; `--no-pin` lets the kernel place them) and opens the streams over HTTP/2 (a few connections, many streams each, so the driver's file descriptors are not the
 //! limit). The server talks to the mock over HTTP/1.1, one connection per stream, as it would to a
 //! provider. Each size runs twice on one server (a fresh process, then the same one warm). Reported:
 //! errors, time to first event (p50/p95/p99), stream duration against the mock's own pacing, the
@@ -33,13 +34,32 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
     let pace = Duration::from_millis(flag("--pace-ms").and_then(|v| v.parse().ok()).unwrap_or(50));
+    if let Some(cpus) = flag("--cpus") {
+        pin(&cpus);
+    }
     match flag("--role").as_deref() {
         Some("mock") => mock(pace),
         Some("server") => server(&flag("--upstream").expect("--upstream")),
         _ => {
             let streams: usize = flag("--streams").and_then(|v| v.parse().ok()).unwrap_or(10_000);
             let ramp = Duration::from_millis(flag("--ramp-ms").and_then(|v| v.parse().ok()).unwrap_or(1000));
-            drive(streams, pace, ramp);
+            drive(streams, pace, ramp, !args.iter().any(|a| a == "--no-pin"));
+        }
+    }
+}
+
+/// Keeps this process (and the threads it starts from now on) on the CPUs listed, `first-last`.
+fn pin(cpus: &str) {
+    let (first, last) = cpus.split_once('-').unwrap_or((cpus, cpus));
+    let (first, last): (usize, usize) = (first.parse().expect("--cpus first-last"), last.parse().expect("--cpus"));
+    // SAFETY: a zeroed cpu_set_t is the empty set; CPU_SET and sched_setaffinity only read and write it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for cpu in first..=last {
+            libc::CPU_SET(cpu, &mut set);
+        }
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            eprintln!("could not pin to CPUs {cpus}: {}", std::io::Error::last_os_error());
         }
     }
 }
@@ -121,9 +141,17 @@ impl Drop for Role {
     }
 }
 
-fn drive(streams: usize, pace: Duration, ramp: Duration) {
+fn drive(streams: usize, pace: Duration, ramp: Duration, pinned: bool) {
     // Installs the TLS crypto provider reqwest is built to expect.
     let _ = tripstream_adapters::http::client(Duration::from_secs(1));
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pinned = pinned && cores > 1;
+    if pinned {
+        // The mock, started next, and this driver's threads share the cores the server does not have.
+        pin(&format!("1-{}", cores - 1));
+        println!("server pinned to CPU 0; the mock and this driver on CPUs 1-{} (--no-pin to not)", cores - 1);
+    }
+    let server_cpus: &[&str] = if pinned { &["--cpus", "0"] } else { &[] };
     let (mock, mock_port) = spawn("mock", &["--pace-ms", &pace.as_millis().to_string()]);
     let _mock = Role(mock);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
@@ -146,7 +174,8 @@ fn drive(streams: usize, pace: Duration, ramp: Duration) {
         // A fresh server per size, so its memory is this size's alone. The same load runs twice: a
         // fresh process pays once for the memory it grows into (the kernel zeroes every new page), a
         // long-lived replica reuses it, so the second round is what a replica in service spends.
-        let (server, port) = spawn("server", &["--upstream", &format!("http://127.0.0.1:{mock_port}")]);
+        let upstream = format!("http://127.0.0.1:{mock_port}");
+        let (server, port) = spawn("server", &[&["--upstream", &upstream], server_cpus].concat());
         let server = Role(server);
         let (_, rss_at_start) = usage(server.0.id());
         for round in ["fresh server", "second round, same server"] {
