@@ -92,9 +92,9 @@ impl Recorder {
     pub fn saw(&mut self, event: &StreamEvent) {
         self.first_event.get_or_insert_with(Instant::now);
         self.row.event_count += 1;
-        *self.row.events_by_type.entry(event.kind().to_owned()).or_default() += 1;
+        bump(&mut self.row.events_by_type, event.kind());
         if let Some(step) = event.step() {
-            *self.row.events_by_step.entry(step.as_str().to_owned()).or_default() += 1;
+            bump(&mut self.row.events_by_step, step.as_str());
         }
         match event {
             StreamEvent::Complete(c) => self.delivered(&c.plan),
@@ -169,4 +169,14 @@ pub fn count_tokens(provider: &str, input: u64, output: u64) {
     metrics::counter!("tripstream_llm_tokens_total", "provider" => provider.clone(), "direction" => "input")
         .increment(input);
     metrics::counter!("tripstream_llm_tokens_total", "provider" => provider, "direction" => "output").increment(output);
+}
+
+/// Counts one more `key`, allocating the key only the first time it is seen (this runs for every event).
+fn bump(counts: &mut std::collections::BTreeMap<String, u32>, key: &str) {
+    match counts.get_mut(key) {
+        Some(n) => *n += 1,
+        None => {
+            counts.insert(key.to_owned(), 1);
+        }
+    }
 }

@@ -169,22 +169,37 @@ pub async fn read_sse(
     mut on_data: impl FnMut(&str) -> Result<Flow, GenerateError>,
 ) -> Result<(), GenerateError> {
     let mut events = response.bytes_stream().eventsource();
+    // One timer for the whole body, moved only when it fires: a timeout per frame would add and remove a
+    // timer entry for every frame, on a stream's hottest path.
+    let stall = tokio::time::sleep(idle);
+    tokio::pin!(stall);
+    let mut last_frame = tokio::time::Instant::now();
     loop {
-        match tokio::time::timeout(idle, events.next()).await {
-            Err(_) => {
+        let next = tokio::select! {
+            biased;
+            next = events.next() => next,
+            () = &mut stall => {
+                let deadline = last_frame + idle;
+                if deadline > tokio::time::Instant::now() {
+                    stall.as_mut().reset(deadline);
+                    continue;
+                }
                 return Err(GenerateError::new(
                     ErrorCode::LlmTimeout,
                     format!("{provider}: the stream stalled for {idle:?}"),
                 ));
             }
-            Ok(None) => return Ok(()),
-            Ok(Some(Err(e))) => {
+        };
+        last_frame = tokio::time::Instant::now();
+        match next {
+            None => return Ok(()),
+            Some(Err(e)) => {
                 return Err(GenerateError::new(
                     ErrorCode::LlmUnavailable,
                     format!("{provider}: the stream broke: {}", error_chain(&e)),
                 ));
             }
-            Ok(Some(Ok(event))) => {
+            Some(Ok(event)) => {
                 if event.data.is_empty() {
                     continue;
                 }

@@ -165,6 +165,13 @@ async fn length_is_bad_output_and_a_stalled_stream_is_a_timeout() {
     let (events, result) = run(&engine(openai(&format!("http://{}", upstream.addr), None)), 1).await;
     assert_eq!(result.unwrap_err(), ErrorCode::LlmTimeout);
     assert_eq!(error_code(&events), Some(ErrorCode::LlmTimeout));
+
+    // Pauses shorter than the idle limit (400 ms) that add up to more than it are no stall.
+    let mut script: Vec<Step> =
+        frames[..4].iter().flat_map(|f| [Step::Send(f.to_string()), Step::Pause(Duration::from_millis(250))]).collect();
+    script.push(Step::Send(frames[4..].concat()));
+    let upstream = scripted(script).await;
+    assert!(run(&engine(openai(&format!("http://{}", upstream.addr), None)), 1).await.1.is_ok());
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::header::{HeaderName, HeaderValue};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::sse::{KeepAlive, Sse};
+use axum::response::sse::Sse;
 use axum::response::{IntoResponse, Response};
 use futures::stream::{self, Stream};
 use tracing::Instrument;
@@ -232,9 +232,8 @@ fn sse_response(
     if let Ok(id) = HeaderValue::from_str(&stream_id) {
         headers.insert(HeaderName::from_static("x-stream-id"), id);
     }
-    let keep_alive = KeepAlive::new().interval(state.keep_alive).text("keep-alive");
-    (headers, Sse::new(messages(source.into(), stream_id, recorder, state.sse_retry)).keep_alive(keep_alive))
-        .into_response()
+    let messages = messages(source.into(), stream_id, recorder, state.sse_retry);
+    (headers, Sse::new(sse::keep_alive(messages, state.keep_alive))).into_response()
 }
 
 fn recorder(state: &AppState, endpoint: Endpoint, request: &PlanRequest, headers: &HeaderMap) -> Recorder {
