@@ -39,7 +39,7 @@ fn main() {
     }
     match flag("--role").as_deref() {
         Some("mock") => mock(pace),
-        Some("server") => server(&flag("--upstream").expect("--upstream")),
+        Some("server") => server(&flag("--upstream").expect("--upstream"), &flag("--runlog").expect("--runlog")),
         _ => {
             let streams: usize = flag("--streams").and_then(|v| v.parse().ok()).unwrap_or(10_000);
             let ramp = Duration::from_millis(flag("--ramp-ms").and_then(|v| v.parse().ok()).unwrap_or(1000));
@@ -117,14 +117,16 @@ fn mock(pace: Duration) {
     });
 }
 
-/// The real application on one thread, pointed at the mock; no cache, so every stream generates.
-fn server(upstream: &str) {
+/// The real application on one thread, pointed at the mock; no cache, so every stream generates. The run
+/// log is a SQLite file, as the binary's default is.
+fn server(upstream: &str, runlog: &str) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async move {
         let mut config = tripstream_server::ServerConfig::default();
         config.engine.llm.openai_base_url = Some(upstream.to_owned());
         config.engine.llm.llm_fallback = vec![tripstream_server::config::LlmChoice::None];
         config.store.cache_ttl_secs = 0;
+        config.store.database_url = format!("sqlite://{runlog}");
         let app = tripstream_server::Application::build(config).await.expect("the app builds");
         println!("PORT {}", app.local_addr().port());
         app.run_until_stopped(std::future::pending()).await.unwrap();
@@ -152,6 +154,8 @@ fn drive(streams: usize, pace: Duration, ramp: Duration, pinned: bool) {
         println!("server pinned to CPU 0; the mock and this driver on CPUs 1-{} (--no-pin to not)", cores - 1);
     }
     let server_cpus: &[&str] = if pinned { &["--cpus", "0"] } else { &[] };
+    let scratch = std::env::temp_dir().join(format!("tripstream-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).expect("a scratch directory for the run logs");
     let (mock, mock_port) = spawn("mock", &["--pace-ms", &pace.as_millis().to_string()]);
     let _mock = Role(mock);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
@@ -175,7 +179,9 @@ fn drive(streams: usize, pace: Duration, ramp: Duration, pinned: bool) {
         // fresh process pays once for the memory it grows into (the kernel zeroes every new page), a
         // long-lived replica reuses it, so the second round is what a replica in service spends.
         let upstream = format!("http://127.0.0.1:{mock_port}");
-        let (server, port) = spawn("server", &[&["--upstream", &upstream], server_cpus].concat());
+        let runlog = scratch.join(format!("runlog-{n}.db"));
+        let runlog = runlog.to_str().expect("a UTF-8 temporary directory");
+        let (server, port) = spawn("server", &[&["--upstream", &upstream, "--runlog", runlog], server_cpus].concat());
         let server = Role(server);
         let (_, rss_at_start) = usage(server.0.id());
         for round in ["fresh server", "second round, same server"] {
@@ -183,6 +189,7 @@ fn drive(streams: usize, pace: Duration, ramp: Duration, pinned: bool) {
             report.print(n, round, upstream_alone);
         }
     }
+    let _ = std::fs::remove_dir_all(&scratch);
 }
 
 struct Report {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, SqlSafeStr};
 
 use super::RunRecord;
@@ -55,9 +55,16 @@ impl Db {
                 .connect_lazy_with(options);
             Db::Postgres(pool)
         } else if url.starts_with("sqlite:") {
-            let options = SqliteConnectOptions::from_str(url)?.create_if_missing(true);
+            // A write-ahead log synced at checkpoints, not at every commit: a power cut may lose the last
+            // rows of a log of requests, never corrupt it.
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal);
             // One connection: an in-memory database is per connection, and SQLite writes one at a time.
-            let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
+            // It is in-process, so there is nothing to check before each use.
+            let pool =
+                SqlitePoolOptions::new().max_connections(1).test_before_acquire(false).connect_with(options).await?;
             Db::Sqlite(pool)
         } else {
             return Err(DbError(format!("DATABASE_URL must start with sqlite: or postgres://, not {url:?}")));

@@ -1,7 +1,8 @@
 //! The run log: one row per plan request in `plan_streaming_logs`, in SQLite (the default, a file) or
 //! PostgreSQL (`DATABASE_URL`). Requests never wait for it: rows go into a bounded queue, a writer task
-//! inserts them in batches, and while the database is away it keeps them (up to a bound, counting any it
-//! has to drop) and retries, so an outage shorter than the buffer loses nothing. Closing flushes.
+//! inserts them in batches (what arrives within [`RunLogConfig::linger`] of the first row goes in one
+//! insert), and while the database is away it keeps them (up to a bound, counting any it has to drop)
+//! and retries, so an outage shorter than the buffer loses nothing. Closing flushes.
 
 mod db;
 mod stats;
@@ -58,13 +59,22 @@ pub struct RunLogConfig {
     /// Rows the writer holds while the database is away.
     pub buffer: usize,
     pub batch: usize,
+    /// How long the writer waits for more rows before an insert that is not yet a full batch: rows
+    /// arrive one per request, and one insert per request would be a database round trip each.
+    pub linger: Duration,
     /// First wait before retrying a failed write; doubles up to 10 s.
     pub retry_base: Duration,
 }
 
 impl Default for RunLogConfig {
     fn default() -> Self {
-        Self { queue: 10_000, buffer: 100_000, batch: 200, retry_base: Duration::from_millis(200) }
+        Self {
+            queue: 10_000,
+            buffer: 100_000,
+            batch: 200,
+            linger: Duration::from_millis(100),
+            retry_base: Duration::from_millis(200),
+        }
     }
 }
 
@@ -171,6 +181,20 @@ async fn write_loop(
                 }
             }
         }
+        if pending.len() < config.batch && !closing.is_cancelled() {
+            let until = tokio::time::sleep(config.linger);
+            tokio::pin!(until);
+            while pending.len() < config.batch {
+                tokio::select! {
+                    _ = &mut until => break,
+                    _ = closing.cancelled() => break,
+                    row = rx.recv() => match row {
+                        Some(row) => hold(&mut pending, row),
+                        None => break,
+                    },
+                }
+            }
+        }
         while let Ok(row) = rx.try_recv() {
             hold(&mut pending, row);
         }
@@ -206,5 +230,42 @@ async fn write_loop(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(n: u32) -> RunRecord {
+        RunRecord { endpoint: "stream".into(), location: format!("city {n}"), ..RunRecord::default() }
+    }
+
+    #[tokio::test]
+    async fn rows_that_arrive_together_go_in_one_insert_and_closing_does_not_wait_to_gather_more() {
+        let db = Db::open("sqlite::memory:").await.unwrap();
+        let config = RunLogConfig { linger: Duration::from_secs(1), ..RunLogConfig::default() };
+        let log = RunLog::start(db.clone(), config);
+        log.record(row(1));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(log.written_rows(), 0, "the first row waits for company");
+        log.record(row(2));
+        let mut seen = Vec::new();
+        while log.written_rows() < 2 {
+            seen.push(log.written_rows());
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(seen.iter().all(|&n| n == 0), "both rows in one insert, not one after the other: {seen:?}");
+
+        log.close(Duration::from_secs(5)).await;
+        assert_eq!(db.rows_since(0).await.unwrap().len(), 2);
+
+        // Closing writes at once: with a minute's linger, a close that waited would miss its deadline.
+        let config = RunLogConfig { linger: Duration::from_secs(60), ..RunLogConfig::default() };
+        let log = RunLog::start(db.clone(), config);
+        log.record(row(3));
+        log.close(Duration::from_secs(5)).await;
+        assert_eq!(log.written_rows(), 1);
+        assert_eq!(db.rows_since(0).await.unwrap().len(), 3);
     }
 }
