@@ -11,6 +11,8 @@ use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::mpsc;
 
+use crate::http::backoff;
+
 /// How long a producer's claim on a stream lasts without renewal: a replica that dies is noticed within it.
 pub const LEASE: Duration = Duration::from_secs(6);
 /// How often a live producer renews its claim.
@@ -18,6 +20,9 @@ pub const LEASE_RENEW: Duration = Duration::from_secs(2);
 
 /// The longest single blocking read.
 const READ_BLOCK: Duration = Duration::from_secs(5);
+
+/// Tries to write a finished run's last unwritten entries before giving up on them.
+const FINAL_ATTEMPTS: u32 = 5;
 
 /// One logged event: its sequence number and JSON.
 pub type Entry = (usize, String);
@@ -65,9 +70,12 @@ impl RedisEventLog {
     }
 
     /// A writer for one stream: entries sent to it are appended in order by a background task, which
-    /// holds the stream's lease (renewed every [`LEASE_RENEW`]) while the run goes on. When the sender is
-    /// dropped it releases the lease; if `done` was written the stream is finished and its log set to
-    /// expire, otherwise it stays running for another replica to take over. `owner` names this replica.
+    /// holds the stream's lease (renewed every [`LEASE_RENEW`]) while the run goes on. When Redis cannot
+    /// be written, the entries are kept and written again, after a backoff, with the ones that follow
+    /// (in order: a reader sees no gap, and skips the duplicates a retry may leave). When the sender is
+    /// dropped it writes what is left and releases the lease; if `done` was written the stream is
+    /// finished and its log set to expire, otherwise it stays running for another replica to take
+    /// over. `owner` names this replica.
     pub fn writer(&self, stream_id: &str, request_json: String, owner: &str) -> mpsc::UnboundedSender<Entry> {
         let (tx, mut rx) = mpsc::unbounded_channel::<Entry>();
         let (key, log, id, owner) = (self.key(stream_id), self.clone(), stream_id.to_owned(), owner.to_owned());
@@ -83,36 +91,83 @@ impl RedisEventLog {
             pipe.cmd("SET").arg(&lease).arg(&owner).arg("PX").arg(lease_ms).ignore();
             pipe.cmd("SADD").arg(log.running_set()).arg(&id).ignore();
             let _: Result<(), _> = pipe.query_async(&mut c).await;
-            let mut failed = false;
+            let append = |entries: &[Entry]| {
+                let mut pipe = redis::pipe();
+                for (seq, json) in entries {
+                    pipe.cmd("XADD").arg(&key).arg("*").arg("seq").arg(*seq).arg("event").arg(json).ignore();
+                }
+                // Renewed with the entries: after an outage the lease is back as soon as they are.
+                pipe.cmd("SET").arg(&lease).arg(&owner).arg("PX").arg(lease_ms).ignore();
+                pipe.cmd("EXPIRE").arg(&key).arg(3600).ignore();
+                pipe
+            };
+            let mut unwritten: Vec<Entry> = Vec::new();
             let mut finished = false;
+            let mut failures = 0u32;
+            // While failing, the next attempt waits for this; new entries only queue.
+            let mut retry_at: Option<tokio::time::Instant> = None;
             let mut renew = tokio::time::interval(LEASE_RENEW);
             loop {
-                let first = tokio::select! {
+                let retry = async {
+                    match retry_at {
+                        Some(at) => tokio::time::sleep_until(at).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
                     entry = rx.recv() => match entry {
-                        Some(entry) => entry,
+                        Some(entry) => {
+                            unwritten.push(entry);
+                            if retry_at.is_some() {
+                                continue;
+                            }
+                        }
                         None => break,
                     },
+                    () = retry => {}
                     _ = renew.tick() => {
                         let _: Result<(), _> = redis::cmd("SET").arg(&lease).arg(&owner).arg("PX").arg(lease_ms).query_async(&mut c).await;
                         continue;
                     }
-                };
-                let mut batch = vec![first];
+                }
                 while let Ok(more) = rx.try_recv() {
-                    batch.push(more);
+                    unwritten.push(more);
                 }
-                finished |= batch.iter().any(|(_, json)| json.contains(r#""type":"done""#));
-                let mut pipe = redis::pipe();
-                for (seq, json) in &batch {
-                    pipe.cmd("XADD").arg(&key).arg("*").arg("seq").arg(*seq).arg("event").arg(json).ignore();
+                match append(&unwritten).query_async::<()>(&mut c).await {
+                    Ok(()) => {
+                        finished |= unwritten.iter().any(|(_, json)| json.contains(r#""type":"done""#));
+                        unwritten.clear();
+                        if failures > 0 {
+                            tracing::info!(%key, failures, "event log writes resumed; the entries kept meanwhile are written");
+                        }
+                        failures = 0;
+                        retry_at = None;
+                    }
+                    Err(e) => {
+                        if failures == 0 {
+                            tracing::warn!(%key, error = %e, "event log write failed; keeping the entries and retrying");
+                        }
+                        failures += 1;
+                        let wait = backoff(failures - 1, Duration::from_millis(100), Duration::from_secs(2));
+                        retry_at = Some(tokio::time::Instant::now() + wait);
+                    }
                 }
-                pipe.cmd("EXPIRE").arg(&key).arg(3600).ignore();
-                if let Err(e) = pipe.query_async::<()>(&mut c).await
-                    && !failed
-                {
-                    failed = true;
-                    tracing::warn!(%key, error = %e, "event log write failed; other replicas cannot resume this stream");
+            }
+            // The run has ended: a last few tries for what is left.
+            for attempt in 0..FINAL_ATTEMPTS {
+                if unwritten.is_empty() {
+                    break;
                 }
+                if attempt > 0 {
+                    tokio::time::sleep(backoff(attempt, Duration::from_millis(100), Duration::from_secs(2))).await;
+                }
+                if append(&unwritten).query_async::<()>(&mut c).await.is_ok() {
+                    finished |= unwritten.iter().any(|(_, json)| json.contains(r#""type":"done""#));
+                    unwritten.clear();
+                }
+            }
+            if !unwritten.is_empty() {
+                tracing::warn!(%key, lost = unwritten.len(), "event log unreachable; other replicas cannot resume this stream's end");
             }
             let mut pipe = redis::pipe();
             pipe.cmd("DEL").arg(&lease).ignore();
@@ -231,9 +286,11 @@ impl LogReader {
             for (_, entries) in streams {
                 for (id, fields) in entries {
                     self.last_id = id;
+                    // In order, once each: a writer's retry can leave a duplicate behind.
                     if let Some((seq, event)) = entry(&fields)
                         && seq >= self.from
                     {
+                        self.from = seq + 1;
                         self.buffered.push((seq, event));
                     }
                 }

@@ -362,3 +362,59 @@ async fn the_sqlite_run_log_is_created_with_its_schema_on_first_start() {
     assert!(ok && path.exists());
     let _ = std::fs::remove_file(&path);
 }
+
+#[tokio::test]
+async fn events_logged_while_redis_is_unreachable_reach_the_shared_log_in_order_once_it_returns() {
+    use redis::AsyncCommands;
+    use tripstream_adapters::eventlog::RedisEventLog;
+
+    let prefix = unique("tripstream-test-") + ":";
+    let proxy = Cuttable::start("127.0.0.1:6379".parse().unwrap()).await;
+    let direct = RedisEventLog::new(&redis_url(), prefix.clone(), Duration::from_secs(60)).unwrap();
+    let proxied =
+        RedisEventLog::new(&format!("redis://127.0.0.1:{}", proxy.port), prefix.clone(), Duration::from_secs(60))
+            .unwrap();
+    let key = format!("{prefix}stream:s1");
+    let mut redis = redis::Client::open(redis_url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let logged = async |redis: &mut redis::aio::MultiplexedConnection| {
+        redis::cmd("XLEN").arg(&key).query_async::<usize>(redis).await.unwrap()
+    };
+    let event = |seq: usize| if seq == 29 { r#"{"type":"done"}"#.to_owned() } else { format!(r#"{{"n":{seq}}}"#) };
+
+    let writer = proxied.writer("s1", "{}".into(), "rep_a");
+    for seq in 0..10 {
+        writer.send((seq, event(seq))).unwrap();
+    }
+    assert!(eventually(Duration::from_secs(5), async || logged(&mut redis).await == 10).await);
+    // What a retry leaves behind when Redis applied a write whose answer was lost: the same entries again.
+    for seq in [8, 9] {
+        let add = redis::cmd("XADD").arg(&key).arg("*").arg("seq").arg(seq).arg("event").arg(event(seq)).clone();
+        let _: String = add.query_async(&mut redis).await.unwrap();
+    }
+
+    proxy.cut();
+    for seq in 10..20 {
+        writer.send((seq, event(seq))).unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(logged(&mut redis).await, 12, "nothing could be written while Redis was unreachable");
+    proxy.restore();
+    for seq in 20..30 {
+        writer.send((seq, event(seq))).unwrap();
+    }
+    drop(writer);
+    assert!(eventually(Duration::from_secs(10), async || logged(&mut redis).await == 32).await);
+
+    let mut reader = direct.reader("s1", 0).await.unwrap();
+    let mut read = Vec::new();
+    while let Some((seq, json)) = reader.next(Duration::from_secs(2)).await.unwrap() {
+        assert_eq!(json, event(seq));
+        read.push(seq);
+        if seq == 29 {
+            break;
+        }
+    }
+    assert_eq!(read, (0..30).collect::<Vec<_>>(), "every event once, in order");
+    let ttl: i64 = redis.ttl(&key).await.unwrap();
+    assert!((0..=60).contains(&ttl), "finished, so it expires with the retention: {ttl}");
+}
