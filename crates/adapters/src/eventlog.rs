@@ -21,6 +21,25 @@ pub const LEASE_RENEW: Duration = Duration::from_secs(2);
 /// The longest single blocking read.
 const READ_BLOCK: Duration = Duration::from_secs(5);
 
+/// Appends entries (`ARGV[3..]`, sequence number and JSON in turn) to the stream `KEYS[2]` and renews the
+/// lease `KEYS[1]` for `ARGV[1]`, for `ARGV[2]` ms, unless another replica holds the lease: then 0.
+const APPEND_SCRIPT: &str = r"
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+for i = 3, #ARGV, 2 do
+  redis.call('XADD', KEYS[2], '*', 'seq', ARGV[i], 'event', ARGV[i + 1])
+end
+if #ARGV > 2 then redis.call('EXPIRE', KEYS[2], 3600) end
+return 1
+";
+
+/// Deletes the lease `KEYS[1]` if `ARGV[1]` holds it.
+const RELEASE_SCRIPT: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+";
+
 /// Tries to write a finished run's last unwritten entries before giving up on them.
 const FINAL_ATTEMPTS: u32 = 5;
 
@@ -91,18 +110,21 @@ impl RedisEventLog {
             pipe.cmd("SET").arg(&lease).arg(&owner).arg("PX").arg(lease_ms).ignore();
             pipe.cmd("SADD").arg(log.running_set()).arg(&id).ignore();
             let _: Result<(), _> = pipe.query_async(&mut c).await;
+            // Appends (and renews the lease) only while this replica holds the stream: one that lost
+            // its lease (it stalled, and another replica took the stream over) must not write into it.
             let append = |entries: &[Entry]| {
-                let mut pipe = redis::pipe();
+                let mut eval = redis::cmd("EVAL");
+                eval.arg(APPEND_SCRIPT).arg(2).arg(&lease).arg(&key).arg(&owner).arg(lease_ms);
                 for (seq, json) in entries {
-                    pipe.cmd("XADD").arg(&key).arg("*").arg("seq").arg(*seq).arg("event").arg(json).ignore();
+                    eval.arg(*seq).arg(json);
                 }
-                // Renewed with the entries: after an outage the lease is back as soon as they are.
-                pipe.cmd("SET").arg(&lease).arg(&owner).arg("PX").arg(lease_ms).ignore();
-                pipe.cmd("EXPIRE").arg(&key).arg(3600).ignore();
-                pipe
+                eval
             };
             let mut unwritten: Vec<Entry> = Vec::new();
             let mut finished = false;
+            // Another replica took the stream over: this one stops writing to it.
+            let mut lost = false;
+            let lose = || tracing::warn!(%key, "another replica took this stream over; this one stops writing its log");
             let mut failures = 0u32;
             // While failing, the next attempt waits for this; new entries only queue.
             let mut retry_at: Option<tokio::time::Instant> = None;
@@ -116,6 +138,7 @@ impl RedisEventLog {
                 };
                 tokio::select! {
                     entry = rx.recv() => match entry {
+                        Some(_) if lost => continue,
                         Some(entry) => {
                             unwritten.push(entry);
                             if retry_at.is_some() {
@@ -125,16 +148,25 @@ impl RedisEventLog {
                         None => break,
                     },
                     () = retry => {}
-                    _ = renew.tick() => {
-                        let _: Result<(), _> = redis::cmd("SET").arg(&lease).arg(&owner).arg("PX").arg(lease_ms).query_async(&mut c).await;
+                    _ = renew.tick(), if !lost => {
+                        if let Ok(0) = append(&[]).query_async::<i64>(&mut c).await {
+                            lost = true;
+                            lose();
+                        }
                         continue;
                     }
                 }
                 while let Ok(more) = rx.try_recv() {
                     unwritten.push(more);
                 }
-                match append(&unwritten).query_async::<()>(&mut c).await {
-                    Ok(()) => {
+                match append(&unwritten).query_async::<i64>(&mut c).await {
+                    Ok(0) => {
+                        lost = true;
+                        lose();
+                        unwritten.clear();
+                        retry_at = None;
+                    }
+                    Ok(_) => {
                         finished |= unwritten.iter().any(|(_, json)| json.contains(r#""type":"done""#));
                         unwritten.clear();
                         if failures > 0 {
@@ -161,16 +193,26 @@ impl RedisEventLog {
                 if attempt > 0 {
                     tokio::time::sleep(backoff(attempt, Duration::from_millis(100), Duration::from_secs(2))).await;
                 }
-                if append(&unwritten).query_async::<()>(&mut c).await.is_ok() {
-                    finished |= unwritten.iter().any(|(_, json)| json.contains(r#""type":"done""#));
-                    unwritten.clear();
+                match append(&unwritten).query_async::<i64>(&mut c).await {
+                    Ok(0) => {
+                        lose();
+                        return;
+                    }
+                    Ok(_) => {
+                        finished |= unwritten.iter().any(|(_, json)| json.contains(r#""type":"done""#));
+                        unwritten.clear();
+                    }
+                    Err(_) => {}
                 }
+            }
+            if lost {
+                return;
             }
             if !unwritten.is_empty() {
                 tracing::warn!(%key, lost = unwritten.len(), "event log unreachable; other replicas cannot resume this stream's end");
             }
             let mut pipe = redis::pipe();
-            pipe.cmd("DEL").arg(&lease).ignore();
+            pipe.cmd("EVAL").arg(RELEASE_SCRIPT).arg(1).arg(&lease).arg(&owner).ignore();
             if finished {
                 pipe.cmd("EXPIRE").arg(&key).arg(ttl).ignore();
                 pipe.cmd("EXPIRE").arg(&request_key).arg(ttl).ignore();

@@ -418,3 +418,40 @@ async fn events_logged_while_redis_is_unreachable_reach_the_shared_log_in_order_
     let ttl: i64 = redis.ttl(&key).await.unwrap();
     assert!((0..=60).contains(&ttl), "finished, so it expires with the retention: {ttl}");
 }
+
+#[tokio::test]
+async fn a_producer_whose_stream_another_replica_took_over_stops_writing_it() {
+    use tripstream_adapters::eventlog::RedisEventLog;
+
+    let prefix = unique("tripstream-test-") + ":";
+    let log = RedisEventLog::new(&redis_url(), prefix.clone(), Duration::from_secs(60)).unwrap();
+    let (key, lease) = (format!("{prefix}stream:s1"), format!("{prefix}stream:s1:lease"));
+    let mut redis = redis::Client::open(redis_url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let logged = async |redis: &mut redis::aio::MultiplexedConnection| {
+        redis::cmd("XLEN").arg(&key).query_async::<usize>(redis).await.unwrap()
+    };
+
+    let writer = log.writer("s1", "{}".into(), "rep_a");
+    for seq in 0..5 {
+        writer.send((seq, format!(r#"{{"n":{seq}}}"#))).unwrap();
+    }
+    assert!(eventually(Duration::from_secs(5), async || logged(&mut redis).await == 5).await);
+    // rep_a stalled past its lease and rep_b claimed the stream.
+    let _: () = redis::cmd("SET").arg(&lease).arg("rep_b").query_async(&mut redis).await.unwrap();
+    for seq in 5..10 {
+        writer.send((seq, format!(r#"{{"n":{seq}}}"#))).unwrap();
+    }
+    writer.send((10, r#"{"type":"done"}"#.into())).unwrap();
+    drop(writer);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(logged(&mut redis).await, 5, "nothing written into a stream another replica produces");
+    let holder: Option<String> = redis::cmd("GET").arg(&lease).query_async(&mut redis).await.unwrap();
+    assert_eq!(holder.as_deref(), Some("rep_b"), "and its lease left alone");
+    let running: bool = redis::cmd("SISMEMBER")
+        .arg(format!("{prefix}streams:running"))
+        .arg("s1")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert!(running, "still rep_b's to finish");
+}
