@@ -231,12 +231,16 @@ impl RedisEventLog {
     pub async fn claim_orphans(&self, owner: &str) -> Result<Vec<String>, EventLogError> {
         let mut c = self.connection.clone();
         let running: Vec<String> = c.smembers(self.running_set()).await?;
+        // Every replica scans every couple of seconds, with thousands of streams running: the leases are
+        // read a few hundred to a round trip, not one by one.
+        let mut orphans = Vec::new();
+        for ids in running.chunks(500) {
+            let keys: Vec<String> = ids.iter().map(|id| self.lease_key(id)).collect();
+            let holders: Vec<Option<String>> = redis::cmd("MGET").arg(&keys).query_async(&mut c).await?;
+            orphans.extend(ids.iter().zip(holders).filter(|(_, holder)| holder.is_none()).map(|(id, _)| id.clone()));
+        }
         let mut claimed = Vec::new();
-        for id in running {
-            let held: bool = c.exists(self.lease_key(&id)).await?;
-            if held {
-                continue;
-            }
+        for id in orphans {
             if self.last(&id).await?.is_some_and(|(_, event)| event.contains(r#""type":"done""#)) {
                 let _: () = c.srem(self.running_set(), &id).await?;
                 continue;
