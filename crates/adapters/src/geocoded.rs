@@ -1,8 +1,12 @@
 //! Destinations beyond the bundled data, for LLM providers: found by geocoding (OpenWeatherMap with its
 //! key, Open-Meteo without one), with the currency and budget ceilings of their country and the time zone
 //! the geocoder gives (else the country's main one). The bundled data still serves every place it knows.
+//! What the geocoder answers (found or not) is kept for a day: every request for a place resolves it
+//! before anything else, and a popular city would otherwise cost a geocoding call (two with Open-Meteo)
+//! per plan.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use tripstream_domain::{BudgetCeilings, Destination, Localized, Location};
@@ -37,11 +41,15 @@ impl Geocoder {
 pub struct GeocodedDestinations {
     bundled: BundledDestinations,
     geocoder: Geocoder,
+    /// Answers by lower-cased name; failures are not kept. Concurrent look-ups of one name share a call.
+    found: moka::future::Cache<String, Option<GeoPlace>>,
 }
 
 impl GeocodedDestinations {
     pub fn new(catalog: Arc<Catalog>, geocoder: Geocoder) -> Self {
-        Self { bundled: BundledDestinations::new(catalog), geocoder }
+        let found =
+            moka::future::Cache::builder().max_capacity(10_000).time_to_live(Duration::from_secs(24 * 3600)).build();
+        Self { bundled: BundledDestinations::new(catalog), geocoder, found }
     }
 }
 
@@ -52,7 +60,8 @@ impl Destinations for GeocodedDestinations {
             Ok(d) => return Ok(d),
             Err(e) => e,
         };
-        let place = match self.geocoder.find(location.as_str()).await {
+        let name = location.as_str().trim().to_lowercase();
+        let place = match self.found.try_get_with(name, self.geocoder.find(location.as_str())).await {
             Ok(Some(place)) => place,
             Ok(None) => return Err(unknown),
             Err(e) => {

@@ -1,6 +1,7 @@
 //! The server with a real provider configured: the choice shows in `/health`, and a client that leaves
 //! closes the upstream request.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -133,8 +134,10 @@ async fn an_abandoned_stream_keeps_generating_for_the_grace_period_then_closes_u
 }
 
 /// A mock of every outside service a model-planned trip to a place outside the bundled data touches:
-/// Gemini, Open-Meteo's geocoding and its archive.
-async fn lisbon_services() -> String {
+/// Gemini, Open-Meteo's geocoding (counting its calls) and its archive.
+async fn lisbon_services() -> (String, Arc<AtomicUsize>) {
+    let searches = Arc::new(AtomicUsize::new(0));
+    let counted = searches.clone();
     let plan = json!({
         "title": "Lisbon in a day",
         "days": [{"day": 1, "theme": "Belém & Baixa", "activities": [
@@ -161,7 +164,8 @@ async fn lisbon_services() -> String {
         )
         .route(
             "/v1/search",
-            axum::routing::get(|| async {
+            axum::routing::get(move || async move {
+                counted.fetch_add(1, Ordering::SeqCst);
                 axum::Json(json!({"results": [{"id": 2267057, "name": "Lisbon", "latitude": 38.71667,
                     "longitude": -9.13333, "country_code": "PT", "timezone": "Europe/Lisbon", "country": "Portugal"}]}))
             }),
@@ -179,12 +183,12 @@ async fn lisbon_services() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}")
+    (format!("http://{addr}"), searches)
 }
 
 #[tokio::test]
 async fn a_model_plans_a_place_outside_the_bundled_data_with_geocoding_and_archive_normals() {
-    let base = lisbon_services().await;
+    let (base, searches) = lisbon_services().await;
     let mut config = gemini_config(&base);
     config.engine.weather.open_meteo_geocoding_url = base.clone();
     config.engine.weather.open_meteo_archive_url = base.clone();
@@ -201,6 +205,11 @@ async fn a_model_plans_a_place_outside_the_bundled_data_with_geocoding_and_archi
     assert_eq!(plan["days"][0]["weather"]["tempMaxC"], 19.5);
     assert_eq!(plan["days"][0]["activities"].as_array().unwrap().len(), 4);
     assert!(plan["warnings"].as_array().unwrap().is_empty(), "{plan}");
+    // English, then Korean names: one search each. Another trip there is not geocoded again.
+    assert_eq!(searches.load(Ordering::SeqCst), 2);
+    let later = body.replace("Lisbon", "lisbon");
+    assert_eq!(app.generate(&later).await.status(), 200);
+    assert_eq!(searches.load(Ordering::SeqCst), 2, "the place was geocoded once");
 
     // The offline planner alone still knows only its bundled places.
     let offline = spawn_app().await;
