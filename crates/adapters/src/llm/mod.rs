@@ -10,6 +10,7 @@ pub mod prompts;
 pub mod schema;
 pub mod transport;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -24,7 +25,7 @@ pub use openai::{OpenAi, OpenAiConfig};
 pub use prompts::{PromptError, Prompts};
 pub use transport::{RetryPolicy, Timeouts};
 
-use crate::catalog::{Catalog, DestinationData};
+use crate::catalog::{Catalog, DestinationData, KnownPlace};
 use incremental::{Piece, PlanStream};
 use prompts::{ModelPlanJson, Rendered};
 use schema::{ModelActivity, ModelCategory, ModelDay, ModelPlan};
@@ -79,7 +80,7 @@ impl LlmPlanner {
         prompt: Rendered,
         sink: &mut dyn DraftSink,
     ) -> Result<Draft, GenerateError> {
-        let known = self.catalog.get(&ctx.destination.id).map(Arc::as_ref);
+        let mut known = KnownPlaces::new(self.catalog.get(&ctx.destination.id).map(Arc::as_ref));
         let lang = ctx.request.language;
         let currency = ctx.destination.currency.as_str();
         let mut parser = PlanStream::new();
@@ -95,13 +96,13 @@ impl LlmPlanner {
                     }
                     Piece::Activity { activity, .. } => {
                         if let Some(mut a) = activity.to_activity(ctx.request.travelers) {
-                            enrich(&mut a, known, ctx);
+                            known.enrich(&mut a, ctx);
                             sink.text(&format!("{}\n", activity_line(&a, currency, lang)));
                         }
                     }
                     Piece::DayClosed { index, day } => {
                         if let Ok(mut day) = day.to_day(index, ctx) {
-                            day.activities.iter_mut().for_each(|a| enrich(a, known, ctx));
+                            day.activities.iter_mut().for_each(|a| known.enrich(a, ctx));
                             day.daily_cost = day.activities_cost();
                             sink.text(&format!("{}\n", day_total_line(&day, currency, lang)));
                             sink.day(&day);
@@ -125,7 +126,7 @@ impl LlmPlanner {
             .enumerate()
             .map(|(i, d)| {
                 let mut day = d.to_day(i, ctx)?;
-                day.activities.iter_mut().for_each(|a| enrich(a, known, ctx));
+                day.activities.iter_mut().for_each(|a| known.enrich(a, ctx));
                 Ok(day)
             })
             .collect::<Result<Vec<_>, String>>()
@@ -203,10 +204,33 @@ fn model_plan(draft: &Draft, travelers: u32) -> ModelPlan {
     }
 }
 
-/// Where the model names a bundled place, trust the data: its coordinates, whether it is indoors, and
-/// its typical cost when the model's figure is off by more than half.
-fn enrich(activity: &mut Activity, known: Option<&DestinationData>, ctx: &PlanContext) {
-    let Some(place) = known.and_then(|d| d.find_place(&activity.name)) else { return };
+/// The destination's bundled places, each activity name looked up once per draft: an activity is
+/// enriched as it streams, again when its day closes, and again in the final plan.
+struct KnownPlaces<'a> {
+    data: Option<&'a DestinationData>,
+    seen: HashMap<String, Option<KnownPlace>>,
+}
+
+impl<'a> KnownPlaces<'a> {
+    fn new(data: Option<&'a DestinationData>) -> Self {
+        Self { data, seen: HashMap::new() }
+    }
+
+    /// Where the model names a bundled place, trust the data: its coordinates, whether it is indoors,
+    /// and its typical cost when the model's figure is off by more than half.
+    fn enrich(&mut self, activity: &mut Activity, ctx: &PlanContext) {
+        let Some(data) = self.data else { return };
+        let place = match self.seen.get(&activity.name) {
+            Some(place) => *place,
+            None => *self.seen.entry(activity.name.clone()).or_insert_with(|| data.find_place(&activity.name)),
+        };
+        if let Some(place) = place {
+            enrich(activity, place, ctx);
+        }
+    }
+}
+
+fn enrich(activity: &mut Activity, place: KnownPlace, ctx: &PlanContext) {
     activity.location.get_or_insert(GeoPoint { lat: place.lat, lon: place.lon });
     activity.indoor = place.indoor;
     let typical = place.cost.saturating_mul(u64::from(ctx.request.travelers));
