@@ -12,10 +12,11 @@
 //! tripstream server on a single-threaded runtime, pinned to the first core, and this driver, which
 //! shares the other cores with the mock (as the targets say: the server on one core, the mock on the
 //! other; `--no-pin` lets the kernel place them) and opens the streams over HTTP/2 (a few connections,
-//! many streams each, so the driver's file descriptors are not the limit). The server talks to the mock over HTTP/1.1, one connection per stream, as it would to a
-//! provider. Each size runs twice on one server (a fresh process, then the same one warm). Reported:
-//! errors, time to first event (p50/p95/p99), stream duration against the mock's own pacing, the
-//! server's CPU time and resident memory per stream.
+//! many streams each, so the driver's file descriptors are not the limit). The server talks to the mock
+//! over HTTP/1.1, one connection per stream, as it would to a provider. Each size runs twice on one
+//! server (a fresh process, then the same one warm). Reported: errors, time to first event
+//! (p50/p95/p99), stream duration against the mock's own pacing, the server's CPU time and resident
+//! memory per stream. The server's run log is a SQLite file in a scratch directory, removed at the end.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
