@@ -121,14 +121,17 @@ impl RedisEventLog {
                 eval
             };
             let mut unwritten: Vec<Entry> = Vec::new();
-            let mut finished = false;
+            // Entries are written in order, a whole batch at a time: the stream is finished once `done`
+            // has been received and nothing is left unwritten.
+            let mut received_done = false;
             // Another replica took the stream over: this one stops writing to it.
             let mut lost = false;
             let lose = || tracing::warn!(%key, "another replica took this stream over; this one stops writing its log");
             let mut failures = 0u32;
             // While failing, the next attempt waits for this; new entries only queue.
             let mut retry_at: Option<tokio::time::Instant> = None;
-            let mut renew = tokio::time::interval(LEASE_RENEW);
+            // The lease was just taken; the first renewal is due one period from now.
+            let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + LEASE_RENEW, LEASE_RENEW);
             loop {
                 let retry = async {
                     match retry_at {
@@ -140,7 +143,7 @@ impl RedisEventLog {
                     entry = rx.recv() => match entry {
                         Some(_) if lost => continue,
                         Some(entry) => {
-                            unwritten.push(entry);
+                            hold(&mut unwritten, &mut received_done, entry);
                             if retry_at.is_some() {
                                 continue;
                             }
@@ -157,7 +160,7 @@ impl RedisEventLog {
                     }
                 }
                 while let Ok(more) = rx.try_recv() {
-                    unwritten.push(more);
+                    hold(&mut unwritten, &mut received_done, more);
                 }
                 match append(&unwritten).query_async::<i64>(&mut c).await {
                     Ok(0) => {
@@ -167,7 +170,6 @@ impl RedisEventLog {
                         retry_at = None;
                     }
                     Ok(_) => {
-                        finished |= unwritten.iter().any(|(_, json)| json.contains(r#""type":"done""#));
                         unwritten.clear();
                         if failures > 0 {
                             tracing::info!(%key, failures, "event log writes resumed; the entries kept meanwhile are written");
@@ -198,10 +200,7 @@ impl RedisEventLog {
                         lose();
                         return;
                     }
-                    Ok(_) => {
-                        finished |= unwritten.iter().any(|(_, json)| json.contains(r#""type":"done""#));
-                        unwritten.clear();
-                    }
+                    Ok(_) => unwritten.clear(),
                     Err(_) => {}
                 }
             }
@@ -213,7 +212,7 @@ impl RedisEventLog {
             }
             let mut pipe = redis::pipe();
             pipe.cmd("EVAL").arg(RELEASE_SCRIPT).arg(1).arg(&lease).arg(&owner).ignore();
-            if finished {
+            if received_done && unwritten.is_empty() {
                 pipe.cmd("EXPIRE").arg(&key).arg(ttl).ignore();
                 pipe.cmd("EXPIRE").arg(&request_key).arg(ttl).ignore();
                 pipe.cmd("SREM").arg(log.running_set()).arg(&id).ignore();
@@ -343,6 +342,12 @@ impl LogReader {
             }
         }
     }
+}
+
+/// Queues an entry for writing, noting whether it is the stream's `done`.
+fn hold(unwritten: &mut Vec<Entry>, received_done: &mut bool, entry: Entry) {
+    *received_done |= entry.1.contains(r#""type":"done""#);
+    unwritten.push(entry);
 }
 
 /// `seq` and `event` out of an entry's flat field list.

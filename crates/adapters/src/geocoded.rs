@@ -60,7 +60,7 @@ impl Destinations for GeocodedDestinations {
             Ok(d) => return Ok(d),
             Err(e) => e,
         };
-        let name = location.as_str().trim().to_lowercase();
+        let name = location.as_str().to_lowercase();
         let place = match self.found.try_get_with(name, self.geocoder.find(location.as_str())).await {
             Ok(Some(place)) => place,
             Ok(None) => return Err(unknown),

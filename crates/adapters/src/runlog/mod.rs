@@ -181,7 +181,7 @@ async fn write_loop(
                 }
             }
         }
-        if pending.len() < config.batch && !closing.is_cancelled() {
+        if !closing.is_cancelled() {
             let until = tokio::time::sleep(config.linger);
             tokio::pin!(until);
             while pending.len() < config.batch {
