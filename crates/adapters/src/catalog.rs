@@ -7,7 +7,10 @@ use std::sync::{Arc, LazyLock};
 use async_trait::async_trait;
 use serde::Deserialize;
 use tripstream_domain::plan::{Category, ClockTime};
-use tripstream_domain::{BudgetCeilings, ClimateNormal, Destination, Language, Localized, Location};
+use tripstream_domain::{
+    BudgetCeilings, ClimateNormal, Destination, DestinationProfile, Holiday, Language, Localized, Location,
+    MealWindows, Transit,
+};
 use tripstream_engine::{Destinations, ResolveError};
 
 /// The embedded files, `(file name, contents)`. Adding a destination is adding a line here.
@@ -61,6 +64,23 @@ pub enum MealKind {
     Dinner,
 }
 
+/// The part of the day a place is best visited in (the checks and the planner keep to it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BestTime {
+    /// Before noon: markets, temples before the crowds, hikes.
+    Morning,
+    /// Noon to 17:00.
+    Afternoon,
+    /// 17:00 to 21:00: viewpoints at sunset, night markets opening.
+    Evening,
+    /// From 18:00 on: bars, clubs, night views.
+    Night,
+    /// Whenever it is open.
+    #[default]
+    Any,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 pub struct Hours {
     pub open: ClockTime,
@@ -87,6 +107,15 @@ pub struct Place {
     pub closed_on: Vec<Weekday>,
     #[serde(default)]
     pub tags: Vec<String>,
+    /// When in the day to go.
+    #[serde(default)]
+    pub best_time: BestTime,
+    /// A whole-day excursion out of the city (durationMinutes 300 or more), for long stays.
+    #[serde(default)]
+    pub day_trip: bool,
+    /// One of the destination's signature, premium experiences: what a high budget is for.
+    #[serde(default)]
+    pub flagship: bool,
 }
 
 /// Somewhere to eat. Always indoors.
@@ -107,6 +136,9 @@ pub struct Meal {
     pub hours: Hours,
     #[serde(default)]
     pub closed_on: Vec<Weekday>,
+    /// A destination's signature, premium table: what a high budget is for.
+    #[serde(default)]
+    pub flagship: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -142,6 +174,13 @@ pub struct DestinationData {
     pub tips: Tips,
     pub places: Vec<Place>,
     pub meals: Vec<Meal>,
+    /// When meals are eaten here.
+    pub meal_windows: Option<MealWindows>,
+    /// How long getting around takes.
+    pub transit: Option<Transit>,
+    /// Public holidays, 2025–2028 at least.
+    #[serde(default)]
+    pub holidays: Vec<Holiday>,
     /// Every place and restaurant by its names' match keys, built once when the file is read.
     #[serde(skip)]
     known: Vec<([String; 2], KnownPlace)>,
@@ -160,6 +199,17 @@ impl DestinationData {
             currency: self.currency.clone(),
             budget: self.budget,
             climate: Some(self.climate.clone()),
+            profile: Some(self.profile()),
+        }
+    }
+
+    /// How a day runs here; the generic profile fills what the file does not say.
+    pub fn profile(&self) -> DestinationProfile {
+        let generic = DestinationProfile::generic();
+        DestinationProfile {
+            meal_windows: self.meal_windows.unwrap_or(generic.meal_windows),
+            transit: self.transit.unwrap_or(generic.transit),
+            holidays: self.holidays.clone(),
         }
     }
 }

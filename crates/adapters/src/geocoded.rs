@@ -80,6 +80,7 @@ impl Destinations for GeocodedDestinations {
             currency: country.currency.to_owned(),
             budget: country.budget,
             climate: None,
+            profile: None,
         })
     }
 

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::plan::ClockTime;
 use crate::request::{BudgetLevel, Language};
 
 /// A text in both languages the service speaks.
@@ -77,6 +78,89 @@ pub struct Destination {
     /// Twelve monthly normals, January first, when the destination is bundled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub climate: Option<Vec<ClimateNormal>>,
+    /// How a day runs here (meal times, getting around, holidays), when the destination is bundled;
+    /// checks use [`DestinationProfile::generic`] elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<DestinationProfile>,
+}
+
+/// How a day runs at a destination: when people eat, how long getting from one place to another takes,
+/// and which dates are public holidays. Data, per destination; the commonsense checks read it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DestinationProfile {
+    pub meal_windows: MealWindows,
+    pub transit: Transit,
+    /// Public holidays, at least 2025–2028, in date order.
+    #[serde(default)]
+    pub holidays: Vec<Holiday>,
+}
+
+/// When each meal normally starts, local time (Paris dines from 19:30, Seoul from 18:00).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MealWindows {
+    pub breakfast: TimeWindow,
+    pub lunch: TimeWindow,
+    pub dinner: TimeWindow,
+}
+
+/// A span of local clock time, `from` inclusive, `to` exclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeWindow {
+    pub from: ClockTime,
+    pub to: ClockTime,
+}
+
+impl TimeWindow {
+    pub fn contains(&self, t: ClockTime) -> bool {
+        self.from <= t && t < self.to
+    }
+}
+
+/// Door-to-door travel between two stops: walking up to `walk_max_km` (straight line), beyond that the
+/// city's usual transit at an effective `speed_kmh` over the straight-line distance plus a fixed
+/// `overhead_minutes` (walking to the station, waiting, transfers).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Transit {
+    pub walk_max_km: f64,
+    pub walk_kmh: f64,
+    pub speed_kmh: f64,
+    pub overhead_minutes: u16,
+}
+
+/// A public holiday: a warning for plans on that date, and the places it closes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Holiday {
+    pub date: jiff::civil::Date,
+    pub name: Localized,
+    /// Ids of bundled places (or restaurants) closed that day, beyond their usual `closedOn`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub closes: Vec<String>,
+}
+
+impl DestinationProfile {
+    /// For places without bundled data: common meal times and a city's average transit.
+    pub fn generic() -> Self {
+        let t = ClockTime::hm;
+        DestinationProfile {
+            meal_windows: MealWindows {
+                breakfast: TimeWindow { from: t(7, 0), to: t(10, 30) },
+                lunch: TimeWindow { from: t(11, 30), to: t(14, 30) },
+                dinner: TimeWindow { from: t(18, 0), to: t(21, 30) },
+            },
+            transit: Transit { walk_max_km: 1.2, walk_kmh: 4.5, speed_kmh: 20.0, overhead_minutes: 10 },
+            holidays: Vec::new(),
+        }
+    }
+
+    /// The holiday on `date`, if it is one.
+    pub fn holiday(&self, date: jiff::civil::Date) -> Option<&Holiday> {
+        self.holidays.iter().find(|h| h.date == date)
+    }
 }
 
 impl Destination {

@@ -14,7 +14,10 @@ pub mod request;
 pub mod rules;
 pub mod text;
 
-pub use destination::{BudgetCeilings, ClimateNormal, Destination, Localized};
+pub use destination::{
+    BudgetCeilings, ClimateNormal, Destination, DestinationProfile, Holiday, Localized, MealWindows, TimeWindow,
+    Transit,
+};
 pub use event::{ErrorCode, Step, StreamEvent};
 pub use plan::{Activity, Category, ClockTime, Day, DayWeather, GeoPoint, Metadata, Plan, Usage, WeatherSource};
 pub use request::{

@@ -98,6 +98,7 @@ impl Engine {
                 currency: plan.currency.clone(),
                 budget: tripstream_domain::BudgetCeilings { low: 0, medium: 0, high: 0 },
                 climate: None,
+                profile: None,
             },
             weather: plan.days.iter().map(|d| d.weather.clone()).collect(),
             weather_source: plan.metadata.weather_source.clone(),

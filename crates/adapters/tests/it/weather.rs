@@ -56,6 +56,7 @@ fn seoul() -> Destination {
         currency: "KRW".into(),
         budget: BudgetCeilings { low: 50_000, medium: 100_000, high: 250_000 },
         climate: Some(climate),
+        profile: None,
     }
 }
 
@@ -688,6 +689,7 @@ fn lisbon() -> Destination {
         currency: "EUR".into(),
         budget: BudgetCeilings { low: 50, medium: 130, high: 330 },
         climate: None,
+        profile: None,
     }
 }
 

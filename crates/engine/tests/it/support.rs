@@ -133,6 +133,7 @@ pub fn seoul() -> Destination {
         currency: "KRW".into(),
         budget: BudgetCeilings { low: 50_000, medium: 100_000, high: 300_000 },
         climate: None,
+        profile: None,
     }
 }
 
