@@ -124,7 +124,7 @@ async fn open_stream(
             Some(plan) => {
                 recorder.cache_hit();
                 let mut events = Vec::new();
-                state.engine.replay(&request, &plan, &mut events);
+                state.engine.replay(&request, &destination, &plan, &mut events).await;
                 // Registered like a generation, so a dropped replay resumes like one.
                 let run = state.hub.completed(&key, &request, new_stream_id(), events);
                 let id = run.stream_id.clone();
