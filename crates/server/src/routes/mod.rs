@@ -16,6 +16,8 @@ pub fn router(state: AppState) -> Router {
         .route("/assets/app.js", get(page::script))
         .route("/assets/app.css", get(page::styles))
         .route("/health", get(meta::health))
+        .route("/health/live", get(meta::live))
+        .route("/health/ready", get(meta::ready))
         .route("/api/v1/destinations", get(meta::destinations))
         .route("/api/v1/stats", get(meta::stats))
         .route("/metrics", get(meta::metrics))
