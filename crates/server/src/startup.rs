@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -16,7 +17,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::config::ServerConfig;
 use crate::extract::BODY_LIMIT;
-use crate::routes::router;
+use crate::routes::{Page, router};
 use crate::state::AppState;
 use crate::wiring::{Services, Stores};
 
@@ -39,6 +40,7 @@ impl Application {
 
     /// As [`Self::build`], with the services given (tests swap in scripted generators).
     pub async fn with_services(config: ServerConfig, services: Services) -> anyhow::Result<Application> {
+        let page = Arc::new(Page::new(&config.map)?);
         let listener = TcpListener::bind(SocketAddr::new(config.host, config.port)).await?;
         let stores = Stores::open(&config.store, Duration::from_secs(config.stream_retention_secs)).await?;
         crate::observe::prometheus();
@@ -62,6 +64,7 @@ impl Application {
             sse_retry: Duration::from_millis(config.sse_retry_ms),
             cache: stores.cache.clone(),
             runlog: stores.runlog.clone(),
+            page,
         };
         crate::takeover::watch(state.clone());
         let router = router(state)

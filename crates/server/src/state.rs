@@ -29,4 +29,6 @@ pub struct AppState {
     /// Finished plans; `None` when caching is off.
     pub cache: Option<Arc<Resilient>>,
     pub runlog: RunLog,
+    /// The web page, with the map's tile settings written in.
+    pub page: Arc<crate::routes::Page>,
 }
