@@ -22,7 +22,7 @@ use crate::config::ServerConfig;
 use crate::extract::BODY_LIMIT;
 use crate::generations::{Generations, GenerationsConfig, RegistryConfig};
 use crate::health::Readiness;
-use crate::routes::router;
+use crate::routes::{Page, router};
 use crate::state::{About, AppState};
 use crate::wiring::{Services, Stores};
 
@@ -65,6 +65,7 @@ impl Application {
         services: Services,
         shared: Option<Arc<dyn EventLog>>,
     ) -> anyhow::Result<Application> {
+        let page = Arc::new(Page::new(&config.map)?);
         let listener = TcpListener::bind(SocketAddr::new(config.host, config.port)).await?;
         let tasks = TaskTracker::new();
         let stores_stopped = CancellationToken::new();
@@ -100,6 +101,7 @@ impl Application {
             started: Instant::now(),
             runlog: stores.runlog.clone(),
             readiness: Readiness::new(draining.clone(), stores.runlog.db().clone(), shared),
+            page,
         };
         let router = router(state)
             .layer(DefaultBodyLimit::max(BODY_LIMIT))

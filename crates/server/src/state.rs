@@ -24,6 +24,8 @@ pub struct AppState {
     pub started: Instant,
     pub runlog: RunLog,
     pub readiness: Readiness,
+    /// The web page, with the map's tile settings written in.
+    pub page: Arc<crate::routes::Page>,
 }
 
 /// The wiring, decided once at start-up.

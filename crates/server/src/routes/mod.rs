@@ -4,6 +4,8 @@ mod meta;
 mod page;
 mod plans;
 
+pub use page::Page;
+
 use axum::Router;
 use axum::routing::{get, post};
 
