@@ -20,7 +20,11 @@ async fn replica(log: &Arc<MemoryEventLog>, delay: Duration, config: ServerConfi
 }
 
 fn config() -> ServerConfig {
-    ServerConfig { stream_cancel_grace_secs: 30, shutdown_grace_secs: 0, ..ServerConfig::default() }
+    ServerConfig {
+        stream_cancel_grace_secs: Secs::new(30),
+        shutdown_grace_secs: Secs::new(0),
+        ..ServerConfig::for_tests()
+    }
 }
 
 const BODY: &str = r#"{"location": "Kyoto", "startDate": "2025-11-10", "endDate": "2025-11-13", "budget": "medium", "language": "en"}"#;
