@@ -358,6 +358,9 @@ impl Destinations for BundledDestinations {
 }
 
 #[cfg(test)]
+mod data_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
