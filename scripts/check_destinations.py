@@ -265,7 +265,9 @@ def check_planner_needs(doc, full):
     two_cheap = sum(sorted(p["cost"] for p in places)[:2])
     floor = cheapest("breakfast") + cheapest("lunch") + cheapest("dinner") + two_cheap
     assert b["low"] >= floor * 1.3, f"budget.low {b['low']} < 1.3 x a minimal day ({floor})"
-    median_day = sorted(m["cost"] for m in meals)[len(meals) // 2] * 3 + sorted(p["cost"] for p in places)[len(places) // 2] * 3
+    # The medium budget must buy a typical day: the median breakfast, lunch and dinner plus three median places.
+    median = lambda costs: sorted(costs)[len(costs) // 2]
+    median_day = sum(median([m["cost"] for m in by_meal[k]]) for k in MEALS) + 3 * median([p["cost"] for p in places])
     assert b["medium"] >= median_day, f"budget.medium {b['medium']} < a typical day ({median_day})"
 
 

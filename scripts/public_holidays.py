@@ -134,7 +134,7 @@ def japan(year):
     spring = int(20.8431 + 0.242194 * off) - off // 4
     autumn = int(23.2488 + 0.242194 * off) - off // 4
     days = {
-        d(1, 1): ("New Year's Day", "새해 첫날(元日)"),
+        d(1, 1): ("New Year's Day", "새해 첫날"),
         nth_weekday(year, 1, 0, 2): ("Coming of Age Day", "성인의 날"),
         d(2, 11): ("National Foundation Day", "건국기념일"),
         d(2, 23): ("The Emperor's Birthday", "천황탄생일"),
