@@ -28,6 +28,8 @@ STATED_HOURS = re.compile(r"(\d+)(?:\s*(?:–|-|to)\s*(\d+))?[- ]hours?\b|(\d+)(
 # Every place to have this many lunch and dinner places (not cafés) within this distance.
 NEAR_KM = 2.5
 NEAR_MEALS = 2
+# When lunch and dinner are eaten, in minutes: a place open at those times needs them nearby.
+MEAL_TIMES = {"lunch": (11 * 60 + 30, 14 * 60), "dinner": (18 * 60, 21 * 60)}
 HOLIDAY_YEARS = range(2025, 2029)
 
 
@@ -254,7 +256,10 @@ def check_planner_needs(doc, full):
         flagships = [p for p in doc["places"] if p.get("flagship")]
         assert 3 <= len(flagships) <= 6, f"flagship places: {len(flagships)} (want 3-6)"
         for p in places:
-            for kind in ("lunch", "dinner"):
+            # A place needs lunch nearby if it is open at lunchtime, dinner if it is open in the evening.
+            opens, closes = minutes(p["hours"]["open"]), minutes(p["hours"]["close"])
+            kinds = [k for k, (start, end) in MEAL_TIMES.items() if opens < end and closes > start]
+            for kind in kinds:
                 near = [m for m in by_meal[kind] if m["category"] == "food" and km((p["lat"], p["lon"]), (m["lat"], m["lon"])) <= NEAR_KM]
                 assert len(near) >= NEAR_MEALS, f"places/{p['id']}: {len(near)} {kind} places within {NEAR_KM} km"
     assert sum(1 for p in places if p["indoor"]) >= 12, "need >= 12 indoor places for rainy days"

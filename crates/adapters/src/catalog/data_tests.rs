@@ -42,9 +42,12 @@ fn restaurants_span_every_price_level_and_cafes_serve_only_breakfast() {
 
 #[test]
 fn every_place_has_lunch_and_dinner_nearby() {
+    // A place needs lunch nearby if it is open at lunchtime, dinner if it is open in the evening.
+    let at = ClockTime::hm;
+    let times = [(MealKind::Lunch, at(11, 30), at(14, 0)), (MealKind::Dinner, at(18, 0), at(21, 0))];
     for d in profiled() {
         for p in d.places.iter().filter(|p| !p.day_trip) {
-            for kind in [MealKind::Lunch, MealKind::Dinner] {
+            for (kind, _, _) in times.into_iter().filter(|(_, from, to)| p.hours.open < *to && p.hours.close > *from) {
                 let near = d
                     .meals
                     .iter()
