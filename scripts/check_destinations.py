@@ -25,8 +25,10 @@ HHMM = re.compile(r"^([01]\d|2[0-4]):[0-5]\d$")
 HANGUL = re.compile(r"[\uac00-\ud7a3]")
 # A stated visit length in a description: "takes 8 to 9 hours", "2-hour", "8~9시간" (not "24-hour").
 STATED_HOURS = re.compile(r"(\d+)(?:\s*(?:–|-|to)\s*(\d+))?[- ]hours?\b|(\d+)(?:\s*~\s*(\d+))?\s*시간")
-# Every place to have this many lunch and dinner places (not cafés) within this distance.
+# Every place to have this many lunch and dinner places (not cafés) near it: within this many minutes by the
+# destination's own transit model (a few km in a metro city, more where one drives), and at least NEAR_KM.
 NEAR_KM = 2.5
+NEAR_MINUTES = 20
 NEAR_MEALS = 2
 # When lunch and dinner are eaten, in minutes: a place open at those times needs them nearby.
 MEAL_TIMES = {"lunch": (11 * 60 + 30, 14 * 60), "dinner": (18 * 60, 21 * 60)}
@@ -255,13 +257,15 @@ def check_planner_needs(doc, full):
         assert 2 <= len(trips) <= 4, f"day trips: {len(trips)} (want 2-4)"
         flagships = [p for p in doc["places"] if p.get("flagship")]
         assert 3 <= len(flagships) <= 6, f"flagship places: {len(flagships)} (want 3-6)"
+        t = doc["transit"]
+        near_km = max(NEAR_KM, (NEAR_MINUTES - t["overheadMinutes"]) / 60 * t["speedKmh"])
         for p in places:
             # A place needs lunch nearby if it is open at lunchtime, dinner if it is open in the evening.
             opens, closes = minutes(p["hours"]["open"]), minutes(p["hours"]["close"])
             kinds = [k for k, (start, end) in MEAL_TIMES.items() if opens < end and closes > start]
             for kind in kinds:
-                near = [m for m in by_meal[kind] if m["category"] == "food" and km((p["lat"], p["lon"]), (m["lat"], m["lon"])) <= NEAR_KM]
-                assert len(near) >= NEAR_MEALS, f"places/{p['id']}: {len(near)} {kind} places within {NEAR_KM} km"
+                near = [m for m in by_meal[kind] if m["category"] == "food" and km((p["lat"], p["lon"]), (m["lat"], m["lon"])) <= near_km]
+                assert len(near) >= NEAR_MEALS, f"places/{p['id']}: {len(near)} {kind} places within {near_km:.1f} km"
     assert sum(1 for p in places if p["indoor"]) >= 12, "need >= 12 indoor places for rainy days"
     assert sum(1 for p in places if minutes(p["hours"]["close"]) >= 22 * 60) >= 3, "need >= 3 places open till 22:00+"
     assert sum(1 for p in places if p["cost"] == 0) >= 5, "need >= 5 free places"
