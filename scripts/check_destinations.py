@@ -91,20 +91,16 @@ def check_file(path):
         assert 0 <= c["rainChance"] <= 100, f"climate[{i}]: rainChance 0..100"
         check_bilingual(f"climate[{i}].summary", c["summary"])
     assert 3 <= len(doc["tips"]["en"]) == len(doc["tips"]["ko"]) <= 5, "tips: 3-5, same count in en and ko"
-    # Files are being brought up to the full schema (profile, more meals, day trips) one by one.
-    full = "mealWindows" in doc
-    if full:
-        for word in ("holiday", "transit"):
-            assert word in text.split("\nid:")[0].lower(), f"{path}: the header must name the {word} source"
-        check_profile(doc)
+    for word in ("holiday", "transit"):
+        assert word in text.split("\nid:")[0].lower(), f"{path}: the header must name the {word} source"
+    check_profile(doc)
     ids = set()
-    check_places(doc, ids, full)
-    check_meals(doc, ids, full)
-    if full:
-        for h in doc["holidays"]:
-            for pid in h.get("closes", []) or []:
-                assert pid in ids, f"holidays/{h['date']}: closes unknown id {pid!r}"
-    check_planner_needs(doc, full)
+    check_places(doc, ids)
+    check_meals(doc, ids)
+    for h in doc["holidays"]:
+        for pid in h.get("closes", []) or []:
+            assert pid in ids, f"holidays/{h['date']}: closes unknown id {pid!r}"
+    check_planner_needs(doc)
 
 
 def check_profile(doc):
@@ -136,7 +132,7 @@ def check_profile(doc):
         assert not missing and not extra, f"holidays: missing {missing}, not holidays {extra} (scripts/public_holidays.py)"
 
 
-def check_places(doc, ids, full):
+def check_places(doc, ids):
     places = doc["places"]
     assert len(places) >= 30, f"places: {len(places)} < 30"
     for p in places:
@@ -149,15 +145,14 @@ def check_places(doc, ids, full):
         assert p["category"] in CATEGORIES, f"{w}: category {p['category']!r}"
         assert isinstance(p["cost"], int) and p["cost"] >= 0, f"{w}: cost must be a whole number >= 0"
         d = p["durationMinutes"]
-        assert 30 <= d <= (600 if full else 240) and d % 15 == 0, f"{w}: durationMinutes"
+        assert 30 <= d <= 600 and d % 15 == 0, f"{w}: durationMinutes"
         assert isinstance(p["indoor"], bool), f"{w}: indoor"
         far = 2.5 if p.get("dayTrip") else 1.0
         assert abs(p["lat"] - doc["lat"]) < far and abs(p["lon"] - doc["lon"]) < far, f"{w}: coordinates far from the city"
         check_hours(w, p)
         for t in p.get("tags", []):
             assert t in TAGS, f"{w}: tag {t!r}"
-        if full:
-            check_place_day(doc, p, w)
+        check_place_day(doc, p, w)
 
 
 def check_place_day(doc, p, w):
@@ -195,9 +190,9 @@ def check_place_day(doc, p, w):
         assert 0 < p["cost"] <= doc["budget"]["high"] // 2, f"{w}: a flagship costs something, at most half the high budget"
 
 
-def check_meals(doc, ids, full):
+def check_meals(doc, ids):
     meals = doc["meals"]
-    assert len(meals) >= (30 if full else 14), f"meals: {len(meals)} < {30 if full else 14}"
+    assert len(meals) >= 30, f"meals: {len(meals)} < 30"
     for m in meals:
         w = f"meals/{m.get('id')}"
         assert m["id"] not in ids, f"{w}: duplicate id"
@@ -217,26 +212,24 @@ def check_meals(doc, ids, full):
             assert minutes(m["hours"]["open"]) <= 12 * 60 and minutes(m["hours"]["close"]) >= 14 * 60, f"{w}: lunch hours"
         if "dinner" in m["meals"]:
             assert minutes(m["hours"]["open"]) <= 18 * 60 and minutes(m["hours"]["close"]) >= 20 * 60, f"{w}: dinner hours"
-        if full:
-            assert set(m) <= {"id", "name", "description", "category", "meals", "area", "lat", "lon", "cost",
-                              "durationMinutes", "hours", "closedOn", "flagship"}, f"{w}: unknown key"
-            if m["category"] == "cafe":
-                assert m["meals"] == ["breakfast"], f"{w}: a cafe is breakfast only, not lunch or dinner"
-    if full:
-        b = doc["budget"]
-        cheap = [m for m in meals if m["cost"] <= b["low"] // 3]
-        high = [m for m in meals if m["cost"] >= b["medium"] * 2 // 5]
-        mid = [m for m in meals if m not in cheap and m not in high]
-        assert len(cheap) >= 8 and len(mid) >= 8 and len(high) >= 5, \
-            f"meals: {len(cheap)} cheap (<= low/3), {len(mid)} mid, {len(high)} high-end (>= 0.4 medium); want 8/8/5"
-        flagships = [m for m in meals if m.get("flagship")]
-        assert 2 <= len(flagships) <= 4, f"meals: {len(flagships)} flagship tables (want 2-4)"
-        for m in flagships:
-            assert m in high and m["cost"] <= b["high"] // 2, f"meals/{m['id']}: a flagship is high-end, at most half the high budget"
-        assert sum(1 for m in meals if "breakfast" in m["meals"]) >= 5, "need >= 5 breakfast places"
+        assert set(m) <= {"id", "name", "description", "category", "meals", "area", "lat", "lon", "cost",
+                          "durationMinutes", "hours", "closedOn", "flagship"}, f"{w}: unknown key"
+        if m["category"] == "cafe":
+            assert m["meals"] == ["breakfast"], f"{w}: a cafe is breakfast only, not lunch or dinner"
+    b = doc["budget"]
+    cheap = [m for m in meals if m["cost"] <= b["low"] // 3]
+    high = [m for m in meals if m["cost"] >= b["medium"] * 2 // 5]
+    mid = [m for m in meals if m not in cheap and m not in high]
+    assert len(cheap) >= 8 and len(mid) >= 8 and len(high) >= 5, \
+        f"meals: {len(cheap)} cheap (<= low/3), {len(mid)} mid, {len(high)} high-end (>= 0.4 medium); want 8/8/5"
+    flagships = [m for m in meals if m.get("flagship")]
+    assert 2 <= len(flagships) <= 4, f"meals: {len(flagships)} flagship tables (want 2-4)"
+    for m in flagships:
+        assert m in high and m["cost"] <= b["high"] // 2, f"meals/{m['id']}: a flagship is high-end, at most half the high budget"
+    assert sum(1 for m in meals if "breakfast" in m["meals"]) >= 5, "need >= 5 breakfast places"
 
 
-def check_planner_needs(doc, full):
+def check_planner_needs(doc):
     """What the planner needs to build good days everywhere."""
     b = doc["budget"]
     meals = doc["meals"]
@@ -252,20 +245,19 @@ def check_planner_needs(doc, full):
         assert len(ps) >= 3, f"area {a}: {len(ps)} places (want >= 3)"
         eats = [m for m in meals if m["area"]["en"] == a and ({"lunch", "dinner"} & set(m["meals"]))]
         assert eats, f"area {a}: no lunch/dinner place in this area"
-    if full:
-        trips = [p for p in doc["places"] if p.get("dayTrip")]
-        assert 2 <= len(trips) <= 4, f"day trips: {len(trips)} (want 2-4)"
-        flagships = [p for p in doc["places"] if p.get("flagship")]
-        assert 3 <= len(flagships) <= 6, f"flagship places: {len(flagships)} (want 3-6)"
-        t = doc["transit"]
-        near_km = max(NEAR_KM, (NEAR_MINUTES - t["overheadMinutes"]) / 60 * t["speedKmh"])
-        for p in places:
-            # A place needs lunch nearby if it is open at lunchtime, dinner if it is open in the evening.
-            opens, closes = minutes(p["hours"]["open"]), minutes(p["hours"]["close"])
-            kinds = [k for k, (start, end) in MEAL_TIMES.items() if opens < end and closes > start]
-            for kind in kinds:
-                near = [m for m in by_meal[kind] if m["category"] == "food" and km((p["lat"], p["lon"]), (m["lat"], m["lon"])) <= near_km]
-                assert len(near) >= NEAR_MEALS, f"places/{p['id']}: {len(near)} {kind} places within {near_km:.1f} km"
+    trips = [p for p in doc["places"] if p.get("dayTrip")]
+    assert 2 <= len(trips) <= 4, f"day trips: {len(trips)} (want 2-4)"
+    flagships = [p for p in doc["places"] if p.get("flagship")]
+    assert 3 <= len(flagships) <= 6, f"flagship places: {len(flagships)} (want 3-6)"
+    t = doc["transit"]
+    near_km = max(NEAR_KM, (NEAR_MINUTES - t["overheadMinutes"]) / 60 * t["speedKmh"])
+    for p in places:
+        # A place needs lunch nearby if it is open at lunchtime, dinner if it is open in the evening.
+        opens, closes = minutes(p["hours"]["open"]), minutes(p["hours"]["close"])
+        kinds = [k for k, (start, end) in MEAL_TIMES.items() if opens < end and closes > start]
+        for kind in kinds:
+            near = [m for m in by_meal[kind] if m["category"] == "food" and km((p["lat"], p["lon"]), (m["lat"], m["lon"])) <= near_km]
+            assert len(near) >= NEAR_MEALS, f"places/{p['id']}: {len(near)} {kind} places within {near_km:.1f} km"
     assert sum(1 for p in places if p["indoor"]) >= 12, "need >= 12 indoor places for rainy days"
     assert sum(1 for p in places if minutes(p["hours"]["close"]) >= 22 * 60) >= 3, "need >= 3 places open till 22:00+"
     assert sum(1 for p in places if p["cost"] == 0) >= 5, "need >= 5 free places"

@@ -11,11 +11,6 @@ const NEAR_KM: f64 = 2.5;
 const NEAR_MINUTES: f64 = 20.0;
 const NEAR_MEALS: usize = 2;
 
-/// The files carrying a destination profile; files without one are still being filled in.
-fn profiled() -> Vec<Arc<DestinationData>> {
-    Catalog::bundled().all().iter().filter(|d| d.meal_windows.is_some()).cloned().collect()
-}
-
 fn km(a: (f64, f64), b: (f64, f64)) -> f64 {
     let (la1, lo1, la2, lo2) = (a.0.to_radians(), a.1.to_radians(), b.0.to_radians(), b.1.to_radians());
     6371.0 * ((lo2 - lo1) * ((la1 + la2) / 2.0).cos()).hypot(la2 - la1)
@@ -23,7 +18,7 @@ fn km(a: (f64, f64), b: (f64, f64)) -> f64 {
 
 #[test]
 fn restaurants_span_every_price_level_and_cafes_serve_only_breakfast() {
-    for d in profiled() {
+    for d in Catalog::bundled().all() {
         assert!(d.meals.len() >= 30, "{}: {} meals", d.id, d.meals.len());
         let (low, medium, high) = (d.budget.low, d.budget.medium, d.budget.high);
         let cheap = d.meals.iter().filter(|m| m.cost <= low / 3).count();
@@ -48,7 +43,7 @@ fn every_place_has_lunch_and_dinner_nearby() {
     // A place needs lunch nearby if it is open at lunchtime, dinner if it is open in the evening.
     let at = ClockTime::hm;
     let times = [(MealKind::Lunch, at(11, 30), at(14, 0)), (MealKind::Dinner, at(18, 0), at(21, 0))];
-    for d in profiled() {
+    for d in Catalog::bundled().all() {
         let transit = d.profile().transit;
         let near_km = NEAR_KM.max((NEAR_MINUTES - f64::from(transit.overhead_minutes)) / 60.0 * transit.speed_kmh);
         for p in d.places.iter().filter(|p| !p.day_trip) {
@@ -67,7 +62,7 @@ fn every_place_has_lunch_and_dinner_nearby() {
 
 #[test]
 fn day_trips_fill_a_day_and_flagships_mark_the_premium_experiences() {
-    for d in profiled() {
+    for d in Catalog::bundled().all() {
         let trips: Vec<&Place> = d.places.iter().filter(|p| p.day_trip).collect();
         assert!((2..=4).contains(&trips.len()), "{}: {} day trips", d.id, trips.len());
         for p in trips {
@@ -85,7 +80,7 @@ fn day_trips_fill_a_day_and_flagships_mark_the_premium_experiences() {
 
 #[test]
 fn places_keep_to_their_time_of_day_and_nature_to_daylight() {
-    for d in profiled() {
+    for d in Catalog::bundled().all() {
         for p in &d.places {
             let (open, close) = (p.hours.open.minutes(), p.hours.close.minutes());
             assert!(
@@ -108,7 +103,7 @@ fn places_keep_to_their_time_of_day_and_nature_to_daylight() {
 
 #[test]
 fn holidays_cover_2025_to_2028_in_order_and_close_known_places() {
-    for d in profiled() {
+    for d in Catalog::bundled().all() {
         let profile = d.profile();
         assert!(profile.holidays.windows(2).all(|w| w[0].date < w[1].date), "{}: holidays out of order", d.id);
         for year in 2025..=2028 {
@@ -126,5 +121,26 @@ fn holidays_cover_2025_to_2028_in_order_and_close_known_places() {
         let windows = profile.meal_windows;
         assert!(windows.breakfast.from < windows.lunch.from && windows.lunch.from < windows.dinner.from, "{}", d.id);
         assert!(profile.transit.speed_kmh > profile.transit.walk_kmh, "{}", d.id);
+    }
+}
+
+#[test]
+fn a_file_without_meal_windows_or_transit_is_rejected() {
+    let (name, seoul) = FILES[0];
+    for key in ["mealWindows", "transit"] {
+        // Drop the top-level block: its key line and the indented lines under it.
+        let mut skipping = false;
+        let text: String = seoul
+            .lines()
+            .filter(|line| {
+                if !line.starts_with(' ') {
+                    skipping = line.starts_with(&format!("{key}:"));
+                }
+                !skipping
+            })
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let err = Catalog::parse(&[(name, &text)]).expect_err(key);
+        assert!(err.message.contains(key), "{key}: {err}");
     }
 }
