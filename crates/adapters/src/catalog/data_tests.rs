@@ -2,7 +2,9 @@
 //! every price near every place, day trips, flagships, daylight hours for nature and public holidays.
 //! `scripts/check_destinations.py` checks the same and more (holiday dates against each country's rules).
 
-use super::*;
+use tripstream_domain::plan::{Category, ClockTime};
+
+use super::{BestTime, Catalog, FILES, Meal, MealKind, Place};
 
 /// Every place has this many lunch and dinner restaurants (not cafés) near it: within this many minutes by
 /// the destination's own transit model (a few km in a metro city, more where one drives), and at least
