@@ -9,6 +9,7 @@ pub mod eventlog;
 pub mod fallback;
 pub mod geocoded;
 pub mod http;
+pub mod keys;
 pub mod llm;
 pub mod offline;
 pub mod runlog;

@@ -44,11 +44,25 @@ pub struct Db {
     migrated: Arc<AtomicBool>,
 }
 
+/// The connection pool of one dialect. Other stores in the same database (the API keys) reach it through
+/// [`Db::pool`] and [`with_pool!`].
 #[derive(Clone, Debug)]
-enum Pool {
+pub(crate) enum Pool {
     Sqlite(SqlitePool),
     Postgres(PgPool),
 }
+
+/// Runs `$body` with `$pool` bound to the pool of whichever dialect `$db` uses: the statements are the
+/// same, but their types differ per database, so the body is compiled once for each.
+macro_rules! with_pool {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db.pool() {
+            $crate::runlog::Pool::Sqlite($pool) => $body,
+            $crate::runlog::Pool::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use with_pool;
 
 impl Db {
     /// Opens `url` (`sqlite://path`, `sqlite::memory:`, `postgres://…`) and applies the migrations. A
@@ -86,6 +100,10 @@ impl Db {
             return Err(DbError::Scheme { scheme });
         };
         Ok(Db { pool, migrated: Arc::new(AtomicBool::new(false)) })
+    }
+
+    pub(crate) fn pool(&self) -> &Pool {
+        &self.pool
     }
 
     /// `sqlite` or `postgres`.

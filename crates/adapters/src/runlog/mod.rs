@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use db::{Db, DbError};
+pub(crate) use db::{Pool, with_pool};
 pub use stats::{Stats, stats};
 
 /// One request, as it went.
