@@ -29,6 +29,8 @@ enum Command {
     Destinations(commands::destinations::DestinationsArgs),
     /// Print the monitoring numbers from the run log.
     Stats(commands::stats::StatsArgs),
+    /// Create, list and revoke the API keys callers send as `Authorization: Bearer …`.
+    Keys(commands::keys::KeysArgs),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +48,7 @@ fn main() -> ExitCode {
             Command::Plan(args) => commands::plan::run(args).await,
             Command::Destinations(args) => commands::destinations::run(args),
             Command::Stats(args) => commands::stats::run(args).await,
+            Command::Keys(args) => commands::keys::run(args).await,
         }
     })
 }

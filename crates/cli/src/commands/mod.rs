@@ -1,4 +1,5 @@
 pub mod destinations;
+pub mod keys;
 pub mod plan;
 pub mod serve;
 pub mod stats;

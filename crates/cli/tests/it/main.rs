@@ -1,5 +1,6 @@
 //! The `tripstream` command line, run as a user runs it.
 
+mod keys;
 mod replicas;
 
 use std::process::{Command, Output};
