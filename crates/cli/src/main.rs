@@ -2,6 +2,7 @@
 
 mod commands;
 mod render;
+mod telemetry;
 
 use std::process::ExitCode;
 
@@ -22,13 +23,15 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the HTTP API (and its SSE streams).
-    Serve(tripstream_server::ServerConfig),
+    Serve(commands::serve::ServeArgs),
     /// Plan a trip here, showing progress and the draft as it is written.
     Plan(commands::plan::PlanArgs),
     /// List the bundled destinations.
     Destinations(commands::destinations::DestinationsArgs),
     /// Print the monitoring numbers from the run log.
     Stats(commands::stats::StatsArgs),
+    /// Ask the server on this machine whether it is ready (a container's health check): exit 0 if so.
+    Healthcheck(commands::healthcheck::HealthcheckArgs),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
             Command::Plan(args) => commands::plan::run(args).await,
             Command::Destinations(args) => commands::destinations::run(args),
             Command::Stats(args) => commands::stats::run(args).await,
+            Command::Healthcheck(args) => commands::healthcheck::run(args).await,
         }
     })
 }

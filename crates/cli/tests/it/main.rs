@@ -1,5 +1,7 @@
 //! The `tripstream` command line, run as a user runs it.
 
+mod otlp;
+mod process;
 mod replicas;
 
 use std::process::{Command, Output};
