@@ -1,0 +1,192 @@
+// The image, as far as these machines can build it: no registry is reachable and no Rust image runs here,
+// so the Dockerfile's runtime stage is built with podman on a Debian bookworm base made by debootstrap
+// (deploy/test/run makes it), with the host-built binary as the `prebuilt` stage; then it is run as the
+// deployment runs it (read-only root, non-root user) to serve a plan and stop on SIGTERM in time. The
+// build stage's context is checked to hold everything the build needs.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+
+import { freePort, postStream, readStream, readiness, repoRoot, tripstreamBinary, waitFor } from "./support.mjs";
+
+const BASE_IMAGE = process.env.TRIPSTREAM_TEST_BASE_IMAGE ?? "localhost/tripstream-test-base:bookworm";
+const IMAGE = `localhost/tripstream-test:${process.pid}`;
+// The runtime the issue prescribes for these machines (crun fails on their cgroups and rlimits).
+const RUN = ["--runtime", "runc"];
+const LIMITS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"];
+
+function podman(args, { allowFailure = false, timeout = 300_000 } = {}) {
+  const result = spawnSync("podman", args, { encoding: "utf8", timeout, maxBuffer: 64 * 1024 * 1024 });
+  if (!allowFailure && result.status !== 0) {
+    throw new Error(`podman ${args.join(" ")} failed (${result.status}):\n${result.stdout}\n${result.stderr}`);
+  }
+  return result;
+}
+
+const available = spawnSync("podman", ["image", "exists", BASE_IMAGE]).status === 0;
+const skip = !available && `the base image ${BASE_IMAGE} is missing: deploy/test/run makes it with debootstrap`;
+
+describe("the image's runtime stage", { skip }, () => {
+  let context;
+  const containers = [];
+  before(() => {
+    // The build context of a prebuilt image: only the binary.
+    context = mkdtempSync(path.join(tmpdir(), "tripstream-image-"));
+    copyFileSync(tripstreamBinary(), path.join(context, "tripstream"));
+    podman([
+      "build", ...RUN, ...LIMITS, "--network", "host", "--format", "docker",
+      "--file", path.join(repoRoot, "Dockerfile"), "--target", "runtime",
+      "--build-arg", `RUNTIME_BASE=${BASE_IMAGE}`, "--build-arg", "BINARY_FROM=prebuilt",
+      "--tag", IMAGE, context,
+    ]);
+  });
+  after(() => {
+    for (const name of containers) podman(["rm", "--force", "--volumes", "--time", "0", name], { allowFailure: true });
+    podman(["rmi", "--force", IMAGE], { allowFailure: true });
+    if (context) rmSync(context, { recursive: true, force: true });
+  });
+
+  /** Starts the image's default command, configured only by `env`, on the host's network. */
+  async function run(env) {
+    const port = await freePort();
+    const name = `tripstream-test-${process.pid}-${containers.length}`;
+    containers.push(name);
+    const vars = { HOST: "127.0.0.1", PORT: String(port), ...env };
+    podman([
+      ...RUN, "run", "--detach", "--name", name, ...LIMITS, "--network", "host",
+      // As the Kubernetes Deployment runs it: nothing writable but /tmp and a volume on its working directory
+      // (where the SQLite run log goes when DATABASE_URL is not set).
+      "--read-only", "--volume", "/var/lib/tripstream",
+      ...Object.entries(vars).flatMap(([k, v]) => ["--env", `${k}=${v}`]),
+      IMAGE,
+    ]);
+    const base = `http://127.0.0.1:${port}`;
+    await waitFor("the container's server to be ready", async () => {
+      const state = podman(["inspect", "--format", "{{.State.Status}}", name]).stdout.trim();
+      if (state === "exited") throw new Error(`the container exited:\n${podman(["logs", name]).stderr}`);
+      return (await readiness(base)) === true;
+    }, 30_000);
+    return { name, base };
+  }
+
+  test("is a non-root user running `tripstream serve`, with a health check", () => {
+    const [image] = JSON.parse(podman(["image", "inspect", IMAGE]).stdout);
+    const config = image.Config;
+    assert.equal(config.User, "10001:10001");
+    assert.deepEqual(config.Entrypoint, ["tripstream"]);
+    assert.deepEqual(config.Cmd, ["serve"]);
+    assert.equal(config.WorkingDir, "/var/lib/tripstream");
+    assert.ok("8000/tcp" in config.ExposedPorts);
+    // podman shows a Docker-format image's HEALTHCHECK beside its config.
+    const check = image.Healthcheck ?? config.Healthcheck;
+    assert.deepEqual(check?.Test, ["CMD", "tripstream", "healthcheck"]);
+  });
+
+  test("serves the original's request from its environment alone, and reports healthy", async () => {
+    const { name, base } = await run({ OFFLINE_CHUNK_DELAY_MS: "0" });
+    assert.equal(podman(["exec", name, "id", "-u"]).stdout.trim(), "10001");
+    const response = await postStream(base, { location: "Seoul", startDate: "2025-11-10", endDate: "2025-11-12", budget: "medium" });
+    assert.equal(response.status, 200);
+    const events = [];
+    const { ended } = await readStream(response, ({ event }) => void events.push(event));
+    assert.equal(ended, "done");
+    const plan = events.at(-2).plan;
+    assert.equal(plan.days.length, 3);
+    assert.equal(plan.metadata.provider, "offline", "the bundled data is in the binary");
+    // The image's own HEALTHCHECK command, run in the container.
+    const health = podman(["healthcheck", "run", name], { allowFailure: true });
+    assert.equal(health.status, 0, `${health.stdout}${health.stderr}`);
+    // The bundled prompts compile in the image (they would stop start-up otherwise) and the page is there.
+    const page = await fetch(`${base}/`);
+    assert.match(await page.text(), /<html/i);
+  });
+
+  test("stops on SIGTERM within SHUTDOWN_GRACE_SECS, ending an unfinished stream as the contract says", async () => {
+    const graceSecs = 2;
+    // A 14-day trip with 100 ms between lines runs for well over the grace period.
+    const { name, base } = await run({ SHUTDOWN_GRACE_SECS: String(graceSecs), OFFLINE_CHUNK_DELAY_MS: "100" });
+    const response = await postStream(base, { location: "Busan", startDate: "2026-05-01", endDate: "2026-05-14", budget: "low" });
+    const events = [];
+    let signalled;
+    const reading = readStream(response, ({ event }) => {
+      events.push(event);
+      if (events.length === 5) {
+        signalled = performance.now();
+        podman(["kill", "--signal", "TERM", name]);
+      }
+    });
+    const { ended } = await reading;
+    const code = Number(podman(["wait", name], { timeout: 30_000 }).stdout.trim());
+    const stoppedAfter = (performance.now() - signalled) / 1000;
+    assert.equal(code, 0, `a clean exit:\n${podman(["logs", name]).stderr}`);
+    assert.ok(stoppedAfter < graceSecs + 3, `stopped ${stoppedAfter.toFixed(1)} s after SIGTERM (grace ${graceSecs} s)`);
+    assert.ok(stoppedAfter >= graceSecs - 0.5, "the stream had its grace period");
+    // Without Redis there is no replica to hand over to: the stream ends with a retryable error, then done.
+    assert.equal(ended, "done");
+    assert.deepEqual(events.slice(-2).map((e) => e.type), ["error", "done"]);
+    assert.equal(events.at(-2).retryable, true);
+  });
+});
+
+describe("the build stage's context (.dockerignore)", { skip }, () => {
+  let files;
+  before(() => {
+    // podman applies the repository's .dockerignore exactly as a build does; list what it lets through.
+    const probe = `localhost/tripstream-context-${process.pid}`;
+    const dir = mkdtempSync(path.join(tmpdir(), "tripstream-context-"));
+    try {
+      const containerfile = path.join(dir, "Containerfile");
+      spawnSync("sh", ["-c", `printf 'FROM ${BASE_IMAGE}\\nCOPY . /context\\n' > ${containerfile}`]);
+      podman(["build", ...RUN, ...LIMITS, "--network", "host", "--file", containerfile, "--tag", probe, repoRoot]);
+      const listing = podman([...RUN, "run", "--rm", ...LIMITS, "--network", "host", probe, "find", "/context", "-type", "f"]);
+      files = new Set(listing.stdout.split("\n").filter(Boolean).map((f) => f.slice("/context/".length)));
+    } finally {
+      podman(["rmi", "--force", probe], { allowFailure: true });
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("holds the workspace, every file the crates embed, and nothing heavy", () => {
+    const tracked = spawnSync("git", ["ls-files"], { cwd: repoRoot, encoding: "utf8" }).stdout.split("\n").filter(Boolean);
+    // Every Rust source and manifest of the workspace, and the lock file.
+    const needed = tracked.filter((f) => f === "Cargo.toml" || f === "Cargo.lock" || f === "rustfmt.toml" || /^crates\//.test(f));
+    // Every file named by include_str!/include_bytes! in the crates' sources, resolved from the source.
+    for (const source of needed.filter((f) => f.endsWith(".rs"))) {
+      const text = readFileSync(path.join(repoRoot, source), "utf8");
+      for (const [, target] of text.matchAll(/include_(?:str|bytes)!\("([^"]+)"\)/g)) {
+        needed.push(path.posix.normalize(path.posix.join(path.posix.dirname(source), target)));
+      }
+    }
+    assert.ok(needed.some((f) => f.startsWith("data/destinations/")), "the bundled destinations are among them");
+    assert.ok(needed.some((f) => f.startsWith("prompts/")) && needed.some((f) => f.startsWith("migrations/")));
+    const missing = needed.filter((f) => !files.has(f));
+    assert.deepEqual(missing, [], "files the build needs that .dockerignore leaves out");
+    for (const f of files) assert.doesNotMatch(f, /^(target|\.git|clients|deploy)\/|node_modules\/|\.db$/, `${f} should not be in the context`);
+    const bytes = [...files].reduce((sum, f) => sum + statSync(path.join(repoRoot, f)).size, 0);
+    assert.ok(bytes < 20 * 1024 * 1024, `the context is ${(bytes / 1048576).toFixed(1)} MiB`);
+  });
+
+  test("is a workspace cargo resolves from its lock file alone", () => {
+    // The context as the build stage sees it: `cargo build --locked` starts from exactly these files.
+    const dir = mkdtempSync(path.join(tmpdir(), "tripstream-context-copy-"));
+    try {
+      for (const f of files) {
+        mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
+        copyFileSync(path.join(repoRoot, f), path.join(dir, f));
+      }
+      const metadata = spawnSync("cargo", ["metadata", "--locked", "--offline", "--format-version", "1"], {
+        cwd: dir,
+        encoding: "utf8",
+        maxBuffer: 64 * 1024 * 1024,
+      });
+      assert.equal(metadata.status, 0, metadata.stderr);
+      const members = JSON.parse(metadata.stdout).workspace_members.length;
+      assert.equal(members, readdirSync(path.join(repoRoot, "crates")).length, "every crate is a member");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
