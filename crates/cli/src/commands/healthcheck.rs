@@ -31,7 +31,9 @@ pub async fn run(args: HealthcheckArgs) -> ExitCode {
         Ok(response) => {
             let status = response.status();
             let body = response.text().await.unwrap_or_default();
-            eprintln!("{url}: {status} {}", body.trim());
+            // The reason, as /health/ready gives it; a body that is not a short reason is cut.
+            let reason: String = body.trim().chars().take(300).collect();
+            eprintln!("{url}: {status} {reason}");
             ExitCode::FAILURE
         }
         Err(e) => {

@@ -1,5 +1,6 @@
 //! The `tripstream` command line, run as a user runs it.
 
+mod healthcheck;
 mod otlp;
 mod process;
 mod replicas;
