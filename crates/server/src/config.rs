@@ -246,6 +246,8 @@ pub struct ServerConfig {
     pub engine: EngineSettings,
     #[command(flatten)]
     pub store: StoreSettings,
+    #[command(flatten)]
+    pub map: MapSettings,
 }
 
 /// Where finished plans and the run log are kept.
@@ -302,6 +304,28 @@ impl Default for ServerConfig {
             cors_allow_origins: "*".into(),
             engine: EngineSettings::default(),
             store: StoreSettings::default(),
+            map: MapSettings::default(),
         }
+    }
+}
+
+/// The web page's day maps: where their background tiles come from. Without tiles (`none`, or none reachable)
+/// the page draws a sketch of the stops and legs; the page's Content-Security-Policy admits this host only.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MapSettings {
+    /// Raster tiles with `{z}`, `{x}` and `{y}` in the URL (`{s}` for a subdomain, `{r}` for `@2x`), or `none`.
+    #[arg(long, env = "MAP_TILE_URL", default_value = OSM_TILES)]
+    pub map_tile_url: String,
+    /// The credit the tile provider asks for, shown on the map; `[text](https://…)` makes a link.
+    #[arg(long, env = "MAP_TILE_ATTRIBUTION", default_value = OSM_ATTRIBUTION)]
+    pub map_tile_attribution: String,
+}
+
+const OSM_TILES: &str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png";
+const OSM_ATTRIBUTION: &str = "© [OpenStreetMap](https://www.openstreetmap.org/copyright) contributors";
+
+impl Default for MapSettings {
+    fn default() -> Self {
+        Self { map_tile_url: OSM_TILES.into(), map_tile_attribution: OSM_ATTRIBUTION.into() }
     }
 }

@@ -16,8 +16,10 @@ use tripstream_adapters::{
 };
 use tripstream_engine::{Destinations, Engine, PlanGenerator, Weather};
 
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tripstream_adapters::cache::{MemoryCache, PlanStore, RedisCache, Resilient};
-use tripstream_adapters::eventlog::RedisEventLog;
+use tripstream_adapters::eventlog::{EventLog, RedisEventLog};
 use tripstream_adapters::runlog::{Db, RunLog, RunLogConfig};
 
 use crate::config::{EngineSettings, LlmChoice, LlmSettings, StoreSettings, WeatherChoice, WeatherSettings, secret};
@@ -207,39 +209,77 @@ fn weather(settings: &WeatherSettings, plans_anywhere: bool) -> (Arc<dyn Weather
     (Arc::new(layered), name, geocoder)
 }
 
-/// The plan cache and the run log, opened from configuration.
+/// The plan cache, the run log and the shared event log, opened from configuration.
 #[derive(Clone)]
 pub struct Stores {
     /// `None` when caching is off (`CACHE_TTL_SECS=0`).
     pub cache: Option<Arc<Resilient>>,
     pub runlog: RunLog,
     /// Stream event logs shared by replicas, with Redis.
-    pub event_log: Option<RedisEventLog>,
+    pub event_log: Option<Arc<dyn EventLog>>,
 }
 
 impl Stores {
-    /// Opens the run log's database (migrating it) and the cache. Redis is connected lazily, so a Redis
-    /// that is down at start-up is a warning, not a failure; an unreachable PostgreSQL is buffered by the
-    /// run log, but a database URL that cannot work at all fails here.
-    pub async fn open(settings: &StoreSettings, stream_retention: Duration) -> anyhow::Result<Stores> {
+    /// Opens the run log's database and the cache, starting the run log's writer on `tasks`. Redis is
+    /// connected lazily, so a Redis that is down at start-up is a warning, not a failure. So is a
+    /// PostgreSQL that is not up yet: its migrations are retried on `tasks` until they apply (the
+    /// replica is not ready meanwhile, and rows wait in the run log's buffer) or `stopped`. A SQLite
+    /// file is migrated at once, and a database URL that cannot work at all fails here.
+    pub async fn open(
+        settings: &StoreSettings,
+        stream_retention: Duration,
+        tasks: &TaskTracker,
+        stopped: CancellationToken,
+    ) -> anyhow::Result<Stores> {
         let ttl = Duration::from_secs(settings.cache_ttl_secs);
-        let cache: Option<Arc<dyn PlanStore>> = match &settings.redis_url {
+        let redis_url = settings.redis_url.as_deref().map(str::trim).filter(|u| !u.is_empty());
+        let cache: Option<Arc<dyn PlanStore>> = match redis_url {
             _ if ttl.is_zero() => None,
-            Some(url) if !url.trim().is_empty() => {
+            Some(url) => {
                 let timeout = Duration::from_millis(settings.redis_timeout_ms.max(1));
                 Some(Arc::new(RedisCache::new(url, settings.redis_key_prefix.clone(), ttl, timeout)?))
             }
-            _ => Some(Arc::new(MemoryCache::new(settings.cache_capacity, ttl))),
+            None => Some(Arc::new(MemoryCache::new(settings.cache_capacity, ttl))),
         };
-        let db = Db::open(&settings.database_url).await.context("DATABASE_URL")?;
+        let db = Db::connect(&settings.database_url).await.context("DATABASE_URL")?;
+        if db.kind() == "sqlite" {
+            db.migrate().await.context("DATABASE_URL")?;
+        } else {
+            tasks.spawn(migrate_until_done(db.clone(), stopped));
+        }
         let config = RunLogConfig { buffer: settings.runlog_buffer, ..RunLogConfig::default() };
         tracing::info!(cache = cache.as_ref().map_or("off", |c| c.name()), run_log = db.kind(), "stores opened");
-        let event_log = match settings.redis_url.as_deref().map(str::trim) {
-            Some(url) if !url.is_empty() => {
-                Some(RedisEventLog::new(url, settings.redis_key_prefix.clone(), stream_retention)?)
-            }
-            _ => None,
+        let event_log: Option<Arc<dyn EventLog>> = match redis_url {
+            Some(url) => Some(Arc::new(RedisEventLog::new(url, settings.redis_key_prefix.clone(), stream_retention)?)),
+            None => None,
         };
-        Ok(Stores { cache: cache.map(|c| Arc::new(Resilient::new(c))), runlog: RunLog::start(db, config), event_log })
+        let runlog = RunLog::start(db, config, tasks);
+        Ok(Stores { cache: cache.map(|c| Arc::new(Resilient::new(c))), runlog, event_log })
+    }
+}
+
+/// Applies the run log's migrations, retrying with backoff until they apply or the replica stops.
+async fn migrate_until_done(db: Db, stopped: CancellationToken) {
+    let mut failures = 0u32;
+    loop {
+        match db.migrate().await {
+            Ok(()) => {
+                if failures > 0 {
+                    tracing::info!(failures, "run log database reachable; migrations applied");
+                }
+                return;
+            }
+            Err(e) => {
+                if failures == 0 {
+                    tracing::warn!(error = %e, "run log database not reachable yet; retrying in the background (not ready until it is)");
+                }
+                failures += 1;
+            }
+        }
+        let wait = http::backoff(failures, Duration::from_millis(500), Duration::from_secs(10));
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = stopped.cancelled() => return,
+        }
     }
 }

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use sqlx::Connection;
+use tripstream_adapters::eventlog::{Entry, EventLog, OpenStream, RedisEventLog};
+use tripstream_domain::StreamEvent;
 use tripstream_server::ServerConfig;
 
 use crate::helpers::*;
@@ -244,11 +246,13 @@ async fn every_request_leaves_one_row_in_postgres_and_stats_agree_with_the_rows(
     assert_eq!(bad.status(), 422);
 }
 
-/// A TCP proxy to PostgreSQL that can be cut (existing connections closed, new ones refused) and restored.
+/// A TCP proxy to PostgreSQL or Redis that can be cut (existing connections closed, new ones refused)
+/// and restored; it counts the connections it refused, so a test can wait until a client tried.
 struct Cuttable {
     port: u16,
     up: Arc<AtomicBool>,
     epoch: Arc<tokio::sync::watch::Sender<u64>>,
+    refused: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Cuttable {
@@ -257,10 +261,12 @@ impl Cuttable {
         let port = listener.local_addr().unwrap().port();
         let up = Arc::new(AtomicBool::new(true));
         let epoch = Arc::new(tokio::sync::watch::channel(0u64).0);
-        let (up2, epoch2) = (up.clone(), epoch.clone());
+        let refused = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (up2, epoch2, refused2) = (up.clone(), epoch.clone(), refused.clone());
         tokio::spawn(async move {
             while let Ok((mut client, _)) = listener.accept().await {
                 if !up2.load(Ordering::SeqCst) {
+                    refused2.fetch_add(1, Ordering::SeqCst);
                     continue; // dropped: refused
                 }
                 let mut cut = epoch2.subscribe();
@@ -273,7 +279,15 @@ impl Cuttable {
                 });
             }
         });
-        Cuttable { port, up, epoch }
+        Cuttable { port, up, epoch, refused }
+    }
+
+    /// Waits until a client tried to connect while the proxy was cut.
+    async fn refused_a_connection(&self) {
+        let refused = self.refused.clone();
+        let before = refused.load(Ordering::SeqCst);
+        let tried = eventually(Duration::from_secs(10), async || refused.load(Ordering::SeqCst) > before).await;
+        assert!(tried, "nobody tried to connect during the outage");
     }
 
     fn cut(&self) {
@@ -304,7 +318,7 @@ async fn rows_written_during_a_database_outage_arrive_when_it_returns() {
         let response = app.generate(&kyoto(&format!("2025-11-{day}"), &format!("2025-11-{day}"))).await;
         assert_eq!(response.status(), 200, "the outage does not touch requests");
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    proxy.refused_a_connection().await;
     assert_eq!(count_rows(&url).await, 1, "nothing could be written during the outage");
 
     proxy.restore();
@@ -363,10 +377,31 @@ async fn the_sqlite_run_log_is_created_with_its_schema_on_first_start() {
     let _ = std::fs::remove_file(&path);
 }
 
+/// Event `seq` of a test stream: chunks, and `done` at 29.
+fn logged_event(seq: u64) -> Entry {
+    let event = match seq {
+        29 => StreamEvent::Done,
+        n => StreamEvent::Chunk(tripstream_domain::event::Chunk {
+            content: n.to_string(),
+            progress: 31,
+            step: tripstream_domain::Step::GenerateDraft,
+        }),
+    };
+    Entry { seq, event: Arc::new(event) }
+}
+
+/// Whether stream `s1` is among the running streams of `prefix`.
+async fn running(redis: &mut redis::aio::MultiplexedConnection, prefix: &str) -> bool {
+    redis::cmd("SISMEMBER").arg(format!("{prefix}streams:running")).arg("s1").query_async(redis).await.unwrap()
+}
+
+fn open_stream<'a>(owner: &'a str) -> OpenStream<'a> {
+    OpenStream { stream_id: "s1", record: "{}", owner }
+}
+
 #[tokio::test]
 async fn events_logged_while_redis_is_unreachable_reach_the_shared_log_in_order_once_it_returns() {
     use redis::AsyncCommands;
-    use tripstream_adapters::eventlog::RedisEventLog;
 
     let prefix = unique("tripstream-test-") + ":";
     let proxy = Cuttable::start("127.0.0.1:6379".parse().unwrap()).await;
@@ -379,50 +414,51 @@ async fn events_logged_while_redis_is_unreachable_reach_the_shared_log_in_order_
     let logged = async |redis: &mut redis::aio::MultiplexedConnection| {
         redis::cmd("XLEN").arg(&key).query_async::<usize>(redis).await.unwrap()
     };
-    let event = |seq: usize| if seq == 29 { r#"{"type":"done"}"#.to_owned() } else { format!(r#"{{"n":{seq}}}"#) };
 
-    let writer = proxied.writer("s1", "{}".into(), "rep_a");
+    let (mut writer, task) = proxied.open(open_stream("rep_a"));
+    let task = tokio::spawn(task.expect("the Redis log writes in the background"));
     for seq in 0..10 {
-        writer.send((seq, event(seq))).unwrap();
+        writer.append(logged_event(seq));
     }
     assert!(eventually(Duration::from_secs(5), async || logged(&mut redis).await == 10).await);
     // What a retry leaves behind when Redis applied a write whose answer was lost: the same entries again.
     for seq in [8, 9] {
-        let add = redis::cmd("XADD").arg(&key).arg("*").arg("seq").arg(seq).arg("event").arg(event(seq)).clone();
+        let json = serde_json::to_string(&*logged_event(seq).event).unwrap();
+        let add = redis::cmd("XADD").arg(&key).arg("*").arg("seq").arg(seq).arg("event").arg(json).clone();
         let _: String = add.query_async(&mut redis).await.unwrap();
     }
 
     proxy.cut();
     for seq in 10..20 {
-        writer.send((seq, event(seq))).unwrap();
+        writer.append(logged_event(seq));
     }
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    proxy.refused_a_connection().await;
     assert_eq!(logged(&mut redis).await, 12, "nothing could be written while Redis was unreachable");
     proxy.restore();
     for seq in 20..30 {
-        writer.send((seq, event(seq))).unwrap();
+        writer.append(logged_event(seq));
     }
     drop(writer);
-    assert!(eventually(Duration::from_secs(10), async || logged(&mut redis).await == 32).await);
+    tokio::time::timeout(Duration::from_secs(30), task).await.expect("the writer finishes").unwrap();
+    assert_eq!(logged(&mut redis).await, 32);
 
     let mut reader = direct.reader("s1", 0).await.unwrap();
     let mut read = Vec::new();
-    while let Some((seq, json)) = reader.next(Duration::from_secs(2)).await.unwrap() {
-        assert_eq!(json, event(seq));
-        read.push(seq);
-        if seq == 29 {
+    while let Some(entry) = reader.next(Duration::from_secs(2)).await.unwrap() {
+        assert_eq!(entry, logged_event(entry.seq));
+        read.push(entry.seq);
+        if entry.is_done() {
             break;
         }
     }
     assert_eq!(read, (0..30).collect::<Vec<_>>(), "every event once, in order");
     let ttl: i64 = redis.ttl(&key).await.unwrap();
     assert!((0..=60).contains(&ttl), "finished, so it expires with the retention: {ttl}");
+    assert!(!running(&mut redis, &prefix).await, "no longer among the running streams");
 }
 
 #[tokio::test]
 async fn a_producer_whose_stream_another_replica_took_over_stops_writing_it() {
-    use tripstream_adapters::eventlog::RedisEventLog;
-
     let prefix = unique("tripstream-test-") + ":";
     let log = RedisEventLog::new(&redis_url(), prefix.clone(), Duration::from_secs(60)).unwrap();
     let (key, lease) = (format!("{prefix}stream:s1"), format!("{prefix}stream:s1:lease"));
@@ -431,27 +467,22 @@ async fn a_producer_whose_stream_another_replica_took_over_stops_writing_it() {
         redis::cmd("XLEN").arg(&key).query_async::<usize>(redis).await.unwrap()
     };
 
-    let writer = log.writer("s1", "{}".into(), "rep_a");
+    let (mut writer, task) = log.open(open_stream("rep_a"));
+    let task = tokio::spawn(task.expect("the Redis log writes in the background"));
     for seq in 0..5 {
-        writer.send((seq, format!(r#"{{"n":{seq}}}"#))).unwrap();
+        writer.append(logged_event(seq));
     }
     assert!(eventually(Duration::from_secs(5), async || logged(&mut redis).await == 5).await);
     // rep_a stalled past its lease and rep_b claimed the stream.
     let _: () = redis::cmd("SET").arg(&lease).arg("rep_b").query_async(&mut redis).await.unwrap();
     for seq in 5..10 {
-        writer.send((seq, format!(r#"{{"n":{seq}}}"#))).unwrap();
+        writer.append(logged_event(seq));
     }
-    writer.send((10, r#"{"type":"done"}"#.into())).unwrap();
+    writer.append(logged_event(29));
     drop(writer);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::timeout(Duration::from_secs(30), task).await.expect("the writer finishes").unwrap();
     assert_eq!(logged(&mut redis).await, 5, "nothing written into a stream another replica produces");
     let holder: Option<String> = redis::cmd("GET").arg(&lease).query_async(&mut redis).await.unwrap();
     assert_eq!(holder.as_deref(), Some("rep_b"), "and its lease left alone");
-    let running: bool = redis::cmd("SISMEMBER")
-        .arg(format!("{prefix}streams:running"))
-        .arg("s1")
-        .query_async(&mut redis)
-        .await
-        .unwrap();
-    assert!(running, "still rep_b's to finish");
+    assert!(running(&mut redis, &prefix).await, "still rep_b's to finish");
 }
