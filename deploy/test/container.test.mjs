@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
+import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -24,6 +25,35 @@ function podman(args, { allowFailure = false, timeout = 300_000 } = {}) {
     throw new Error(`podman ${args.join(" ")} failed (${result.status}):\n${result.stdout}\n${result.stderr}`);
   }
   return result;
+}
+
+/** The machine's PostgreSQL (trust authentication, database `test`), as the Rust tests use it. */
+const POSTGRES_PORT = 5432;
+function psql(sql) {
+  const url = process.env.TEST_DATABASE_URL ?? `postgres://postgres@127.0.0.1:${POSTGRES_PORT}/test`;
+  const result = spawnSync("psql", ["-qAt", "-v", "ON_ERROR_STOP=1", url, "-c", sql], { encoding: "utf8" });
+  if (result.status !== 0) throw new Error(`psql: ${result.stderr}`);
+  return result.stdout;
+}
+
+/** A TCP proxy on `from` (127.0.0.1) to `to`: a service "coming up" on an address. */
+function tcpProxy(from, to) {
+  return new Promise((resolve, reject) => {
+    const sockets = new Set();
+    const server = net.createServer((client) => {
+      const upstream = net.connect(to, "127.0.0.1");
+      for (const s of [client, upstream]) {
+        sockets.add(s);
+        s.on("close", () => sockets.delete(s));
+        s.on("error", () => {});
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    server.on("error", reject);
+    server.listen(from, "127.0.0.1", () =>
+      resolve({ close: () => (server.close(), sockets.forEach((s) => s.destroy())) }),
+    );
+  });
 }
 
 const available = spawnSync("podman", ["image", "exists", BASE_IMAGE]).status === 0;
@@ -49,8 +79,11 @@ describe("the image's runtime stage", { skip }, () => {
     if (context) rmSync(context, { recursive: true, force: true });
   });
 
-  /** Starts the image's default command, configured only by `env`, on the host's network. */
-  async function run(env) {
+  /**
+   * Starts the image's default command, configured only by `env`, on the host's network; resolves once it
+   * answers `probe` (`/health/ready`, or `/health/live` for a replica that cannot be ready yet).
+   */
+  async function run(env, probe = "/health/ready") {
     const port = await freePort();
     const name = `tripstream-test-${process.pid}-${containers.length}`;
     containers.push(name);
@@ -64,10 +97,11 @@ describe("the image's runtime stage", { skip }, () => {
       IMAGE,
     ]);
     const base = `http://127.0.0.1:${port}`;
-    await waitFor("the container's server to be ready", async () => {
+    await waitFor(`the container's server to answer ${probe}`, async () => {
       const state = podman(["inspect", "--format", "{{.State.Status}}", name]).stdout.trim();
       if (state === "exited") throw new Error(`the container exited:\n${podman(["logs", name]).stderr}`);
-      return (await readiness(base)) === true;
+      if (probe === "/health/ready") return (await readiness(base)) === true;
+      return fetch(`${base}${probe}`).then((r) => r.ok, () => false);
     }, 30_000);
     return { name, base };
   }
@@ -102,6 +136,34 @@ describe("the image's runtime stage", { skip }, () => {
     // The bundled prompts compile in the image (they would stop start-up otherwise) and the page is there.
     const page = await fetch(`${base}/`);
     assert.match(await page.text(), /<html/i);
+  });
+
+  test("starts before its PostgreSQL, unhealthy until the database answers, then healthy and logging to it", async () => {
+    // As compose or Kubernetes start everything at once: the database's address answers nothing yet.
+    const schema = `tripstream_deploy_${process.pid}`;
+    psql(`CREATE SCHEMA ${schema}`);
+    const port = await freePort();
+    let proxy;
+    try {
+      const url = `postgres://postgres@127.0.0.1:${port}/test?options=-c%20search_path%3D${schema}`;
+      const { name, base } = await run({ DATABASE_URL: url }, "/health/live");
+      const notReady = await fetch(`${base}/health/ready`);
+      assert.equal(notReady.status, 503);
+      assert.equal((await notReady.json()).runLog, "down");
+      assert.notEqual(podman(["healthcheck", "run", name], { allowFailure: true }).status, 0, "unhealthy");
+
+      // The database comes up (a proxy to the machine's PostgreSQL opens on that address).
+      proxy = await tcpProxy(port, POSTGRES_PORT);
+      await waitFor("the replica to become ready", async () => (await readiness(base)) === true, 60_000, 250);
+      assert.equal(podman(["healthcheck", "run", name], { allowFailure: true }).status, 0, "healthy");
+      const response = await postStream(base, { location: "Jeju", startDate: "2026-04-01", endDate: "2026-04-02", budget: "high" });
+      assert.equal((await readStream(response, () => {})).ended, "done");
+      // Its run log went to PostgreSQL, into the schema the migrations made on the late start.
+      await waitFor("the stream's row in plan_streaming_logs", () => psql(`SELECT count(*) FROM ${schema}.plan_streaming_logs`).trim() === "1");
+    } finally {
+      proxy?.close();
+      psql(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    }
   });
 
   test("stops on SIGTERM within SHUTDOWN_GRACE_SECS, ending an unfinished stream as the contract says", async () => {
@@ -153,11 +215,18 @@ describe("the build stage's context (.dockerignore)", { skip }, () => {
     const tracked = spawnSync("git", ["ls-files"], { cwd: repoRoot, encoding: "utf8" }).stdout.split("\n").filter(Boolean);
     // Every Rust source and manifest of the workspace, and the lock file.
     const needed = tracked.filter((f) => f === "Cargo.toml" || f === "Cargo.lock" || f === "rustfmt.toml" || /^crates\//.test(f));
-    // Every file named by include_str!/include_bytes! in the crates' sources, resolved from the source.
+    // Every file the crates' sources embed: include_str!/include_bytes! (relative to the source file), and
+    // the directories of sqlx::migrate! and rust-embed's `folder` (relative to the crate), whole.
     for (const source of needed.filter((f) => f.endsWith(".rs"))) {
       const text = readFileSync(path.join(repoRoot, source), "utf8");
+      const crate = source.split("/").slice(0, 2).join("/");
+      const join = (from, to) => path.posix.normalize(path.posix.join(from, to));
       for (const [, target] of text.matchAll(/include_(?:str|bytes)!\("([^"]+)"\)/g)) {
-        needed.push(path.posix.normalize(path.posix.join(path.posix.dirname(source), target)));
+        needed.push(join(path.posix.dirname(source), target));
+      }
+      for (const [, dir] of text.matchAll(/(?:sqlx::migrate!\(|#\[folder = )"([^"]+)"/g)) {
+        const prefix = `${join(crate, dir)}/`;
+        needed.push(...tracked.filter((f) => f.startsWith(prefix)));
       }
     }
     assert.ok(needed.some((f) => f.startsWith("data/destinations/")), "the bundled destinations are among them");

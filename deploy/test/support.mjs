@@ -41,13 +41,8 @@ function track(child) {
 /** The replica's readiness: `true` on 200, otherwise the status or the connection error. */
 export async function readiness(base) {
   try {
-    let response = await fetch(`${base}/health/ready`, { signal: AbortSignal.timeout(2000) });
+    const response = await fetch(`${base}/health/ready`, { signal: AbortSignal.timeout(3000) });
     await response.body?.cancel();
-    // TRANSITIONAL: until main serves /health/ready, a 404 falls back to /health.
-    if (response.status === 404) {
-      response = await fetch(`${base}/health`, { signal: AbortSignal.timeout(2000) });
-      await response.body?.cancel();
-    }
     return response.status === 200 ? true : response.status;
   } catch (error) {
     return error.cause?.code ?? String(error);
