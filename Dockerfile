@@ -10,6 +10,9 @@
 # certificates (providers and weather services are reached over TLS), PROMPTS_DIR when that is set, and
 # the SQLite run log in its working directory when DATABASE_URL is not set.
 #
+# It needs BuildKit (Docker's default builder, or podman/buildah): the build stage uses cache mounts, and
+# only the stages the target needs are built.
+#
 # Build arguments:
 #   RUST_IMAGE    the build stage's image.
 #   RUNTIME_BASE  the runtime stage's base: a Debian bookworm (glibc 2.36). deploy/test builds on one made
