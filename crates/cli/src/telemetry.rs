@@ -11,10 +11,11 @@ use opentelemetry_otlp::{Protocol, WithExportConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing::Level;
+use tracing_subscriber::Layer;
 use tracing_subscriber::filter::{EnvFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{Layer, Registry};
 
 /// How `serve` logs and traces (README "Deploying").
 #[derive(Debug, Clone, clap::Args)]
@@ -60,28 +61,32 @@ pub fn init(settings: &TelemetrySettings) -> anyhow::Result<Telemetry> {
     let filter = EnvFilter::try_new(&settings.log_filter).context("RUST_LOG")?;
     let json = settings.log_format.eq_ignore_ascii_case("json");
     let endpoint = settings.otel_exporter_otlp_endpoint.as_deref().map(str::trim).filter(|e| !e.is_empty());
-    let provider = endpoint.map(|e| provider(e, &settings.otel_service_name)).transpose()?;
-    // The trace layer has its own filter: the project's spans at info, whatever the log shows.
-    let traces = provider.as_ref().map(|p| {
-        tracing_opentelemetry::layer()
-            .with_tracer(p.tracer("tripstream"))
-            .with_filter(Targets::new().with_target("tripstream", Level::INFO))
-    });
+    let Some(endpoint) = endpoint else {
+        // No exporter: the log's filter is the only one, as global as it was before traces existed.
+        tracing_subscriber::registry().with(filter).with(log_layer(json)).try_init()?;
+        return Ok(Telemetry { provider: None });
+    };
+    let provider = provider(endpoint, &settings.otel_service_name)?;
+    // Each layer its own filter: the log as RUST_LOG says, the traces the project's spans at info.
+    let traces = tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer("tripstream"))
+        .with_filter(Targets::new().with_target("tripstream", Level::INFO));
     tracing_subscriber::registry().with(log_layer(json).with_filter(filter)).with(traces).try_init()?;
-    if let Some(endpoint) = endpoint {
-        tracing::info!(endpoint, "exporting traces over OTLP/HTTP");
-    }
-    Ok(Telemetry { provider })
+    tracing::info!(endpoint, "exporting traces over OTLP/HTTP");
+    Ok(Telemetry { provider: Some(provider) })
 }
 
 /// Logging for the other commands: `RUST_LOG` filters (default `default_filter`), `LOG_FORMAT=json`.
 pub fn init_logging(default_filter: &str) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let json = std::env::var("LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
-    let _ = tracing_subscriber::registry().with(log_layer(json).with_filter(filter)).try_init();
+    let _ = tracing_subscriber::registry().with(filter).with(log_layer(json)).try_init();
 }
 
-fn log_layer(json: bool) -> Box<dyn Layer<Registry> + Send + Sync> {
+fn log_layer<S>(json: bool) -> Box<dyn Layer<S> + Send + Sync>
+where
+    S: tracing::Subscriber + for<'span> LookupSpan<'span>,
+{
     let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     if json { layer.json().boxed() } else { layer.boxed() }
 }
