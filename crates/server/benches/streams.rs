@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use tripstream_server::config::{SecretUrl, Secs};
 
 /// The allocator the `tripstream` binary uses, so the figures are the binary's.
 #[global_allocator]
@@ -123,11 +124,11 @@ fn mock(pace: Duration) {
 fn server(upstream: &str, runlog: &str) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async move {
-        let mut config = tripstream_server::ServerConfig::default();
+        let mut config = tripstream_server::ServerConfig::for_tests();
         config.engine.llm.openai_base_url = Some(upstream.to_owned());
         config.engine.llm.llm_fallback = vec![tripstream_server::config::LlmChoice::None];
-        config.store.cache_ttl_secs = 0;
-        config.store.database_url = format!("sqlite://{runlog}");
+        config.store.cache_ttl_secs = Secs::new(0);
+        config.store.database_url = SecretUrl::new(format!("sqlite://{runlog}"));
         let app = tripstream_server::Application::build(config).await.expect("the app builds");
         println!("PORT {}", app.local_addr().port());
         app.run_until_stopped(std::future::pending()).await.unwrap();

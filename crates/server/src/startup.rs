@@ -69,7 +69,7 @@ impl Application {
         let listener = TcpListener::bind(SocketAddr::new(config.host, config.port)).await?;
         let tasks = TaskTracker::new();
         let stores_stopped = CancellationToken::new();
-        let retention = Duration::from_secs(config.stream_retention_secs);
+        let retention = config.stream_retention_secs.get();
         let stores = Stores::open(&config.store, retention, &tasks, stores_stopped.clone()).await?;
         let shared = shared.or(stores.event_log);
         crate::observe::prometheus();
@@ -79,10 +79,7 @@ impl Application {
             stores.cache.clone(),
             shared.clone(),
             GenerationsConfig {
-                registry: RegistryConfig {
-                    cancel_grace: Duration::from_secs(config.stream_cancel_grace_secs),
-                    retention,
-                },
+                registry: RegistryConfig { cancel_grace: config.stream_cancel_grace_secs.get(), retention },
                 limits: config.engine.request_limits(),
             },
         );
@@ -96,8 +93,8 @@ impl Application {
                 cache: stores.cache.as_ref().map_or("off", |c| c.name()),
             }),
             limits: config.engine.request_limits(),
-            keep_alive: Duration::from_secs(config.keep_alive_secs),
-            sse_retry: Duration::from_millis(config.sse_retry_ms),
+            keep_alive: config.keep_alive_secs.get(),
+            sse_retry: config.sse_retry_ms.get(),
             started: Instant::now(),
             runlog: stores.runlog.clone(),
             readiness: Readiness::new(draining.clone(), stores.runlog.db().clone(), shared),
@@ -115,7 +112,7 @@ impl Application {
         Ok(Application {
             listener,
             router,
-            grace: Duration::from_secs(config.shutdown_grace_secs),
+            grace: config.shutdown_grace_secs.get(),
             generations,
             runlog: stores.runlog,
             draining,

@@ -9,9 +9,11 @@ use eventsource_stream::Eventsource;
 use futures::StreamExt;
 use serde_json::Value;
 use tokio::sync::oneshot;
+pub use tripstream_adapters::http::Secret;
 use tripstream_adapters::{BundledDestinations, Catalog, Climatology};
 use tripstream_domain::rules::Finding;
 use tripstream_engine::{Draft, DraftSink, Engine, GenerateError, GeneratorInfo, PlanContext, PlanGenerator};
+pub use tripstream_server::config::{Millis, SecretUrl, Secs};
 use tripstream_server::wiring::Services;
 use tripstream_server::{Application, ServerConfig};
 
@@ -37,7 +39,7 @@ impl Message {
 }
 
 pub async fn spawn_app() -> TestApp {
-    spawn_app_with(ServerConfig::default(), None).await
+    spawn_app_with(ServerConfig::for_tests(), None).await
 }
 
 /// The app, once `/health/ready` says it is ready (its database migrated).

@@ -105,7 +105,7 @@ async fn the_page_learns_its_tile_source_and_its_policy_admits_that_host_alone()
         map_tile_url: "https://{s}.tiles.example.org/{z}/{x}/{y}{r}.png".into(),
         map_tile_attribution: "© [Example](https://example.org/credits) & <friends>".into(),
     };
-    let app = spawn_app_with(ServerConfig { map, ..ServerConfig::default() }, None).await;
+    let app = spawn_app_with(ServerConfig { map, ..ServerConfig::for_tests() }, None).await;
     let page = app.get("/").await;
     let csp = header(&page, "content-security-policy");
     assert!(csp.contains("img-src 'self' data: https://*.tiles.example.org;"), "{csp}");
@@ -128,7 +128,7 @@ async fn the_page_learns_its_tile_source_and_its_policy_admits_that_host_alone()
 #[tokio::test]
 async fn without_tiles_the_page_draws_sketches_and_admits_no_image_host() {
     let map = MapSettings { map_tile_url: "none".into(), ..MapSettings::default() };
-    let app = spawn_app_with(ServerConfig { map, ..ServerConfig::default() }, None).await;
+    let app = spawn_app_with(ServerConfig { map, ..ServerConfig::for_tests() }, None).await;
     let page = app.get("/").await;
     let csp = header(&page, "content-security-policy");
     assert!(csp.contains("img-src 'self' data:;"), "{csp}");
@@ -143,7 +143,7 @@ async fn a_tile_url_the_page_cannot_use_stops_the_start_with_a_clear_error() {
         ("ftp://tiles.example.org/{z}/{x}/{y}.png", "https or http"),
     ] {
         let map = MapSettings { map_tile_url: url.into(), ..MapSettings::default() };
-        let config = ServerConfig { map, ..ServerConfig::default() };
+        let config = ServerConfig { map, ..ServerConfig::for_tests() };
         let services = tripstream_server::wiring::Services::from_settings(&config.engine).unwrap();
         let error = match Application::with_services(config, services).await {
             Ok(_) => panic!("{url} was accepted"),

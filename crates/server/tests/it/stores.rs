@@ -54,7 +54,7 @@ fn kyoto(start: &str, end: &str) -> String {
 
 #[tokio::test]
 async fn a_second_request_is_a_cache_hit_on_both_endpoints_and_replays_the_contract() {
-    let config = ServerConfig::default();
+    let config = ServerConfig::for_tests();
     let (services, drafts) = counting_services(&config, Duration::ZERO);
     let app = spawn_app_with(config, Some(services)).await;
 
@@ -88,7 +88,7 @@ async fn a_second_request_is_a_cache_hit_on_both_endpoints_and_replays_the_contr
 
 #[tokio::test]
 async fn identical_streams_in_flight_share_one_generation() {
-    let config = ServerConfig::default();
+    let config = ServerConfig::for_tests();
     let (services, drafts) = counting_services(&config, Duration::from_millis(10));
     let app = Arc::new(spawn_app_with(config, Some(services)).await);
     let body = kyoto("2025-11-10", "2025-11-12");
@@ -107,8 +107,8 @@ async fn identical_streams_in_flight_share_one_generation() {
 async fn plans_are_shared_through_redis_between_replicas() {
     let prefix = format!("{}:", unique("tripstream_test"));
     let config = || {
-        let mut c = ServerConfig::default();
-        c.store.redis_url = Some(redis_url());
+        let mut c = ServerConfig::for_tests();
+        c.store.redis_url = Some(SecretUrl::new(redis_url()));
         c.store.redis_key_prefix = prefix.clone();
         c
     };
@@ -165,9 +165,9 @@ impl Drop for OwnRedis {
 async fn redis_going_away_never_fails_a_request_and_caching_resumes_when_it_returns() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut redis = OwnRedis::start(port);
-    let mut config = ServerConfig::default();
-    config.store.redis_url = Some(format!("redis://127.0.0.1:{}", redis.port));
-    config.store.redis_timeout_ms = 200;
+    let mut config = ServerConfig::for_tests();
+    config.store.redis_url = Some(SecretUrl::new(format!("redis://127.0.0.1:{}", redis.port)));
+    config.store.redis_timeout_ms = Millis::new(200);
     let app = spawn_app_with(config, None).await;
     let body = |day: u32| kyoto(&format!("2025-11-{day:02}"), &format!("2025-11-{day:02}"));
 
@@ -197,8 +197,8 @@ async fn redis_going_away_never_fails_a_request_and_caching_resumes_when_it_retu
 #[tokio::test]
 async fn every_request_leaves_one_row_in_postgres_and_stats_agree_with_the_rows() {
     let url = postgres_schema().await;
-    let mut config = ServerConfig::default();
-    config.store.database_url = url.clone();
+    let mut config = ServerConfig::for_tests();
+    config.store.database_url = SecretUrl::new(url.clone());
     let app = Arc::new(spawn_app_with(config, None).await);
 
     // 200 concurrent requests: JSON and streams, some identical (coalesced or cached), one invalid date range
@@ -305,9 +305,9 @@ async fn rows_written_during_a_database_outage_arrive_when_it_returns() {
     let url = postgres_schema().await;
     let proxy = Cuttable::start("127.0.0.1:5432".parse().unwrap()).await;
     let proxied = url.replace("127.0.0.1:5432", &format!("127.0.0.1:{}", proxy.port));
-    let mut config = ServerConfig::default();
-    config.store.database_url = proxied;
-    config.store.cache_ttl_secs = 0;
+    let mut config = ServerConfig::for_tests();
+    config.store.database_url = SecretUrl::new(proxied);
+    config.store.cache_ttl_secs = Secs::new(0);
     let app = spawn_app_with(config, None).await;
 
     assert_eq!(app.generate(&kyoto("2025-11-10", "2025-11-10")).await.status(), 200);
@@ -364,8 +364,8 @@ async fn metrics_are_prometheus_text_with_the_service_numbers() {
 #[tokio::test]
 async fn the_sqlite_run_log_is_created_with_its_schema_on_first_start() {
     let path = std::env::temp_dir().join(format!("{}.db", unique("tripstream")));
-    let mut config = ServerConfig::default();
-    config.store.database_url = format!("sqlite://{}", path.display());
+    let mut config = ServerConfig::for_tests();
+    config.store.database_url = SecretUrl::new(format!("sqlite://{}", path.display()));
     let app = spawn_app_with(config, None).await;
     assert_eq!(app.generate(seoul_body()).await.status(), 200);
     let ok = eventually(Duration::from_secs(5), async || {
