@@ -230,8 +230,8 @@ describe("a replica sent SIGTERM", () => {
 
   test("drains its streams while nginx sends new streams to the other", async (t) => {
     const { nginx, replicas } = cluster;
-    // A stream long enough to be mid-way when the signal comes (a 5-day trip: about 2.5 s of chunks).
-    const response = await postStream(nginx.base, trip(5));
+    // A stream long enough to outlast the new ones below (an 8-day trip: about 4 s of chunks).
+    const response = await postStream(nginx.base, trip(8));
     const streamId = response.headers.get("x-stream-id");
     const draining = [];
     let stopping;
