@@ -72,7 +72,7 @@ pub fn init(settings: &TelemetrySettings) -> anyhow::Result<Telemetry> {
         .with_tracer(provider.tracer("tripstream"))
         .with_filter(Targets::new().with_target("tripstream", Level::INFO));
     tracing_subscriber::registry().with(log_layer(json).with_filter(filter)).with(traces).try_init()?;
-    tracing::info!(endpoint, "exporting traces over OTLP/HTTP");
+    tracing::info!(endpoint = without_credentials(endpoint), "exporting traces over OTLP/HTTP");
     Ok(Telemetry { provider: Some(provider) })
 }
 
@@ -91,6 +91,18 @@ where
     if json { layer.json().boxed() } else { layer.boxed() }
 }
 
+/// The endpoint as it may be logged: no `user:password@`.
+fn without_credentials(endpoint: &str) -> String {
+    match endpoint.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority_end = rest.find('/').unwrap_or(rest.len());
+            let host = rest[..authority_end].rsplit('@').next().unwrap_or_default();
+            format!("{scheme}://{host}{}", &rest[authority_end..])
+        }
+        None => endpoint.rsplit('@').next().unwrap_or_default().to_owned(),
+    }
+}
+
 /// A tracer provider exporting in batches (a background thread, `OTEL_BSP_*`) over OTLP/HTTP protobuf.
 fn provider(endpoint: &str, service_name: &str) -> anyhow::Result<SdkTracerProvider> {
     // The exporter's HTTP client is reqwest built with rustls and no default crypto provider.
@@ -100,10 +112,29 @@ fn provider(endpoint: &str, service_name: &str) -> anyhow::Result<SdkTracerProvi
     if std::env::var_os("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").is_none() {
         exporter = exporter.with_endpoint(format!("{}/v1/traces", endpoint.trim_end_matches('/')));
     }
-    let exporter = exporter.build().context("OTEL_EXPORTER_OTLP_ENDPOINT")?;
+    // The exporter's own error repeats the URL, credentials and all: say which setting instead.
+    let exporter = exporter.build().map_err(|e| {
+        let reason = match e {
+            opentelemetry_otlp::ExporterBuildError::InvalidConfiguration(_) => {
+                "not a valid URL, or another OTEL_EXPORTER_OTLP_* setting is invalid"
+            }
+            _ => "the exporter cannot be built",
+        };
+        anyhow::anyhow!("OTEL_EXPORTER_OTLP_ENDPOINT ({}): {reason}", without_credentials(endpoint))
+    })?;
     let resource = Resource::builder()
         .with_service_name(service_name.to_owned())
         .with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")))
         .build();
     Ok(SdkTracerProvider::builder().with_batch_exporter(exporter).with_resource(resource).build())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_logged_endpoint_has_no_credentials() {
+        assert_eq!(super::without_credentials("https://u:p@collector:4318/x"), "https://collector:4318/x");
+        assert_eq!(super::without_credentials("http://collector:4318"), "http://collector:4318");
+        assert_eq!(super::without_credentials("u:p@collector"), "collector");
+    }
 }
