@@ -221,6 +221,28 @@ describe("a replica killed mid-stream", () => {
   });
 });
 
+describe("no replica left", () => {
+  let cluster;
+  before(async () => {
+    cluster = await startCluster("none");
+  });
+  after(() => cluster?.stop());
+
+  test("nginx answers 503 in the API's error shape, with Retry-After", async () => {
+    for (const replica of cluster.replicas) {
+      replica.signal("SIGKILL");
+      await replica.exited;
+    }
+    const response = await postStream(cluster.nginx.base, trip(1));
+    assert.equal(response.status, 503);
+    assert.equal(response.headers.get("content-type"), "application/json");
+    assert.equal(response.headers.get("retry-after"), "3");
+    const body = await response.json();
+    assert.equal(body.error.code, "internal");
+    assert.match(body.error.message, /try again/);
+  });
+});
+
 describe("a replica sent SIGTERM", () => {
   let cluster;
   before(async () => {
