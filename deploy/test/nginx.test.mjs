@@ -137,6 +137,7 @@ describe("nothing is buffered", () => {
     // What browsers send: a proxy that compressed the stream would have to hold events back to do it.
     const response = await postStream(base, trip(2), { "accept-encoding": "gzip, deflate, br" });
     assert.equal(response.headers.get("content-encoding"), null, "the stream is not compressed");
+    assert.equal(response.headers.get("x-accel-buffering"), "no", "a proxy in front is told not to buffer either");
     const times = [];
     await readStream(response, ({ at }) => times.push(at) >= events, t0);
     return times;
