@@ -56,13 +56,24 @@ function tcpProxy(from, to) {
   });
 }
 
+/** Every image in podman's store, intermediate layers included. */
+const allImages = () => new Set(podman(["images", "--all", "--quiet", "--no-trunc"]).stdout.split("\n").filter(Boolean));
+
+/** Removes what a build made (its stages' images and layers), leaving the images that were there before. */
+function removeImagesSince(before) {
+  const made = [...allImages()].filter((id) => !before.has(id));
+  if (made.length > 0) podman(["rmi", "--force", ...made], { allowFailure: true });
+}
+
 const available = spawnSync("podman", ["image", "exists", BASE_IMAGE]).status === 0;
 const skip = !available && `the base image ${BASE_IMAGE} is missing: deploy/test/run makes it with debootstrap`;
 
 describe("the image's runtime stage", { skip }, () => {
   let context;
+  let imagesBefore;
   const containers = [];
   before(() => {
+    imagesBefore = allImages();
     // The build context of a prebuilt image: only the binary.
     context = mkdtempSync(path.join(tmpdir(), "tripstream-image-"));
     copyFileSync(tripstreamBinary(), path.join(context, "tripstream"));
@@ -76,6 +87,7 @@ describe("the image's runtime stage", { skip }, () => {
   after(() => {
     for (const name of containers) podman(["rm", "--force", "--volumes", "--time", "0", name], { allowFailure: true });
     podman(["rmi", "--force", IMAGE], { allowFailure: true });
+    if (imagesBefore) removeImagesSince(imagesBefore);
     if (context) rmSync(context, { recursive: true, force: true });
   });
 
@@ -199,6 +211,7 @@ describe("the build stage's context (.dockerignore)", { skip }, () => {
     // podman applies the repository's .dockerignore exactly as a build does; list what it lets through.
     const probe = `localhost/tripstream-context-${process.pid}`;
     const dir = mkdtempSync(path.join(tmpdir(), "tripstream-context-"));
+    const imagesBefore = allImages();
     try {
       const containerfile = path.join(dir, "Containerfile");
       spawnSync("sh", ["-c", `printf 'FROM ${BASE_IMAGE}\\nCOPY . /context\\n' > ${containerfile}`]);
@@ -207,6 +220,7 @@ describe("the build stage's context (.dockerignore)", { skip }, () => {
       files = new Set(listing.stdout.split("\n").filter(Boolean).map((f) => f.slice("/context/".length)));
     } finally {
       podman(["rmi", "--force", probe], { allowFailure: true });
+      removeImagesSince(imagesBefore);
       rmSync(dir, { recursive: true, force: true });
     }
   });
