@@ -239,7 +239,7 @@ describe("no replica left", () => {
     assert.equal(response.headers.get("content-type"), "application/json");
     assert.equal(response.headers.get("retry-after"), "3");
     const body = await response.json();
-    assert.equal(body.error.code, "internal");
+    assert.equal(body.error.code, "unavailable", "the server's own code for a 503");
     assert.match(body.error.message, /try again/);
   });
 });

@@ -249,6 +249,9 @@ describe("the page", () => {
     // A trip not planned before (nothing cached), long enough to be cut: five days at 15 ms a line.
     await plan(page, { location: "Paris", startDate: "2025-06-01", endDate: "2025-06-05", budget: "high" });
     await page.waitForFunction(() => document.getElementById("draft").textContent.length > 0);
+    // Cancelling aborts the stream's request: once it has failed, no event can arrive any more.
+    const isStream = (request) => request.url().includes("/api/v1/plans/generate/stream");
+    const streamAborted = page.waitForEvent("requestfailed", { predicate: isStream, timeout: 10_000 });
     await page.click("#cancel");
     await page.waitForSelector('#progress-panel[data-state="cancelled"]');
     assert.match(await page.textContent("#progress-message"), /Cancelled/);
@@ -256,7 +259,7 @@ describe("the page", () => {
     assert.equal(await page.isDisabled("#submit"), false);
     const progress = Number(await page.getAttribute("#progress-bar", "aria-valuenow"));
     assert.ok(progress < 100, `stopped at ${progress}%`);
-    await page.waitForTimeout(300);
+    await streamAborted;
     assert.equal(Number(await page.getAttribute("#progress-bar", "aria-valuenow")), progress, "nothing moves after cancel");
     assert.equal(await page.locator("#summary").count(), 0);
     assert.deepEqual(problems, []);

@@ -81,7 +81,8 @@ impl Readiness {
         let status = match (self.is_draining(), run_log, redis) {
             (true, _, _) => "draining",
             (_, "ok", None | Some("ok")) => "ready",
-            (_, "migrating", _) => "starting",
+            // Never reached its database yet: still starting, whether it answers now or not.
+            _ if !inner.db.is_migrated() => "starting",
             _ => "unavailable",
         };
         let report = Report { status, run_log, redis };

@@ -244,8 +244,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_hand_over_is_claimed_at_once_and_a_dead_producer_after_its_lease() {
         let log = MemoryEventLog::new(Duration::from_secs(60));
+        let tasks = tokio_util::task::TaskTracker::new();
         let (mut a, renewal) = log.open(open("s1", "a"));
-        let renewal = tokio::spawn(renewal.unwrap());
+        let renewal = tasks.spawn(renewal.unwrap());
         a.append(entry(0, StreamEvent::Done));
         let mut reader = log.reader("s1", 0).await.unwrap();
         assert!(reader.next(Duration::from_secs(1)).await.unwrap().unwrap().is_done());
@@ -263,7 +264,7 @@ mod tests {
         assert!(log.claim_orphans("c").await.unwrap().is_empty(), "claimed once");
         // The claimant takes it over (and renews it from then on).
         let (_taken, renewal) = log.open(open("s2", "b"));
-        tokio::spawn(renewal.unwrap());
+        tasks.spawn(renewal.unwrap());
 
         // A producer that stops renewing (it died) loses its stream after the lease.
         let (dead, renewal) = log.open(open("s3", "a"));

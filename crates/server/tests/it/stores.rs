@@ -486,3 +486,32 @@ async fn a_producer_whose_stream_another_replica_took_over_stops_writing_it() {
     assert_eq!(holder.as_deref(), Some("rep_b"), "and its lease left alone");
     assert!(running(&mut redis, &prefix).await, "still rep_b's to finish");
 }
+
+#[tokio::test]
+async fn a_replica_whose_database_is_down_at_start_up_serves_and_is_ready_once_it_answers() {
+    let url = postgres_schema().await;
+    let proxy = Cuttable::start("127.0.0.1:5432".parse().unwrap()).await;
+    proxy.cut();
+    let mut config = ServerConfig::for_tests();
+    config.store.database_url = SecretUrl::new(url.replace("127.0.0.1:5432", &format!("127.0.0.1:{}", proxy.port)));
+    let app = spawn_app_unready(config, None, None).await;
+
+    proxy.refused_a_connection().await;
+    let ready = app.get("/health/ready").await;
+    assert_eq!(ready.status(), 503);
+    let body: Value = ready.json().await.unwrap();
+    assert_eq!((body["status"].as_str(), body["runLog"].as_str()), (Some("starting"), Some("down")), "{body}");
+    assert_eq!(app.get("/health/live").await.status(), 200);
+    // Plans are served meanwhile; their rows wait.
+    assert_eq!(app.generate(&kyoto("2025-11-10", "2025-11-10")).await.status(), 200);
+    let stats = app.get("/api/v1/stats").await;
+    assert_eq!(stats.status(), 503);
+    let body: Value = stats.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unavailable");
+    assert!(!body.to_string().contains("127.0.0.1"), "no internal detail: {body}");
+
+    proxy.restore();
+    let ready = eventually(Duration::from_secs(30), async || app.get("/health/ready").await.status() == 200).await;
+    assert!(ready, "ready once the database answers and the migrations applied");
+    assert!(eventually(Duration::from_secs(15), async || count_rows(&url).await == 1).await, "the waiting row written");
+}
