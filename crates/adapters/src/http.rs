@@ -18,8 +18,9 @@ pub fn client(connect_timeout: Duration) -> reqwest::Client {
 }
 
 /// reqwest is built without a default rustls provider (the aws-lc one is slow to build); ring's is
-/// installed once per process before any client exists.
-fn install_crypto_provider() {
+/// installed once per process before any client exists (and before any other reqwest client is built,
+/// such as the trace exporter's).
+pub fn install_crypto_provider() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         // Err means another provider was installed first, which serves as well.

@@ -2,6 +2,7 @@
 
 mod commands;
 mod render;
+mod telemetry;
 
 use std::process::ExitCode;
 
@@ -19,10 +20,12 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once at start-up and matched at once: the variants' sizes cost nothing worth a Box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the HTTP API (and its SSE streams).
-    Serve(tripstream_server::ServerConfig),
+    Serve(commands::serve::ServeArgs),
     /// Plan a trip here, showing progress and the draft as it is written.
     Plan(commands::plan::PlanArgs),
     /// List the bundled destinations.
@@ -31,6 +34,8 @@ enum Command {
     Stats(commands::stats::StatsArgs),
     /// Create, list and revoke the API keys callers send as `Authorization: Bearer …`.
     Keys(commands::keys::KeysArgs),
+    /// Ask the server on this machine whether it is ready (a container's health check): exit 0 if so.
+    Healthcheck(commands::healthcheck::HealthcheckArgs),
 }
 
 fn main() -> ExitCode {
@@ -44,11 +49,12 @@ fn main() -> ExitCode {
     };
     runtime.block_on(async {
         match cli.command {
-            Command::Serve(config) => commands::serve::run(config).await,
+            Command::Serve(args) => commands::serve::run(args).await,
             Command::Plan(args) => commands::plan::run(args).await,
             Command::Destinations(args) => commands::destinations::run(args),
             Command::Stats(args) => commands::stats::run(args).await,
             Command::Keys(args) => commands::keys::run(args).await,
+            Command::Healthcheck(args) => commands::healthcheck::run(args).await,
         }
     })
 }

@@ -153,7 +153,7 @@ impl ChatModel for Gemini {
             .await;
             transport::completion("gemini", read, finish, usage)
         };
-        transport::within("gemini", self.config.timeouts.total, call).await
+        transport::within("gemini", &self.config.model, self.config.timeouts.total, call).await
     }
 }
 

@@ -167,7 +167,7 @@ impl ChatModel for OpenAi {
             .await;
             transport::completion("openai", read, finish, usage)
         };
-        transport::within("openai", self.config.timeouts.total, call).await
+        transport::within("openai", &self.config.model, self.config.timeouts.total, call).await
     }
 }
 

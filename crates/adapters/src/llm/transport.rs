@@ -6,6 +6,8 @@ use std::time::Duration;
 use eventsource_stream::Eventsource;
 use futures::StreamExt;
 use reqwest::{RequestBuilder, Response, StatusCode};
+use tracing::Instrument;
+use tracing::field::Empty;
 use tripstream_domain::event::ErrorCode;
 use tripstream_domain::plan::Usage;
 use tripstream_engine::GenerateError;
@@ -84,6 +86,8 @@ pub async fn send(
     let mut attempt = 0;
     loop {
         attempt += 1;
+        // Inside `within`, this is the provider call's span.
+        tracing::Span::current().record("attempts", attempt);
         let last = attempt >= policy.max_attempts;
         let wait = match tokio::time::timeout(timeouts.first_byte, build().send()).await {
             Err(_) => {
@@ -236,15 +240,23 @@ pub fn completion(
     Ok(Completion { finish, usage })
 }
 
-/// `call` under the whole-call limit.
+/// `call` under the whole-call limit, as one `provider_call` span: the provider, the model, how many
+/// sends it took and the error code if it failed (never the prompt, the reply or a key), so a trace shows
+/// each call to a provider under the workflow step that made it.
 pub async fn within<T>(
     provider: &str,
+    model: &str,
     total: Duration,
     call: impl Future<Output = Result<T, GenerateError>>,
 ) -> Result<T, GenerateError> {
-    tokio::time::timeout(total, call).await.unwrap_or_else(|_| {
+    let span = tracing::info_span!("provider_call", provider, model, attempts = Empty, error_code = Empty);
+    let result = tokio::time::timeout(total, call).instrument(span.clone()).await.unwrap_or_else(|_| {
         Err(GenerateError::new(ErrorCode::LlmTimeout, format!("{provider}: no complete reply within {total:?}")))
-    })
+    });
+    if let Err(e) = &result {
+        span.record("error_code", e.code.as_str());
+    }
+    result
 }
 
 /// A request body serialized once, cheap to resend on a retry.

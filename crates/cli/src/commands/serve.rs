@@ -1,11 +1,35 @@
 //! `tripstream serve`.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use tripstream_server::{Application, ServerConfig, shutdown_signal};
 
-pub async fn run(config: ServerConfig) -> ExitCode {
-    super::init_logging("info,tower_http=info");
+use crate::telemetry::{self, TelemetrySettings};
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    server: ServerConfig,
+    #[command(flatten)]
+    telemetry: TelemetrySettings,
+}
+
+pub async fn run(args: ServeArgs) -> ExitCode {
+    let telemetry = match telemetry::init(&args.telemetry) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: cannot start the server: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = serve(args.server).await;
+    // The spans of the last requests leave before the process does.
+    telemetry.shutdown(Duration::from_secs(5)).await;
+    code
+}
+
+async fn serve(config: ServerConfig) -> ExitCode {
     let app = match Application::build(config).await {
         Ok(app) => app,
         Err(e) => {

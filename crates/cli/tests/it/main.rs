@@ -1,6 +1,9 @@
 //! The `tripstream` command line, run as a user runs it.
 
+mod healthcheck;
 mod keys;
+mod otlp;
+mod process;
 mod replicas;
 
 use std::process::{Command, Output};
