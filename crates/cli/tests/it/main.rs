@@ -1,6 +1,8 @@
 //! The `tripstream` command line, run as a user runs it.
 
+mod http2_provider;
 mod replicas;
+mod serve;
 
 use std::process::{Command, Output};
 

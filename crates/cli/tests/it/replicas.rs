@@ -2,60 +2,31 @@
 //! started on one and resumed on the other, and a replica killed with SIGKILL mid-stream whose stream
 //! the other takes over, so the client still receives `complete` and `done`.
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use eventsource_stream::Eventsource;
 use futures::StreamExt;
 use serde_json::Value;
 
-struct Replica {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+use crate::serve::{Serve as Replica, serve};
 
 async fn replica(prefix: &str) -> Replica {
     replica_with(prefix, &[]).await
 }
 
 async fn replica_with(prefix: &str, extra: &[(&str, &str)]) -> Replica {
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_tripstream"))
-        .arg("serve")
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOST", "127.0.0.1")
-        .env("PORT", port.to_string())
-        .env("REDIS_URL", std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()))
-        .env("REDIS_KEY_PREFIX", prefix)
-        .env("DATABASE_URL", "sqlite::memory:")
-        .env("OFFLINE_CHUNK_DELAY_MS", "40")
-        .env("STREAM_CANCEL_GRACE_SECS", "30")
-        .env("RUST_LOG", "warn")
-        .envs(extra.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("tripstream serve starts");
-    let base = format!("http://127.0.0.1:{port}");
-    let client = tripstream_adapters::http::client(Duration::from_secs(1));
-    let started = Instant::now();
-    while client.get(format!("{base}/health")).send().await.is_err() {
-        assert!(started.elapsed() < Duration::from_secs(20), "the replica never became healthy");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Replica { child, base }
+    let redis = std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let mut env = vec![
+        ("REDIS_URL", redis.as_str()),
+        ("REDIS_KEY_PREFIX", prefix),
+        ("DATABASE_URL", "sqlite::memory:"),
+        ("OFFLINE_CHUNK_DELAY_MS", "40"),
+        ("STREAM_CANCEL_GRACE_SECS", "30"),
+        ("RUST_LOG", "warn"),
+    ];
+    env.extend_from_slice(extra);
+    serve(&env).await
 }
 
 async fn read(response: reqwest::Response, limit: Option<usize>) -> Vec<(u64, Value)> {
