@@ -110,6 +110,13 @@ pub struct LlmSettings {
     /// The first retry's backoff ceiling in milliseconds; doubled per attempt, with full jitter.
     #[arg(long, env = "LLM_RETRY_BASE_MS", default_value_t = 500)]
     pub llm_retry_base_ms: u64,
+    /// Streams one HTTP/2 connection to a provider carries before another is opened; keep it below the
+    /// provider's concurrent-stream limit (Google's is 100), or streams beyond it wait in the client.
+    #[arg(long, env = "LLM_STREAMS_PER_CONNECTION", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub llm_streams_per_connection: u32,
+    /// HTTP/2 connections to a provider at most.
+    #[arg(long, env = "LLM_MAX_CONNECTIONS", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=10000))]
+    pub llm_max_connections: u32,
     /// A directory with `system.yaml`, `draft.yaml` and `refine.yaml` replacing the bundled prompts.
     #[arg(long, env = "PROMPTS_DIR")]
     pub prompts_dir: Option<PathBuf>,
@@ -132,6 +139,8 @@ impl Default for LlmSettings {
             llm_total_timeout_secs: 120.0,
             llm_max_attempts: 3,
             llm_retry_base_ms: 500,
+            llm_streams_per_connection: 64,
+            llm_max_connections: 256,
             prompts_dir: None,
         }
     }

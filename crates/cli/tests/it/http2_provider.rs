@@ -2,7 +2,8 @@
 //! as Google's front end does. The real binary trusts the mock's CA through `SSL_CERT_FILE`. Every
 //! reply is held after its first frame until all the streams are at the provider at once, so a stream
 //! queued behind others (one connection, requests beyond its limit waiting in the client) would never
-//! get there: none may wait for another stream to finish.
+//! get there: none may wait for another stream to finish. And the burst opens a connection per
+//! `LLM_STREAMS_PER_CONNECTION` streams, not a TLS handshake per request.
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -16,6 +17,8 @@ use crate::serve::serve;
 const STREAMS: usize = 1000;
 /// The provider's `SETTINGS_MAX_CONCURRENT_STREAMS`, Google's.
 const STREAM_LIMIT: u32 = 100;
+/// `LLM_STREAMS_PER_CONNECTION`: tripstream opens a connection per this many streams.
+const PER_CONNECTION: usize = 90;
 /// From opening the streams until every one of them is at the provider. A debug build on a busy
 /// 2-core machine prepares a stream (validation, weather, the prompt, the upstream request) in a few
 /// milliseconds, so a thousand take seconds; a queued stream never arrives at all.
@@ -36,6 +39,7 @@ async fn a_thousand_streams_reach_an_http2_provider_together() {
         ("GEMINI_API_KEY", "test-key"),
         ("GEMINI_BASE_URL", &base_url),
         ("LLM_FALLBACK", "none"),
+        ("LLM_STREAMS_PER_CONNECTION", &PER_CONNECTION.to_string()),
         // Held replies stay quiet until the last stream arrives.
         ("LLM_IDLE_TIMEOUT_SECS", "120"),
         ("LLM_TOTAL_TIMEOUT_SECS", "300"),
@@ -93,6 +97,10 @@ async fn a_thousand_streams_reach_an_http2_provider_together() {
         at_once.now, at_once.peak
     );
     assert_eq!(complete, STREAMS, "every stream ends with complete and done");
+    // One handshake per connection used: the first, which tells tripstream the provider speaks HTTP/2,
+    // then one per 90 streams; not a handshake per request of the burst.
+    let needed = 1 + STREAMS.div_ceil(PER_CONNECTION);
+    assert!(connections <= needed, "{connections} connections opened for {STREAMS} streams; {needed} suffice");
     let first = gemini.arrivals()[0];
     let spread = gemini.arrivals().last().map(|last| *last - first);
     eprintln!(
