@@ -8,7 +8,7 @@ pub mod tls;
 pub mod weather;
 
 pub use gemini::{Flight, Gemini, Reply};
-pub use serve::{Connections, Protocol};
+pub use serve::{Connections, DEFAULT_STREAM_LIMIT, Protocol};
 pub use tls::TestCa;
 
 /// A one-day plan in the model's JSON shape that passes every rule for a medium budget in Japan: what

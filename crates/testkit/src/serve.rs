@@ -14,7 +14,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::net::TcpListener;
+use tokio::net::TcpSocket;
 use tokio::task::JoinHandle;
 
 /// A mock's response body.
@@ -22,6 +22,9 @@ pub type Body = UnsyncBoxBody<Bytes, Infallible>;
 
 /// A mock's request handler.
 pub type Handler = Arc<dyn Fn(Request<Incoming>) -> Pin<Box<dyn Future<Output = Response<Body>> + Send>> + Send + Sync>;
+
+/// Google's front end allows this many streams at once per HTTP/2 connection.
+pub const DEFAULT_STREAM_LIMIT: u32 = 100;
 
 /// How a mock speaks.
 #[derive(Clone)]
@@ -56,7 +59,12 @@ impl Drop for Server {
 
 /// Listens on `addr` (port 0 for any) and serves `handler` in `protocol` on the current runtime.
 pub async fn start(addr: SocketAddr, protocol: Protocol, handler: Handler) -> std::io::Result<Server> {
-    let listener = TcpListener::bind(addr).await?;
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    // A burst connects all at once: with the backlog `TcpListener::bind` gives (128, as std's), the
+    // connections beyond it are dropped and their clients try again a second later.
+    let listener = socket.listen(4096)?;
     let addr = listener.local_addr()?;
     let connections = Arc::new(Connections::default());
     let counts = connections.clone();

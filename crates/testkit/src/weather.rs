@@ -1,6 +1,7 @@
-//! OpenWeatherMap's geocoding (`/geo/1.0/direct`) and 5-day forecast (`/data/2.5/forecast`) over plain
-//! HTTP/1.1. Every name is found, in Japan, at coordinates of its own (so no two places share a cached
-//! forecast); every forecast is 40 three-hour slots from now, clear and mild.
+//! OpenWeatherMap's geocoding (`/geo/1.0/direct`) and 5-day forecast (`/data/2.5/forecast`, by
+//! coordinates or by name) over plain HTTP/1.1. Every name is found, in Japan, at coordinates of its own
+//! (so no two places share a cached forecast); every forecast is 40 three-hour slots from now, clear and
+//! mild.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -72,6 +73,12 @@ fn handle(calls: &Calls, request: Request<Incoming>) -> Response<Body> {
         }
         ("/data/2.5/forecast", _, Some((lat, lon))) => {
             calls.forecast.fetch_add(1, Ordering::Relaxed);
+            reply(StatusCode::OK, forecast(lat.parse().unwrap_or_default(), lon.parse().unwrap_or_default()))
+        }
+        // By name, as a client without geocoding of its own asks.
+        ("/data/2.5/forecast", Some(name), None) => {
+            calls.forecast.fetch_add(1, Ordering::Relaxed);
+            let (lat, lon) = place(name);
             reply(StatusCode::OK, forecast(lat, lon))
         }
         (path, ..) => {
@@ -89,8 +96,7 @@ fn place(name: &str) -> (f64, f64) {
 }
 
 /// 40 three-hour slots from the last whole three hours.
-fn forecast(lat: &str, lon: &str) -> Value {
-    let (lat, lon) = (lat.parse::<f64>().unwrap_or_default(), lon.parse::<f64>().unwrap_or_default());
+fn forecast(lat: f64, lon: f64) -> Value {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
     let first = now - now % (3 * 3600);
     let list: Vec<Value> = (0..40)

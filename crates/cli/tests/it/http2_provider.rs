@@ -16,7 +16,7 @@ use crate::serve::serve;
 
 const STREAMS: usize = 1000;
 /// The provider's `SETTINGS_MAX_CONCURRENT_STREAMS`, Google's.
-const STREAM_LIMIT: u32 = 100;
+const STREAM_LIMIT: u32 = tripstream_testkit::DEFAULT_STREAM_LIMIT;
 /// `LLM_STREAMS_PER_CONNECTION`: tripstream opens a connection per this many streams.
 const PER_CONNECTION: usize = 90;
 /// From opening the streams until every one of them is at the provider. A debug build on a busy
