@@ -19,6 +19,7 @@ import {
 import { byId, h } from "./dom.js";
 import { dateRange, isoDate, money, tripDays } from "./format.js";
 import { STRINGS, type Lang } from "./i18n.js";
+import { activateMaps } from "./map.js";
 import { budgetLabel, dayCard, summary, tips } from "./render.js";
 
 const STEPS: Step[] = ["gather_context", "generate_draft", "validate_plan", "refine_plan", "finalize_plan"];
@@ -315,6 +316,7 @@ function resetResults(request: PlanRequest) {
   el.draftPanel.hidden = true;
   el.draftPanel.open = true;
   el.plan.replaceChildren();
+  activateMaps(el.plan);
   setReconnecting(null);
   setProgress(0, t().connecting, null);
 }
@@ -435,14 +437,13 @@ function redrawResults() {
     el.plan.replaceChildren(summary(plan, ceiling, lang), days);
     const tipList = tips(plan, lang);
     if (tipList) el.plan.append(tipList);
-    return;
-  }
-  if (state.draftDays.size) {
+  } else if (state.draftDays.size) {
     const days = [...state.draftDays.values()].sort((a, b) => a.day - b.day);
     el.plan.replaceChildren(
       h("div", { class: "days", id: "days" }, ...days.map((day) => dayCard(day, state.draftCurrency, lang, true))),
     );
   }
+  activateMaps(el.plan);
 }
 
 // ---------------------------------------------------------------------------------------------- wiring

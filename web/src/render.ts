@@ -5,25 +5,27 @@ import { h, svg } from "./dom.js";
 import { cost, dateRange, dayDate, degrees, duration, money } from "./format.js";
 import { STRINGS, type Lang } from "./i18n.js";
 import { ICONS, weatherIcon } from "./icons.js";
+import { dayMap, placed } from "./map.js";
 
 export function budgetLabel(level: Budget, lang: Lang): string {
   const t = STRINGS[lang];
   return { low: t.budgetLow, medium: t.budgetMedium, high: t.budgetHigh }[level];
 }
 
-function activityItem(activity: Activity, currency: string, lang: Lang): HTMLLIElement {
+/** One activity; `n` is its place in the day (the number on the map). */
+function activityItem(activity: Activity, n: number, currency: string, lang: Lang): HTMLLIElement {
   const t = STRINGS[lang];
   const category = t.categories[activity.category] ?? activity.category;
   return h(
     "li",
-    { class: `activity cat-${activity.category}` },
+    { class: `activity cat-${activity.category}`, "data-stop": n },
     h(
       "div",
       { class: "when" },
       h("time", { class: "time" }, activity.time),
       h("span", { class: "dur" }, duration(activity.durationMinutes, lang)),
     ),
-    h("span", { class: "dot", "aria-hidden": "true" }),
+    h("span", { class: placed(activity) ? "dot" : "dot unplaced", "aria-hidden": "true" }, n),
     h(
       "div",
       { class: "what" },
@@ -90,7 +92,8 @@ export function dayCard(day: Day, currency: string, lang: Lang, draft = false): 
       ),
       h("span", { class: forecast ? "badge wx-source forecast" : "badge wx-source normals" }, forecast ? t.forecast : t.climatology),
     ),
-    h("ol", { class: "timeline" }, ...day.activities.map((a) => activityItem(a, currency, lang))),
+    dayMap(day, lang),
+    h("ol", { class: "timeline" }, ...day.activities.map((a, i) => activityItem(a, i + 1, currency, lang))),
     h(
       "footer",
       { class: "day-foot" },
@@ -127,7 +130,7 @@ export function summary(plan: Plan, ceiling: number | null, lang: Lang): HTMLEle
           `${dateRange(plan.startDate, plan.endDate, lang)} · ${t.nights(days)} · ${t.travelersCount(plan.travelers)}`,
         ),
       ),
-      h("span", { class: "badge budget-badge" }, budgetLabel(plan.budget, lang)),
+      h("div", { class: "summary-side" }, h("span", { class: "badge budget-badge" }, budgetLabel(plan.budget, lang)), printButton(lang)),
     ),
     h(
       "div",
@@ -185,4 +188,11 @@ export function tips(plan: Plan, lang: Lang): HTMLElement | null {
     h("h3", null, svg(ICONS.bulb, "icon"), t.tips),
     h("ul", null, ...plan.tips.map((tip) => h("li", null, tip))),
   );
+}
+
+/** "Print / Save as PDF": the print stylesheet lays the plan out as A4 pages, one day per page. */
+function printButton(lang: Lang): HTMLButtonElement {
+  const button = h("button", { type: "button", class: "secondary print-button", id: "print" }, svg(ICONS.print, "icon"), STRINGS[lang].print);
+  button.addEventListener("click", () => window.print());
+  return button;
 }

@@ -1,67 +1,27 @@
 // The page at `/` in a real browser: headless Chromium (Debian's `chromium`) driven by playwright-core,
-// against a real `tripstream serve`. Screenshots of the finished plan go to e2e/artifacts/ (git-ignored).
+// against a real `tripstream serve` whose map tiles are unreachable. Screenshots of the finished plan go to
+// e2e/artifacts/ (git-ignored). The day maps, printing and accessibility have their own files.
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { fileURLToPath } from "node:url";
 
-import { chromium } from "playwright-core";
-
-import { startServer } from "../support/server.mjs";
-
-const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
-const ARTIFACTS = path.join(path.dirname(fileURLToPath(import.meta.url)), "artifacts");
+import { ARTIFACTS, browserAndServer, finished, openPage as open, plan } from "../support/browser.mjs";
 
 let server;
 let browser;
+/** Where the map's tiles are said to be: nobody answers there. */
+let tileOrigin;
+let close;
 
 before(async () => {
-  assert.ok(existsSync(CHROMIUM), `no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`);
-  mkdirSync(ARTIFACTS, { recursive: true });
   // 15 ms between the offline planner's lines: slow enough to watch the draft and day cards arrive.
-  [server, browser] = await Promise.all([
-    startServer({ OFFLINE_CHUNK_DELAY_MS: "15" }),
-    chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] }),
-  ]);
+  ({ browser, server, tileOrigin, close } = await browserAndServer({ OFFLINE_CHUNK_DELAY_MS: "15" }));
 });
 
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+after(() => close?.());
 
-/** A fresh page, with every request and console error recorded. */
-async function openPage({ width = 1280, height = 900, locale = "ko-KR", query = "" } = {}) {
-  const context = await browser.newContext({ viewport: { width, height }, locale, deviceScaleFactor: 1 });
-  const page = await context.newPage();
-  page.setDefaultTimeout(15_000);
-  const requests = [];
-  const problems = [];
-  page.on("request", (request) => requests.push(request.url()));
-  page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
-  page.on("console", (message) => {
-    if (message.type() === "error") problems.push(`console: ${message.text()}`);
-  });
-  await page.goto(`${server.baseUrl}/${query}`);
-  try {
-    await page.waitForSelector("body[data-loaded]");
-  } catch (error) {
-    // Say why the page never finished loading: what it asked for, what it complained of, what the server said.
-    throw new Error(
-      `the page did not load: ${error.message}\nrequests: ${requests.join(", ")}\nproblems: ${problems.join("; ")}\nserver output:\n${server.output()}`,
-    );
-  }
-  return { page, context, requests, problems };
-}
-
-/** Fills the form (the destination as typed, ISO dates) and submits it. */
-async function plan(page, { location = "Seoul", startDate = "2025-11-10", endDate = "2025-11-12", budget = "medium" } = {}) {
-  await page.fill("#location", location);
-  await page.fill("#startDate", startDate);
-  await page.fill("#endDate", endDate);
-  await page.check(`input[name="budget"][value="${budget}"]`);
-  await page.click("#submit");
+function openPage(options = {}) {
+  return open(browser, server, { tileOrigin, ...options });
 }
 
 /** Records, from inside the page, what appeared while the stream ran: progress values, draft text, draft cards. */
@@ -77,12 +37,6 @@ async function watch(page) {
       seen.draftCards = Math.max(seen.draftCards, document.querySelectorAll(".day-card.draft").length);
     }).observe(document.body, { subtree: true, childList: true, attributes: true, characterData: true });
   });
-}
-
-async function finished(page) {
-  await page.waitForSelector('#progress-bar[aria-valuenow="100"]');
-  await page.waitForSelector("#summary");
-  await page.waitForFunction(() => document.getElementById("submit").disabled === false);
 }
 
 describe("the page", () => {
@@ -120,7 +74,8 @@ describe("the page", () => {
     assert.equal(await page.textContent(".plan-title"), "서울 3일 여행");
 
     await page.screenshot({ path: path.join(ARTIFACTS, "plan.png"), fullPage: true });
-    assert.ok(requests.every((url) => url.startsWith(server.baseUrl) || url.startsWith("data:")), `only its own origin: ${requests}`);
+    const elsewhere = requests.filter((url) => ![server.baseUrl, tileOrigin, "data:"].some((start) => url.startsWith(start)));
+    assert.deepEqual(elsewhere, [], "only its own origin, and the map's tile host");
     assert.deepEqual(problems, []);
     await context.close();
   });
@@ -294,6 +249,9 @@ describe("the page", () => {
     // A trip not planned before (nothing cached), long enough to be cut: five days at 15 ms a line.
     await plan(page, { location: "Paris", startDate: "2025-06-01", endDate: "2025-06-05", budget: "high" });
     await page.waitForFunction(() => document.getElementById("draft").textContent.length > 0);
+    // Cancelling aborts the stream's request: once it has failed, no event can arrive any more.
+    const isStream = (request) => request.url().includes("/api/v1/plans/generate/stream");
+    const streamAborted = page.waitForEvent("requestfailed", { predicate: isStream, timeout: 10_000 });
     await page.click("#cancel");
     await page.waitForSelector('#progress-panel[data-state="cancelled"]');
     assert.match(await page.textContent("#progress-message"), /Cancelled/);
@@ -301,7 +259,7 @@ describe("the page", () => {
     assert.equal(await page.isDisabled("#submit"), false);
     const progress = Number(await page.getAttribute("#progress-bar", "aria-valuenow"));
     assert.ok(progress < 100, `stopped at ${progress}%`);
-    await page.waitForTimeout(300);
+    await streamAborted;
     assert.equal(Number(await page.getAttribute("#progress-bar", "aria-valuenow")), progress, "nothing moves after cancel");
     assert.equal(await page.locator("#summary").count(), 0);
     assert.deepEqual(problems, []);

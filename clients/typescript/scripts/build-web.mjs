@@ -1,7 +1,7 @@
 // Builds the page served at `/` from web/src into web/dist (committed; the server embeds it):
 //   web/dist/index.html   the page, linking the two assets below with ?v=<hash of their bytes>
-//   web/dist/app.js       web/src/main.ts and @tripstream/client (clients/typescript/src), bundled, minified
-//   web/dist/app.css      web/src/styles.css, minified
+//   web/dist/app.js       web/src/main.ts, @tripstream/client (clients/typescript/src) and Leaflet, bundled, minified
+//   web/dist/app.css      web/src/styles.css with Leaflet's, minified
 // The hash is 64-bit FNV-1a in hex: crates/server/src/routes/page.rs computes the same one to know which
 // asset URLs may be cached for good. Run with `npm run build:web` in clients/typescript.
 import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
@@ -37,6 +37,8 @@ async function bundle(entry, extra = {}) {
     legalComments: "none",
     target,
     logLevel: "warning",
+    // web/ has no node_modules of its own: Leaflet comes from this package's.
+    nodePaths: [path.resolve(here, "../node_modules")],
     ...extra,
   });
   const [file] = result.outputFiles;
@@ -44,7 +46,8 @@ async function bundle(entry, extra = {}) {
 }
 
 const js = await bundle("main.ts", { format: "iife", platform: "browser", outfile: "app.js" });
-const css = await bundle("styles.css", { outfile: "app.css" });
+// Leaflet's CSS names images only its layer switcher and default marker use; the page uses neither.
+const css = await bundle("styles.css", { outfile: "app.css", external: ["*.png"] });
 const html = readFileSync(path.join(src, "index.html"), "utf8")
   .replace("%APP_JS%", `/assets/app.js?v=${fnv1a64(js)}`)
   .replace("%APP_CSS%", `/assets/app.css?v=${fnv1a64(css)}`);

@@ -175,11 +175,10 @@ pub struct DestinationData {
     pub places: Vec<Place>,
     pub meals: Vec<Meal>,
     /// When meals are eaten here.
-    pub meal_windows: Option<MealWindows>,
+    pub meal_windows: MealWindows,
     /// How long getting around takes.
-    pub transit: Option<Transit>,
-    /// Public holidays, 2025–2028 at least.
-    #[serde(default)]
+    pub transit: Transit,
+    /// Public holidays, 2025–2028 at least, in date order.
     pub holidays: Vec<Holiday>,
     /// Every place and restaurant by its names' match keys, built once when the file is read.
     #[serde(skip)]
@@ -203,14 +202,9 @@ impl DestinationData {
         }
     }
 
-    /// How a day runs here; the generic profile fills what the file does not say.
+    /// How a day runs here.
     pub fn profile(&self) -> DestinationProfile {
-        let generic = DestinationProfile::generic();
-        DestinationProfile {
-            meal_windows: self.meal_windows.unwrap_or(generic.meal_windows),
-            transit: self.transit.unwrap_or(generic.transit),
-            holidays: self.holidays.clone(),
-        }
+        DestinationProfile { meal_windows: self.meal_windows, transit: self.transit, holidays: self.holidays.clone() }
     }
 }
 
@@ -356,6 +350,9 @@ impl Destinations for BundledDestinations {
         self.catalog.all().iter().map(|d| d.destination()).collect()
     }
 }
+
+#[cfg(test)]
+mod data_tests;
 
 #[cfg(test)]
 mod tests {

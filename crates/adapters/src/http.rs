@@ -97,11 +97,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_stays_under_its_ceiling() {
-        for attempt in 0..20 {
-            let wait = backoff(attempt, Duration::from_millis(100), Duration::from_secs(2));
-            assert!(wait <= Duration::from_millis(100 * (1 << attempt.min(16))).min(Duration::from_secs(2)));
+    fn backoff_doubles_its_ceiling_up_to_the_maximum_with_full_jitter() {
+        fastrand::seed(7);
+        let ceilings = [100, 200, 400, 800, 1600, 2000, 2000, 2000];
+        for attempt in 0..40u32 {
+            let ceiling = Duration::from_millis(ceilings[(attempt as usize).min(ceilings.len() - 1)]);
+            let waits: Vec<Duration> =
+                (0..1000).map(|_| backoff(attempt, Duration::from_millis(100), Duration::from_secs(2))).collect();
+            let (min, max) = (*waits.iter().min().unwrap(), *waits.iter().max().unwrap());
+            let mean = waits.iter().sum::<Duration>() / 1000;
+            assert!(max <= ceiling && max > ceiling.mul_f64(0.95), "attempt {attempt}: max {max:?} of {ceiling:?}");
+            assert!(min < ceiling.mul_f64(0.05), "attempt {attempt}: full jitter reaches near 0, not {min:?}");
+            let share = mean.as_secs_f64() / ceiling.as_secs_f64();
+            assert!((0.45..0.55).contains(&share), "attempt {attempt}: mean {mean:?} is {share:.2} of {ceiling:?}");
         }
+    }
+
+    #[test]
+    fn secrets_do_not_show() {
         assert_eq!(format!("{:?}", Secret::new("k3y")), "Secret(***)");
     }
 }

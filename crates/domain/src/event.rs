@@ -54,7 +54,8 @@ pub mod progress {
     }
 }
 
-/// The stable error codes of the contract.
+/// The stable error codes of the contract: the `error` of an `error` event and the `error.code` of an
+/// HTTP error body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
@@ -69,6 +70,10 @@ pub enum ErrorCode {
     Internal,
     /// The stream was cancelled by its owner or abandoned by every listener.
     Cancelled,
+    /// HTTP only: no such endpoint, stream or plan (or not the caller's).
+    NotFound,
+    /// HTTP only: a store this answer needs (the shared event log, the run log) cannot be reached now.
+    Unavailable,
 }
 
 impl ErrorCode {
@@ -84,12 +89,17 @@ impl ErrorCode {
             ErrorCode::Timeout => "timeout",
             ErrorCode::Internal => "internal",
             ErrorCode::Cancelled => "cancelled",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::Unavailable => "unavailable",
         }
     }
 
     /// Whether the same request may succeed if sent again later.
     pub fn is_retryable(self) -> bool {
-        !matches!(self, ErrorCode::InvalidRequest | ErrorCode::UnknownDestination | ErrorCode::Cancelled)
+        !matches!(
+            self,
+            ErrorCode::InvalidRequest | ErrorCode::UnknownDestination | ErrorCode::Cancelled | ErrorCode::NotFound
+        )
     }
 }
 

@@ -112,6 +112,11 @@ pub fn error(lang: Language, code: ErrorCode) -> String {
             ("서버에서 문제가 발생했습니다. 다시 시도해 주세요.", "Something went wrong on our side. Please try again.")
         }
         ErrorCode::Cancelled => ("여행 계획 생성이 취소되었습니다.", "Plan generation was cancelled."),
+        ErrorCode::NotFound => ("찾을 수 없습니다.", "Not found."),
+        ErrorCode::Unavailable => (
+            "서비스를 잠시 사용할 수 없습니다. 잠시 후 다시 시도해 주세요.",
+            "The service is briefly unavailable. Please try again shortly.",
+        ),
     };
     pick(lang, ko, en)
 }

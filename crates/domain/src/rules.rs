@@ -149,7 +149,7 @@ impl Finding {
                 format!("{day}일차는 강수확률 {chance}%인데 야외 활동이 {outdoor}개입니다 (1개 이하 권장).")
             }
             (Finding::RainyDayOutdoors { day, outdoor, chance }, En) => {
-                format!("Day {day} has a {chance}% chance of rain but {outdoor} outdoor activities (at most 1).")
+                format!("Day {day}: rain is likely ({chance}%) but {outdoor} activities are outdoors (at most 1).")
             }
             (Finding::Repeated { day, name }, Ko) => {
                 format!("'{name}'이 {day}일차에 다시 나옵니다.")
@@ -387,10 +387,77 @@ pub(crate) mod tests {
         assert_eq!(validate(&p, &ctx(1_000_000))[0].rule(), Rule::RainyDay);
     }
 
+    /// One finding of every kind.
+    fn every_finding() -> Vec<Finding> {
+        vec![
+            Finding::DayCount { expected: 3, actual: 2 },
+            Finding::DayNumbering { index: 1 },
+            Finding::ActivityCount { day: 2, count: 9 },
+            Finding::TimeOrder { day: 1, name: "경복궁".into() },
+            Finding::TimeWindow { day: 3, name: "Night market".into(), time: ClockTime::hm(5, 30) },
+            Finding::Overlap { day: 2, name: "Lunch".into() },
+            Finding::EmptyName { day: 4 },
+            Finding::DailyCost { day: 1, stated: 10, actual: 12 },
+            Finding::TotalCost { stated: 30, actual: 36 },
+            Finding::OverBudget { total: 500000, ceiling: 360000, currency: "KRW".into() },
+            Finding::RainyDayOutdoors { day: 2, outdoor: 3, chance: 80 },
+            Finding::Repeated { day: 3, name: "N Seoul Tower".into() },
+        ]
+    }
+
     #[test]
-    fn messages_exist_in_both_languages() {
-        let f = Finding::OverBudget { total: 500000, ceiling: 360000, currency: "KRW".into() };
-        assert_eq!(f.message(Language::Ko), "총비용 ₩500,000이 예산 상한 ₩360,000을 넘습니다.");
-        assert!(f.message(Language::En).contains("₩360,000"));
+    fn every_finding_reads_in_both_languages() {
+        let messages: Vec<(String, String)> =
+            every_finding().iter().map(|f| (f.message(Language::Ko), f.message(Language::En))).collect();
+        let expected = [
+            ("일정이 2일이지만 3일이어야 합니다.", "The plan has 2 days but must have 3."),
+            ("2번째 날의 일차 번호나 날짜가 맞지 않습니다.", "Day 2 has the wrong day number or date."),
+            ("2일차에 활동이 9개입니다 (3–8개여야 합니다).", "Day 2 has 9 activities (it needs 3–8)."),
+            ("1일차 '경복궁'의 시간이 앞 활동보다 빠릅니다.", "Day 1: '경복궁' is not after the previous activity."),
+            (
+                "3일차 'Night market'의 시작 시간 05:30이 06:00–23:59 밖입니다.",
+                "Day 3: 'Night market' starts at 05:30, outside 06:00–23:59.",
+            ),
+            (
+                "2일차 'Lunch'이 앞 활동이 끝나기 전에 시작합니다.",
+                "Day 2: 'Lunch' starts before the previous activity ends.",
+            ),
+            ("4일차에 이름 없는 활동이 있습니다.", "Day 4 has an activity without a name."),
+            (
+                "1일차 비용 합계가 10이지만 실제 합은 12입니다.",
+                "Day 1: dailyCost is 10 but the activities add up to 12.",
+            ),
+            ("총비용이 30이지만 일별 합은 36입니다.", "totalCost is 30 but the days add up to 36."),
+            (
+                "총비용 ₩500,000이 예산 상한 ₩360,000을 넘습니다.",
+                "The total cost ₩500,000 is over the budget ceiling of ₩360,000.",
+            ),
+            (
+                "2일차는 강수확률 80%인데 야외 활동이 3개입니다 (1개 이하 권장).",
+                "Day 2: rain is likely (80%) but 3 activities are outdoors (at most 1).",
+            ),
+            ("'N Seoul Tower'이 3일차에 다시 나옵니다.", "'N Seoul Tower' appears again on day 3."),
+        ];
+        // A new kind of finding does not compile here until it is listed above.
+        let kind = |f: &Finding| match f {
+            Finding::DayCount { .. } => 0,
+            Finding::DayNumbering { .. } => 1,
+            Finding::ActivityCount { .. } => 2,
+            Finding::TimeOrder { .. } => 3,
+            Finding::TimeWindow { .. } => 4,
+            Finding::Overlap { .. } => 5,
+            Finding::EmptyName { .. } => 6,
+            Finding::DailyCost { .. } => 7,
+            Finding::TotalCost { .. } => 8,
+            Finding::OverBudget { .. } => 9,
+            Finding::RainyDayOutdoors { .. } => 10,
+            Finding::Repeated { .. } => 11,
+        };
+        let kinds: Vec<usize> = every_finding().iter().map(kind).collect();
+        assert_eq!(kinds, (0..expected.len()).collect::<Vec<_>>());
+        assert_eq!(messages.len(), expected.len());
+        for ((ko, en), (want_ko, want_en)) in messages.iter().zip(expected) {
+            assert_eq!((ko.as_str(), en.as_str()), (want_ko, want_en));
+        }
     }
 }

@@ -9,7 +9,9 @@ use tripstream_domain::repair::repair;
 use tripstream_domain::rules::{Finding, ValidationContext, validate};
 use tripstream_domain::{Destination, Plan, PlanRequest, Step, StreamEvent, messages};
 
-use crate::ports::{Draft, DraftSink, GenerateError, GeneratorInfo, PlanContext, PlanGenerator, Weather};
+use crate::ports::{
+    Draft, DraftSink, GenerateError, GeneratorInfo, PlanContext, PlanGenerator, Weather, WeatherReport,
+};
 use crate::sink::EventSink;
 
 #[derive(Debug, Clone)]
@@ -68,60 +70,24 @@ impl Engine {
         &self.config
     }
 
-    /// Streams a finished plan (a cache hit) through the same contract a generation follows: every step's
-    /// status and progress, the draft as readable chunks with a `day` event per day, `complete`, `done`.
-    /// A client tells a replay from a generation only by `metadata.cached` and by its speed.
-    pub fn replay(&self, request: &PlanRequest, plan: &Plan, sink: &mut dyn EventSink) {
-        let lang = request.language;
-        let mut out = Emitter { sink, progress: 0, spent: Usage::default(), days: Vec::new() };
-        out.step(
-            false,
-            Step::GatherContext,
-            progress::GATHER_STATUS,
-            messages::gather_status(lang, request.location.as_str()),
-            None,
-        );
-        out.step(true, Step::GatherContext, progress::GATHER_DONE, messages::gather_done(lang), None);
-        out.step(false, Step::GenerateDraft, progress::DRAFT_STATUS, messages::draft_status(lang), None);
-        let ctx = PlanContext {
-            request: request.clone(),
-            destination: Destination {
-                id: String::new(),
-                name: tripstream_domain::Localized {
-                    en: plan.destination.name.clone(),
-                    ko: plan.destination.name.clone(),
-                },
-                country: plan.destination.country.clone(),
-                lat: plan.destination.lat,
-                lon: plan.destination.lon,
-                timezone: plan.destination.timezone.clone(),
-                currency: plan.currency.clone(),
-                budget: tripstream_domain::BudgetCeilings { low: 0, medium: 0, high: 0 },
-                climate: None,
-                profile: None,
-            },
-            weather: plan.days.iter().map(|d| d.weather.clone()).collect(),
-            weather_source: plan.metadata.weather_source.clone(),
-        };
-        let mut draft = DraftProgress::new(&mut out, &ctx);
-        for (i, day) in plan.days.iter().enumerate() {
-            for (j, line) in tripstream_domain::text::day_lines(day, &plan.currency, lang).into_iter().enumerate() {
-                let gap = if i > 0 && j == 0 { "\n" } else { "" };
-                draft.text(&format!("{gap}{line}\n"));
-            }
-            draft.day(day);
+    /// Streams a finished plan (a cache hit) through the same five steps a generation takes, with the
+    /// stored plan as their source: every step's status and progress, the draft as readable chunks with a
+    /// `day` event per day, `complete` (the stored plan, `metadata.cached` set), `done`. A client tells a
+    /// replay from a generation only by `metadata.cached` and by its speed.
+    pub async fn replay(
+        &self,
+        request: &PlanRequest,
+        destination: &Destination,
+        plan: &Plan,
+        sink: &mut dyn EventSink,
+    ) {
+        let mut run = RunState::new(sink);
+        let source = Source::Replay(plan);
+        // A stored plan has nothing to wait for and nothing to fail on: every step is local.
+        if let Err(e) = self.steps(request, destination, source, &mut run).await {
+            run.fail(request.language, &e);
         }
-        out.step(true, Step::GenerateDraft, progress::DRAFT_DONE, messages::draft_done(lang, plan.days.len()), None);
-        out.step(false, Step::ValidatePlan, progress::VALIDATE_STATUS, messages::validate_status(lang), None);
-        out.step(true, Step::ValidatePlan, progress::VALIDATE_DONE, messages::validate_done(lang), None);
-        out.step(false, Step::FinalizePlan, progress::FINALIZE_STATUS, messages::finalize_status(lang), None);
-        out.emit(StreamEvent::Complete(Complete {
-            message: messages::complete(lang),
-            progress: progress::COMPLETE,
-            step: Step::FinalizePlan,
-            plan: Box::new(plan.clone()),
-        }));
-        out.emit(StreamEvent::Done);
+        run.out.emit(StreamEvent::Done);
     }
 
     /// Runs one generation, reporting every step to `sink`. The last event is always `done`; a failure
@@ -144,9 +110,11 @@ impl Engine {
         sink: &mut dyn EventSink,
         cancelled: impl Future<Output = ()>,
     ) -> Result<Plan, EngineError> {
-        let lang = request.language;
-        let mut out = Emitter { sink, progress: 0, spent: Usage::default(), days: Vec::new() };
-        let steps = tokio::time::timeout(self.config.total_timeout, self.steps(request, destination, &mut out));
+        let mut run = RunState::new(sink);
+        let steps = tokio::time::timeout(
+            self.config.total_timeout,
+            self.steps(request, destination, Source::Generate, &mut run),
+        );
         let result = tokio::select! {
             result = steps => result.unwrap_or_else(|_| Err(EngineError::new(
                 ErrorCode::Timeout,
@@ -154,47 +122,63 @@ impl Engine {
             ))),
             () = cancelled => Err(EngineError::new(ErrorCode::Cancelled, "cancelled")),
         };
+        // Every call's tokens were counted as it returned, so the run's usage is the whole of it.
+        let result = result.map_err(|e| EngineError { usage: run.usage, ..e });
         if let Err(e) = &result {
-            let cancelled = e.code == ErrorCode::Cancelled;
-            let usage = if cancelled { out.spent } else { e.usage };
             tracing::warn!(code = e.code.as_str(), detail = %e.detail, "generation failed");
-            let partial_days = (cancelled && !out.days.is_empty()).then(|| std::mem::take(&mut out.days));
-            out.emit(StreamEvent::Error(Failure {
-                message: messages::error(lang, e.code),
-                error: e.code,
-                retryable: e.code.is_retryable(),
-                usage: (usage != Usage::default()).then_some(usage),
-                partial_days,
-            }));
+            run.fail(request.language, e);
         }
-        out.emit(StreamEvent::Done);
-        result.map_err(|e| if e.code == ErrorCode::Cancelled { EngineError { usage: out.spent, ..e } } else { e })
+        run.out.emit(StreamEvent::Done);
+        result
     }
 
+    /// The five steps in order; a step's `Err` ends the run.
     async fn steps(
         &self,
         request: &PlanRequest,
         destination: &Destination,
-        out: &mut Emitter<'_>,
+        source: Source<'_>,
+        run: &mut RunState<'_>,
     ) -> Result<Plan, EngineError> {
         let started = Instant::now();
-        let lang = request.language;
-        let days = request.dates.len();
+        let ctx = self.gather_context(request, destination, source, run).await?;
+        let draft = self.generate_draft(&ctx, source, run).await?;
+        let id = match source {
+            Source::Generate => plan_id(uuid::Uuid::now_v7().as_u128()),
+            Source::Replay(plan) => plan.id.clone(),
+        };
+        let checked = self.validate_plan(&ctx, &id, draft, source, run);
+        let checked = match source {
+            Source::Generate => self.refine_plan(&ctx, &id, checked, run).await?,
+            Source::Replay(_) => checked,
+        };
+        self.finalize_plan(&ctx, &id, checked, source, started, run)
+    }
 
-        // gather_context
-        out.step(
-            false,
-            Step::GatherContext,
-            progress::GATHER_STATUS,
-            messages::gather_status(lang, request.location.as_str()),
-            None,
-        );
-        let report = self
-            .weather
-            .forecast(destination, request)
-            .await
-            .map_err(|e| EngineError::new(ErrorCode::WeatherUnavailable, e.0))?;
-        if report.days.len() != days as usize {
+    /// `gather_context`: the weather for every day of the trip (10 → 20).
+    #[tracing::instrument(name = "gather_context", skip_all)]
+    async fn gather_context(
+        &self,
+        request: &PlanRequest,
+        destination: &Destination,
+        source: Source<'_>,
+        run: &mut RunState<'_>,
+    ) -> Result<PlanContext, EngineError> {
+        let lang = request.language;
+        let status = messages::gather_status(lang, request.location.as_str());
+        run.out.step(false, Step::GatherContext, progress::GATHER_STATUS, status, None);
+        let report = match source {
+            Source::Generate => self
+                .weather
+                .forecast(destination, request)
+                .await
+                .map_err(|e| EngineError::new(ErrorCode::WeatherUnavailable, e.0))?,
+            Source::Replay(plan) => WeatherReport {
+                days: plan.days.iter().map(|d| d.weather.clone()).collect(),
+                source: plan.metadata.weather_source.clone(),
+            },
+        };
+        if report.days.len() != request.dates.len() as usize {
             return Err(EngineError::new(ErrorCode::Internal, "weather report does not cover every day"));
         }
         let ctx = PlanContext {
@@ -203,112 +187,171 @@ impl Engine {
             weather: report.days,
             weather_source: report.source,
         };
-        out.step(true, Step::GatherContext, progress::GATHER_DONE, messages::gather_done(lang), None);
+        run.out.step(true, Step::GatherContext, progress::GATHER_DONE, messages::gather_done(lang), None);
+        Ok(ctx)
+    }
 
-        // generate_draft
-        out.step(false, Step::GenerateDraft, progress::DRAFT_STATUS, messages::draft_status(lang), None);
-        let mut usage = Usage::default();
-        let mut draft = self.generate_draft(&ctx, out, &mut usage).await?;
-        usage += draft.usage;
-        out.spent = usage;
-        draft = normalize(draft, &ctx);
-        out.step(true, Step::GenerateDraft, progress::DRAFT_DONE, messages::draft_done(lang, draft.days.len()), None);
-
-        // validate_plan
-        out.step(false, Step::ValidatePlan, progress::VALIDATE_STATUS, messages::validate_status(lang), None);
-        let id = plan_id(uuid::Uuid::now_v7().as_u128());
-        let vctx = ValidationContext {
-            dates: request.dates,
-            budget_ceiling: ctx.budget_ceiling(),
-            currency: destination.currency.clone(),
+    /// `generate_draft`: the first draft, streamed as readable chunks and `day` events (30 → 60). Output
+    /// that cannot be parsed is asked for once more.
+    #[tracing::instrument(name = "generate_draft", skip_all)]
+    async fn generate_draft(
+        &self,
+        ctx: &PlanContext,
+        source: Source<'_>,
+        run: &mut RunState<'_>,
+    ) -> Result<Draft, EngineError> {
+        let lang = ctx.request.language;
+        run.out.step(false, Step::GenerateDraft, progress::DRAFT_STATUS, messages::draft_status(lang), None);
+        let draft = match source {
+            Source::Generate => {
+                let first = self.generator.generate_draft(ctx, &mut DraftProgress::new(run, ctx)).await;
+                match run.count(first) {
+                    Err(e) if e.code == ErrorCode::LlmBadOutput => {
+                        tracing::warn!(detail = %e.detail, "draft was unusable; asking once more");
+                        let second = self.generator.generate_draft(ctx, &mut DraftProgress::new(run, ctx)).await;
+                        run.count(second)?
+                    }
+                    other => other?,
+                }
+            }
+            Source::Replay(plan) => {
+                let mut sink = DraftProgress::new(run, ctx);
+                for (i, day) in plan.days.iter().enumerate() {
+                    for (j, line) in
+                        tripstream_domain::text::day_lines(day, &plan.currency, lang).into_iter().enumerate()
+                    {
+                        let gap = if i > 0 && j == 0 { "\n" } else { "" };
+                        sink.text(&format!("{gap}{line}\n"));
+                    }
+                    sink.day(day);
+                }
+                Draft {
+                    title: Some(plan.title.clone()),
+                    days: plan.days.clone(),
+                    tips: plan.tips.clone(),
+                    ..Draft::default()
+                }
+            }
         };
-        let mut findings = validate(&self.assemble(&id, &ctx, &draft), &vctx);
-        out.step(true, Step::ValidatePlan, progress::VALIDATE_DONE, messages::validate_done(lang), None);
+        let draft = normalize(draft, ctx);
+        let done = messages::draft_done(lang, draft.days.len());
+        run.out.step(true, Step::GenerateDraft, progress::DRAFT_DONE, done, None);
+        Ok(draft)
+    }
 
-        // refine_plan, only while there is something to fix
+    /// `validate_plan`: rules 1–7 over the draft as the plan it would become (65 → 70). A stored plan
+    /// was validated when it was made.
+    #[tracing::instrument(name = "validate_plan", skip_all)]
+    fn validate_plan(
+        &self,
+        ctx: &PlanContext,
+        id: &str,
+        draft: Draft,
+        source: Source<'_>,
+        run: &mut RunState<'_>,
+    ) -> Checked {
+        let lang = ctx.request.language;
+        run.out.step(false, Step::ValidatePlan, progress::VALIDATE_STATUS, messages::validate_status(lang), None);
+        let findings = match source {
+            Source::Generate => validate(&self.assemble(id, ctx, &draft), &validation_context(ctx)),
+            Source::Replay(_) => Vec::new(),
+        };
+        run.out.step(true, Step::ValidatePlan, progress::VALIDATE_DONE, messages::validate_done(lang), None);
+        Checked { draft, findings, iterations: 1 }
+    }
+
+    /// `refine_plan`: while the draft breaks rules, the generator is asked to fix them, up to
+    /// `max_refine_iterations` times (70 → 90); each answer is validated again, and one that makes things
+    /// worse is not taken.
+    #[tracing::instrument(name = "refine_plan", skip_all)]
+    async fn refine_plan(
+        &self,
+        ctx: &PlanContext,
+        id: &str,
+        mut checked: Checked,
+        run: &mut RunState<'_>,
+    ) -> Result<Checked, EngineError> {
+        let lang = ctx.request.language;
+        let vctx = validation_context(ctx);
         let max = self.config.max_refine_iterations;
-        let mut iterations = 1;
         let mut i = 0;
-        while !findings.is_empty() && i < max {
+        while !checked.findings.is_empty() && i < max {
             i += 1;
             let (status_at, done_at) = progress::refine(i, max);
-            out.step(false, Step::RefinePlan, status_at, messages::refine_status(lang, i, max), Some(i));
-            tracing::info!(iteration = i, findings = findings.len(), "refining plan");
-            match self.generator.refine_plan(&ctx, &draft, &findings, &mut Discard).await {
+            run.out.step(false, Step::RefinePlan, status_at, messages::refine_status(lang, i, max), Some(i));
+            tracing::info!(iteration = i, findings = checked.findings.len(), "refining plan");
+            let refined = self.generator.refine_plan(ctx, &checked.draft, &checked.findings, &mut Discard).await;
+            match run.count(refined) {
                 Ok(refined) => {
-                    iterations += 1;
-                    usage += refined.usage;
-                    out.spent = usage;
-                    let refined = normalize(refined, &ctx);
-                    let refined_findings = validate(&self.assemble(&id, &ctx, &refined), &vctx);
-                    // A refinement that makes things worse is not taken.
-                    if severity(&refined_findings) <= severity(&findings) {
-                        draft = refined;
-                        findings = refined_findings;
+                    checked.iterations += 1;
+                    let refined = normalize(refined, ctx);
+                    let findings = validate(&self.assemble(id, ctx, &refined), &vctx);
+                    if severity(&findings) <= severity(&checked.findings) {
+                        checked.draft = refined;
+                        checked.findings = findings;
                     }
                 }
                 Err(e) if e.code == ErrorCode::LlmBadOutput => {
-                    iterations += 1;
-                    usage += e.usage;
-                    out.spent = usage;
+                    checked.iterations += 1;
                     tracing::warn!(iteration = i, detail = %e.detail, "refinement was unusable; keeping the previous draft");
                 }
-                Err(e) => {
-                    return Err(EngineError { usage: sum(usage, e.usage), ..e.into() });
-                }
+                Err(e) => return Err(e),
             }
-            out.step(true, Step::RefinePlan, done_at, messages::refine_done(lang, i, max), Some(i));
+            run.out.step(true, Step::RefinePlan, done_at, messages::refine_done(lang, i, max), Some(i));
         }
+        Ok(checked)
+    }
 
-        // finalize_plan
-        out.step(false, Step::FinalizePlan, progress::FINALIZE_STATUS, messages::finalize_status(lang), None);
-        let mut plan = self.assemble(&id, &ctx, &draft);
-        let remaining = repair(&mut plan, &vctx);
-        if remaining.iter().any(Finding::is_hard) {
-            let detail = remaining.iter().map(|f| f.message(lang)).collect::<Vec<_>>().join(" ");
-            return Err(EngineError { code: ErrorCode::LlmBadOutput, detail, usage });
-        }
-        plan.warnings = remaining.iter().map(|f| f.message(lang)).collect();
-        let info = draft.generator.clone().unwrap_or_else(|| self.generator.info());
-        plan.metadata = Metadata {
-            provider: info.provider,
-            model: info.model,
-            generated_at: jiff::Timestamp::now(),
-            iterations,
-            prompt_version: info.prompt_version,
-            weather_source: ctx.weather_source.clone(),
-            duration_ms: started.elapsed().as_millis() as u64,
-            cached: false,
-            usage,
+    /// `finalize_plan`: the plan assembled and repaired, its metadata, `complete` (95 → 100). A remaining
+    /// hard finding (rules 1–4) is never delivered: it is `llm_bad_output`; the rest become warnings.
+    #[tracing::instrument(name = "finalize_plan", skip_all)]
+    fn finalize_plan(
+        &self,
+        ctx: &PlanContext,
+        id: &str,
+        checked: Checked,
+        source: Source<'_>,
+        started: Instant,
+        run: &mut RunState<'_>,
+    ) -> Result<Plan, EngineError> {
+        let lang = ctx.request.language;
+        run.out.step(false, Step::FinalizePlan, progress::FINALIZE_STATUS, messages::finalize_status(lang), None);
+        let plan = match source {
+            Source::Replay(plan) => {
+                let mut plan = plan.clone();
+                plan.metadata.cached = true;
+                plan
+            }
+            Source::Generate => {
+                let mut plan = self.assemble(id, ctx, &checked.draft);
+                let remaining = repair(&mut plan, &validation_context(ctx));
+                if remaining.iter().any(Finding::is_hard) {
+                    let detail = remaining.iter().map(|f| f.message(lang)).collect::<Vec<_>>().join(" ");
+                    return Err(EngineError::new(ErrorCode::LlmBadOutput, detail));
+                }
+                plan.warnings = remaining.iter().map(|f| f.message(lang)).collect();
+                let info = checked.draft.generator.clone().unwrap_or_else(|| self.generator.info());
+                plan.metadata = Metadata {
+                    provider: info.provider,
+                    model: info.model,
+                    generated_at: jiff::Timestamp::now(),
+                    iterations: checked.iterations,
+                    prompt_version: info.prompt_version,
+                    weather_source: ctx.weather_source.clone(),
+                    duration_ms: started.elapsed().as_millis() as u64,
+                    cached: false,
+                    usage: run.usage,
+                };
+                plan
+            }
         };
-        out.emit(StreamEvent::Complete(Complete {
+        run.out.emit(StreamEvent::Complete(Complete {
             message: messages::complete(lang),
             progress: progress::COMPLETE,
             step: Step::FinalizePlan,
             plan: Box::new(plan.clone()),
         }));
         Ok(plan)
-    }
-
-    /// The first draft; output that cannot be parsed is asked for once more.
-    async fn generate_draft(
-        &self,
-        ctx: &PlanContext,
-        out: &mut Emitter<'_>,
-        usage: &mut Usage,
-    ) -> Result<Draft, EngineError> {
-        let mut sink = DraftProgress::new(out, ctx);
-        match self.generator.generate_draft(ctx, &mut sink).await {
-            Err(e) if e.code == ErrorCode::LlmBadOutput => {
-                *usage += e.usage;
-                tracing::warn!(detail = %e.detail, "draft was unusable; asking once more");
-                self.generator
-                    .generate_draft(ctx, &mut sink)
-                    .await
-                    .map_err(|e| EngineError { usage: sum(*usage, e.usage), ..e.into() })
-            }
-            other => other.map_err(|e| EngineError { usage: sum(*usage, e.usage), ..e.into() }),
-        }
     }
 
     fn assemble(&self, id: &str, ctx: &PlanContext, draft: &Draft) -> Plan {
@@ -359,9 +402,69 @@ impl Engine {
     }
 }
 
-fn sum(mut a: Usage, b: Usage) -> Usage {
-    a += b;
-    a
+/// Where a run's steps take their material from.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    /// The weather port and the generator: a new plan.
+    Generate,
+    /// A stored plan (a cache hit), streamed again.
+    Replay(&'a Plan),
+}
+
+/// A draft and what `validate_plan` found in it, with how many generator calls it took.
+struct Checked {
+    draft: Draft,
+    findings: Vec<Finding>,
+    /// The draft plus each refinement asked for (`metadata.iterations`).
+    iterations: u32,
+}
+
+fn validation_context(ctx: &PlanContext) -> ValidationContext {
+    ValidationContext {
+        dates: ctx.request.dates,
+        budget_ceiling: ctx.budget_ceiling(),
+        currency: ctx.destination.currency.clone(),
+    }
+}
+
+/// One run on its way through the steps: where its events go and the tokens it has spent, counted once,
+/// as each generator call returns (success or failure), so a cancellation at any point reports them all.
+struct RunState<'a> {
+    out: Emitter<'a>,
+    usage: Usage,
+}
+
+impl<'a> RunState<'a> {
+    fn new(sink: &'a mut dyn EventSink) -> Self {
+        Self { out: Emitter { sink, progress: 0, days: Vec::new() }, usage: Usage::default() }
+    }
+
+    /// Counts a generator call's tokens and turns its failure into the engine's.
+    fn count(&mut self, result: Result<Draft, GenerateError>) -> Result<Draft, EngineError> {
+        match result {
+            Ok(draft) => {
+                self.usage += draft.usage;
+                Ok(draft)
+            }
+            Err(e) => {
+                self.usage += e.usage;
+                Err(EngineError::new(e.code, e.detail))
+            }
+        }
+    }
+
+    /// The `error` event of a failed run: a cancelled one carries the days drafted so far.
+    fn fail(&mut self, lang: tripstream_domain::Language, e: &EngineError) {
+        let cancelled = e.code == ErrorCode::Cancelled;
+        let partial_days = (cancelled && !self.out.days.is_empty()).then(|| std::mem::take(&mut self.out.days));
+        self.out.emit(StreamEvent::Error(Failure {
+            message: messages::error(lang, e.code),
+            error: e.code,
+            retryable: e.code.is_retryable(),
+            usage: (self.usage != Usage::default()).then_some(self.usage),
+            partial_days,
+        }));
+    }
 }
 
 /// Orders findings lists: fewer hard findings first, then fewer findings.
@@ -397,8 +500,6 @@ fn normalize_from(mut draft: Draft, ctx: &PlanContext, first: u32) -> Draft {
 struct Emitter<'a> {
     sink: &'a mut dyn EventSink,
     progress: u8,
-    /// Tokens spent so far, for a cancelled run's `error` event.
-    spent: Usage,
     /// The days sent as `day` events, for a cancelled run's `error` event.
     days: Vec<Day>,
 }
@@ -436,8 +537,8 @@ impl<'a, 'b> DraftProgress<'a, 'b> {
     /// Text expected per day of draft; only shapes the progress curve.
     const CHARS_PER_DAY: usize = 600;
 
-    fn new(out: &'a mut Emitter<'b>, ctx: &'a PlanContext) -> Self {
-        Self { out, ctx, days_total: ctx.request.dates.len().max(1), days_done: 0, chars_in_day: 0 }
+    fn new(run: &'a mut RunState<'b>, ctx: &'a PlanContext) -> Self {
+        Self { out: &mut run.out, ctx, days_total: ctx.request.dates.len().max(1), days_done: 0, chars_in_day: 0 }
     }
 
     fn current(&self) -> u8 {

@@ -1,75 +1,107 @@
-//! The one JSON error shape of the API, and the one place errors become HTTP responses.
+//! The one JSON error shape of the API, and the one place errors become HTTP responses. A client reads a
+//! stable code and a message for people; what went wrong inside goes to the log, never into the body.
 
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use tripstream_domain::event::Failure;
 use tripstream_domain::{ErrorCode, RequestError};
-use tripstream_engine::{EngineError, ResolveError};
+use tripstream_engine::ResolveError;
+
+use crate::generations::GenerationError;
 
 /// An error answered as `{"error": {"code", "message", "field"?}}`.
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     pub field: Option<String>,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         Self { status, code, message: message.into(), field: None }
     }
 
+    /// A 4xx about one field of the request.
+    pub fn invalid(status: StatusCode, message: impl Into<String>, field: Option<String>) -> Self {
+        Self { field, ..Self::new(status, ErrorCode::InvalidRequest, message) }
+    }
+
     pub fn not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint; see GET /health and API.md")
+        Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "no such endpoint; see GET /health and API.md")
+    }
+
+    /// A store the answer needs cannot be reached: the detail is logged here, the client told to retry.
+    pub fn unavailable(what: &str, detail: &dyn std::error::Error) -> Self {
+        tracing::warn!(error = %detail, "{what} unavailable");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Unavailable,
+            format!("{what} is unavailable; try again shortly"),
+        )
+    }
+
+    /// The HTTP status of a failed generation's code.
+    fn status_of(code: ErrorCode) -> StatusCode {
+        match code {
+            ErrorCode::InvalidRequest | ErrorCode::UnknownDestination => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::LlmUnavailable
+            | ErrorCode::LlmRateLimited
+            | ErrorCode::WeatherUnavailable
+            | ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::LlmBadOutput => StatusCode::BAD_GATEWAY,
+            ErrorCode::LlmTimeout | ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            ErrorCode::Cancelled => StatusCode::CONFLICT,
+            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
     }
 }
 
 impl From<RequestError> for ApiError {
     fn from(e: RequestError) -> Self {
-        Self { status: StatusCode::UNPROCESSABLE_ENTITY, code: "invalid_request", message: e.message, field: e.field }
+        Self::invalid(StatusCode::UNPROCESSABLE_ENTITY, e.message, e.field)
     }
 }
 
-impl From<ResolveError> for ApiError {
-    fn from(e: ResolveError) -> Self {
+impl From<GenerationError> for ApiError {
+    fn from(e: GenerationError) -> Self {
         match e {
-            ResolveError::Unknown { .. } => Self {
-                status: StatusCode::UNPROCESSABLE_ENTITY,
-                code: ErrorCode::UnknownDestination.as_str(),
-                message: e.to_string(),
+            GenerationError::Destination(e @ ResolveError::Unknown { .. }) => Self {
                 field: Some("location".into()),
+                ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::UnknownDestination, e.to_string())
             },
-            ResolveError::Unavailable(_) => {
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::WeatherUnavailable.as_str(), e.to_string())
+            GenerationError::Destination(ResolveError::Unavailable(detail)) => {
+                tracing::warn!(%detail, "destination look-up unavailable");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorCode::WeatherUnavailable,
+                    "the destination cannot be looked up right now; try again shortly",
+                )
             }
+            GenerationError::UnknownStream(_) => Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, e.to_string()),
+            GenerationError::SharedLog(source) => Self::unavailable("the shared event log", &source),
         }
     }
 }
 
-impl From<EngineError> for ApiError {
-    fn from(e: EngineError) -> Self {
-        let status = match e.code {
-            ErrorCode::InvalidRequest | ErrorCode::UnknownDestination => StatusCode::UNPROCESSABLE_ENTITY,
-            ErrorCode::LlmUnavailable | ErrorCode::LlmRateLimited | ErrorCode::WeatherUnavailable => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-            ErrorCode::LlmBadOutput => StatusCode::BAD_GATEWAY,
-            ErrorCode::LlmTimeout | ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
-            ErrorCode::Cancelled => StatusCode::CONFLICT,
-            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        Self::new(status, e.code.as_str(), e.detail)
+/// A generation that ended without a plan, as its `error` event told the client (the message is the
+/// people-facing one, in the request's language).
+impl From<Failure> for ApiError {
+    fn from(f: Failure) -> Self {
+        Self::new(Self::status_of(f.error), f.error, f.message)
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if self.status.is_server_error() {
-            tracing::error!(status = self.status.as_u16(), code = self.code, message = %self.message, "request failed");
+            tracing::error!(status = self.status.as_u16(), code = self.code.as_str(), message = %self.message, "request failed");
         }
-        let mut error = json!({ "code": self.code, "message": self.message });
+        let mut error = json!({ "code": self.code.as_str(), "message": self.message });
         if let Some(field) = self.field {
             error["field"] = json!(field);
         }

@@ -30,10 +30,10 @@ impl FromRequest<AppState> for ValidPlanRequest {
             })
             .unwrap_or(false);
         if !json {
-            return Err(ApiError::new(
+            return Err(ApiError::invalid(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "invalid_request",
                 "Content-Type must be application/json",
+                None,
             ));
         }
         let accept_language = req
@@ -43,13 +43,13 @@ impl FromRequest<AppState> for ValidPlanRequest {
             .and_then(Language::from_accept_language);
         let body = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
+                ApiError::invalid(
                     StatusCode::PAYLOAD_TOO_LARGE,
-                    "invalid_request",
                     format!("the request body must be at most {BODY_LIMIT} bytes"),
+                    None,
                 )
             } else {
-                ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", rejection.body_text())
+                ApiError::invalid(StatusCode::BAD_REQUEST, rejection.body_text(), None)
             }
         })?;
         let raw = parse_body(&body)?;
@@ -64,7 +64,7 @@ fn parse_body(body: &[u8]) -> Result<RawPlanRequest, ApiError> {
     let raw: RawPlanRequest = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let inner = e.inner();
         if inner.is_syntax() || inner.is_eof() {
-            return ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", format!("malformed JSON: {inner}"));
+            return ApiError::invalid(StatusCode::BAD_REQUEST, format!("malformed JSON: {inner}"), None);
         }
         let message = inner.to_string();
         let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
@@ -73,9 +73,9 @@ fn parse_body(body: &[u8]) -> Result<RawPlanRequest, ApiError> {
             _ => None,
         });
         let field = unknown_field(&message).or(top_level);
-        ApiError { field, ..ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", message) }
+        ApiError::invalid(StatusCode::UNPROCESSABLE_ENTITY, message, field)
     })?;
-    de.end().map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", format!("malformed JSON: {e}")))?;
+    de.end().map_err(|e| ApiError::invalid(StatusCode::BAD_REQUEST, format!("malformed JSON: {e}"), None))?;
     Ok(raw)
 }
 
@@ -133,9 +133,9 @@ impl axum::extract::FromRequestParts<AppState> for QueryPlanRequest {
         let q: PlanQuery = query_params(&parts.uri)?;
         let travelers = match q.travelers.as_deref().map(str::trim) {
             None | Some("") => None,
-            Some(t) => Some(t.parse::<i64>().map_err(|_| ApiError {
-                field: Some("travelers".into()),
-                ..ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", "travelers must be a whole number")
+            Some(t) => Some(t.parse::<i64>().map_err(|_| {
+                let message = "travelers must be a whole number";
+                ApiError::invalid(StatusCode::UNPROCESSABLE_ENTITY, message, Some("travelers".into()))
             })?),
         };
         let raw = RawPlanRequest {
@@ -165,6 +165,6 @@ fn query_params<T: serde::de::DeserializeOwned>(uri: &axum::http::Uri) -> Result
         // serde_urlencoded names the parameter first: "budgett: unknown field `budgett`, …".
         let message = message.find("unknown field").map_or(message, |i| &message[i..]).to_owned();
         let field = unknown_field(&message);
-        ApiError { field, ..ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", message) }
+        ApiError::invalid(StatusCode::UNPROCESSABLE_ENTITY, message, field)
     })
 }

@@ -7,13 +7,13 @@
 pub mod config;
 mod error;
 mod extract;
-mod hub;
+pub mod generations;
+mod health;
 mod observe;
 mod routes;
 mod sse;
 mod startup;
 mod state;
-mod takeover;
 pub mod wiring;
 
 pub use config::{EngineSettings, ServerConfig, StoreSettings};

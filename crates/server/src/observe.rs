@@ -9,6 +9,8 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tripstream_adapters::runlog::{RunLog, RunRecord};
 use tripstream_domain::{Plan, PlanRequest, StreamEvent};
 
+use crate::generations::{Attachment, How};
+
 /// The process's metrics registry; installed once, shared by every application in the process (tests
 /// build several).
 pub fn prometheus() -> &'static PrometheusHandle {
@@ -76,16 +78,18 @@ impl Recorder {
         Self { row, endpoint, started: Instant::now(), first_event: None, saw_done: false, runlog }
     }
 
-    pub fn stream_id(&mut self, id: &str) {
-        self.row.stream_id = Some(id.to_owned());
+    /// The stream the request was given, and how.
+    pub fn attached(&mut self, attachment: &Attachment) {
+        self.row.stream_id = Some(attachment.stream_id.clone());
+        match attachment.how {
+            How::Started => {}
+            How::Joined | How::Reattached => self.row.coalesced = true,
+            How::Replayed => self.row.cache_hit = true,
+        }
     }
 
     pub fn cache_hit(&mut self) {
         self.row.cache_hit = true;
-    }
-
-    pub fn coalesced(&mut self) {
-        self.row.coalesced = true;
     }
 
     /// One event reached the client.

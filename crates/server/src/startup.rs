@@ -1,7 +1,8 @@
 //! Building and running the application, separately, so tests can run exactly what `serve` runs.
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -10,14 +11,19 @@ use axum::http::{HeaderName, HeaderValue, Method, Request};
 use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
+use tripstream_adapters::eventlog::EventLog;
+use tripstream_adapters::runlog::RunLog;
 
 use crate::config::ServerConfig;
 use crate::extract::BODY_LIMIT;
-use crate::routes::router;
-use crate::state::AppState;
+use crate::generations::{Generations, GenerationsConfig, RegistryConfig};
+use crate::health::Readiness;
+use crate::routes::{Page, router};
+use crate::state::{About, AppState};
 use crate::wiring::{Services, Stores};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -26,9 +32,19 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     grace: Duration,
-    hard_stop: CancellationToken,
-    stores: Stores,
+    generations: Generations,
+    runlog: RunLog,
+    /// Cancelled on the shutdown signal: no new connections, `/health/ready` says draining.
+    draining: CancellationToken,
+    /// Tasks of the stores: the run log's writer, background migrations.
+    tasks: TaskTracker,
+    stores_stopped: CancellationToken,
 }
+
+/// After the grace period, how long the remaining connections get to close once their streams ended.
+const CLOSE_DEADLINE: Duration = Duration::from_secs(5);
+/// How long shutdown waits for the service's tasks (log writers releasing leases, run-log flush).
+const TASKS_DEADLINE: Duration = Duration::from_secs(10);
 
 impl Application {
     /// Binds the listener and wires the services; nothing is served until [`Self::run_until_stopped`].
@@ -39,31 +55,51 @@ impl Application {
 
     /// As [`Self::build`], with the services given (tests swap in scripted generators).
     pub async fn with_services(config: ServerConfig, services: Services) -> anyhow::Result<Application> {
+        Self::with_shared_log(config, services, None).await
+    }
+
+    /// As [`Self::with_services`], sharing streams with other replicas through `shared` instead of the
+    /// configured Redis (replicas in one process, in tests).
+    pub async fn with_shared_log(
+        config: ServerConfig,
+        services: Services,
+        shared: Option<Arc<dyn EventLog>>,
+    ) -> anyhow::Result<Application> {
+        let page = Arc::new(Page::new(&config.map)?);
         let listener = TcpListener::bind(SocketAddr::new(config.host, config.port)).await?;
-        let stores = Stores::open(&config.store, Duration::from_secs(config.stream_retention_secs)).await?;
+        let tasks = TaskTracker::new();
+        let stores_stopped = CancellationToken::new();
+        let retention = config.stream_retention_secs.get();
+        let stores = Stores::open(&config.store, retention, &tasks, stores_stopped.clone()).await?;
+        let shared = shared.or(stores.event_log);
         crate::observe::prometheus();
-        let hard_stop = CancellationToken::new();
+        let generations = Generations::new(
+            services.engine,
+            services.destinations.clone(),
+            stores.cache.clone(),
+            shared.clone(),
+            GenerationsConfig {
+                registry: RegistryConfig { cancel_grace: config.stream_cancel_grace_secs.get(), retention },
+                limits: config.engine.request_limits(),
+            },
+        );
+        let draining = CancellationToken::new();
         let state = AppState {
-            engine: services.engine,
+            generations: generations.clone(),
             destinations: services.destinations,
-            weather: services.weather,
-            generators: services.generators,
+            about: Arc::new(About {
+                weather: services.weather,
+                generators: services.generators,
+                cache: stores.cache.as_ref().map_or("off", |c| c.name()),
+            }),
             limits: config.engine.request_limits(),
-            keep_alive: Duration::from_secs(config.keep_alive_secs),
-            hard_stop: hard_stop.clone(),
+            keep_alive: config.keep_alive_secs.get(),
+            sse_retry: config.sse_retry_ms.get(),
             started: Instant::now(),
-            hub: crate::hub::Hub::new(
-                crate::hub::HubConfig {
-                    cancel_grace: Duration::from_secs(config.stream_cancel_grace_secs),
-                    retention: Duration::from_secs(config.stream_retention_secs),
-                },
-                stores.event_log.clone(),
-            ),
-            sse_retry: Duration::from_millis(config.sse_retry_ms),
-            cache: stores.cache.clone(),
             runlog: stores.runlog.clone(),
+            readiness: Readiness::new(draining.clone(), stores.runlog.db().clone(), shared),
+            page,
         };
-        crate::takeover::watch(state.clone());
         let router = router(state)
             .layer(DefaultBodyLimit::max(BODY_LIMIT))
             .layer(cors(&config.cors_allow_origins)?)
@@ -73,38 +109,60 @@ impl Application {
                 tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
             }))
             .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid));
-        Ok(Application { listener, router, grace: Duration::from_secs(config.shutdown_grace_secs), hard_stop, stores })
+        Ok(Application {
+            listener,
+            router,
+            grace: config.shutdown_grace_secs.get(),
+            generations,
+            runlog: stores.runlog,
+            draining,
+            tasks,
+            stores_stopped,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.listener.local_addr().expect("a bound listener has an address")
     }
 
-    /// Serves until `shutdown` resolves, then stops accepting, gives in-flight streams the grace period,
-    /// and ends whatever is still running with a retryable error.
+    /// Serves until `shutdown` resolves, then stops accepting and gives in-flight streams the grace
+    /// period; what is still running then is handed over to another replica (with a shared log) or ended
+    /// with a retryable error. Waits for every task, then flushes the run log.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let stopping = CancellationToken::new();
-        let stop = stopping.clone();
-        let grace = self.grace;
-        let hard_stop = self.hard_stop.clone();
-        tokio::spawn(async move {
-            shutdown.await;
-            tracing::info!(grace_secs = grace.as_secs(), "shutting down: no new requests, finishing streams");
-            stop.cancel();
-            tokio::time::sleep(grace).await;
-            hard_stop.cancel();
-        });
+        self.generations.watch();
         // Events are small writes that must leave at once, not wait on Nagle's algorithm.
         let listener = self.listener.tap_io(|tcp| {
             if let Err(e) = tcp.set_nodelay(true) {
                 tracing::debug!(error = %e, "TCP_NODELAY not set");
             }
         });
-        axum::serve(listener, self.router).with_graceful_shutdown(stopping.cancelled_owned()).await?;
+        let serve = axum::serve(listener, self.router).with_graceful_shutdown(self.draining.clone().cancelled_owned());
+        let mut serve = std::pin::pin!(serve.into_future());
+        let served = tokio::select! {
+            result = &mut serve => result,
+            () = shutdown => {
+                tracing::info!(grace_secs = self.grace.as_secs(), "shutting down: no new requests, finishing streams");
+                self.draining.cancel();
+                match tokio::time::timeout(self.grace, &mut serve).await {
+                    Ok(result) => result,
+                    Err(_) => {
+                        tracing::info!("shutdown grace period over; ending the streams still running");
+                        self.generations.stop();
+                        tokio::time::timeout(CLOSE_DEADLINE, serve).await.unwrap_or(Ok(()))
+                    }
+                }
+            }
+        };
+        self.generations.shutdown(TASKS_DEADLINE).await;
         // Every request has been answered; the rows they left are written before the process ends.
-        self.stores.runlog.close(Duration::from_secs(10)).await;
+        self.runlog.close(TASKS_DEADLINE).await;
+        self.stores_stopped.cancel();
+        self.tasks.close();
+        if tokio::time::timeout(TASKS_DEADLINE, self.tasks.wait()).await.is_err() {
+            tracing::warn!(tasks = self.tasks.len(), "store tasks still running at the shutdown deadline");
+        }
         tracing::info!("stopped");
-        Ok(())
+        Ok(served?)
     }
 }
 

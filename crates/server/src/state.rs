@@ -3,30 +3,38 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio_util::sync::CancellationToken;
-use tripstream_adapters::cache::Resilient;
 use tripstream_adapters::runlog::RunLog;
 use tripstream_domain::RequestLimits;
-use tripstream_engine::{Destinations, Engine};
+use tripstream_engine::Destinations;
+
+use crate::generations::Generations;
+use crate::health::Readiness;
 
 #[derive(Clone)]
 pub struct AppState {
-    pub engine: Engine,
+    /// The life of every generation: start, join, replay, resume, cancel.
+    pub generations: Generations,
     pub destinations: Arc<dyn Destinations>,
-    /// The weather layers, for `/health`.
-    pub weather: String,
-    /// The generators in fallback order, for `/health`.
-    pub generators: Vec<String>,
+    /// What `/health` reports about the wiring.
+    pub about: Arc<About>,
     pub limits: RequestLimits,
     pub keep_alive: Duration,
     /// The `retry:` hint at the start of every stream.
     pub sse_retry: Duration,
-    /// Cancelled when the shutdown grace period is over: streams still running end with a retryable error.
-    pub hard_stop: CancellationToken,
     pub started: Instant,
-    /// Generations in flight, joined by identical requests.
-    pub hub: Arc<crate::hub::Hub>,
-    /// Finished plans; `None` when caching is off.
-    pub cache: Option<Arc<Resilient>>,
     pub runlog: RunLog,
+    pub readiness: Readiness,
+    /// The web page, with the map's tile settings written in.
+    pub page: Arc<crate::routes::Page>,
+}
+
+/// The wiring, decided once at start-up.
+#[derive(Debug, Clone)]
+pub struct About {
+    /// The weather layers: `climatology`, `openweathermap+open-meteo+climatology`.
+    pub weather: String,
+    /// The generators in fallback order.
+    pub generators: Vec<String>,
+    /// `memory`, `redis` or `off`.
+    pub cache: &'static str,
 }

@@ -16,11 +16,15 @@ use tripstream_adapters::{
 };
 use tripstream_engine::{Destinations, Engine, PlanGenerator, Weather};
 
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tripstream_adapters::cache::{MemoryCache, PlanStore, RedisCache, Resilient};
-use tripstream_adapters::eventlog::RedisEventLog;
+use tripstream_adapters::eventlog::{EventLog, RedisEventLog};
 use tripstream_adapters::runlog::{Db, RunLog, RunLogConfig};
 
-use crate::config::{EngineSettings, LlmChoice, LlmSettings, StoreSettings, WeatherChoice, WeatherSettings, secret};
+use crate::config::{
+    EngineSettings, LlmChoice, LlmSettings, StoreSettings, WeatherChoice, WeatherSettings, configured,
+};
 
 /// Everything a generation needs, wired.
 #[derive(Clone)]
@@ -38,7 +42,7 @@ impl Services {
     /// settings, a prompt file that does not compile.
     pub fn from_settings(settings: &EngineSettings) -> anyhow::Result<Services> {
         let catalog = Catalog::bundled();
-        let offline = OfflineConfig { chunk_delay: Duration::from_millis(settings.offline_chunk_delay_ms) };
+        let offline = OfflineConfig { chunk_delay: settings.offline_chunk_delay_ms.get() };
         let offline: Arc<dyn PlanGenerator> = Arc::new(OfflinePlanner::new(catalog.clone(), offline));
 
         let chain = generator_order(&settings.llm)?;
@@ -86,7 +90,7 @@ impl Services {
 
 /// The chosen generator first, then the fallbacks, without repeats.
 fn generator_order(llm: &LlmSettings) -> anyhow::Result<Vec<LlmChoice>> {
-    let gemini = secret(&llm.gemini_api_key).is_some();
+    let gemini = configured(&llm.gemini_api_key).is_some();
     let openai = llm.openai_base_url.as_deref().is_some_and(|u| !u.trim().is_empty());
     let configured = |c: LlmChoice| match c {
         LlmChoice::Gemini => gemini,
@@ -125,14 +129,14 @@ fn generator_order(llm: &LlmSettings) -> anyhow::Result<Vec<LlmChoice>> {
 
 fn chat_model(choice: LlmChoice, llm: &LlmSettings) -> Arc<dyn ChatModel> {
     let timeouts = Timeouts {
-        connect: Duration::from_secs_f64(llm.llm_connect_timeout_secs),
-        first_byte: Duration::from_secs_f64(llm.llm_first_byte_timeout_secs),
-        idle: Duration::from_secs_f64(llm.llm_idle_timeout_secs),
-        total: Duration::from_secs_f64(llm.llm_total_timeout_secs),
+        connect: llm.llm_connect_timeout_secs.get(),
+        first_byte: llm.llm_first_byte_timeout_secs.get(),
+        idle: llm.llm_idle_timeout_secs.get(),
+        total: llm.llm_total_timeout_secs.get(),
     };
     let retry = RetryPolicy {
         max_attempts: llm.llm_max_attempts,
-        backoff_base: Duration::from_millis(llm.llm_retry_base_ms),
+        backoff_base: llm.llm_retry_base_ms.get(),
         ..RetryPolicy::default()
     };
     let pool = PoolLimits {
@@ -141,7 +145,8 @@ fn chat_model(choice: LlmChoice, llm: &LlmSettings) -> Arc<dyn ChatModel> {
     };
     match choice {
         LlmChoice::Gemini => {
-            let mut config = GeminiConfig::new(Secret::new(secret(&llm.gemini_api_key).unwrap_or_default()));
+            let mut config =
+                GeminiConfig::new(configured(&llm.gemini_api_key).cloned().unwrap_or_else(|| Secret::new("")));
             config.model = llm.gemini_model.clone();
             config.base_url = llm.gemini_base_url.clone();
             config.timeouts = timeouts;
@@ -151,7 +156,7 @@ fn chat_model(choice: LlmChoice, llm: &LlmSettings) -> Arc<dyn ChatModel> {
         }
         _ => {
             let mut config = OpenAiConfig::new(llm.openai_base_url.clone().unwrap_or_default());
-            config.api_key = secret(&llm.openai_api_key).map(Secret::new);
+            config.api_key = configured(&llm.openai_api_key).cloned();
             config.model = llm.openai_model.clone();
             config.timeouts = timeouts;
             config.retry = retry;
@@ -163,10 +168,10 @@ fn chat_model(choice: LlmChoice, llm: &LlmSettings) -> Arc<dyn ChatModel> {
 
 /// The weather port, its name for `/health`, and, for a model that may plan anywhere, the geocoder.
 fn weather(settings: &WeatherSettings, plans_anywhere: bool) -> (Arc<dyn Weather>, String, Option<Geocoder>) {
-    let timeout = Duration::from_secs_f64(settings.weather_timeout_secs);
+    let timeout = settings.weather_timeout_secs.get();
     let client = http::client(timeout);
-    let owm = secret(&settings.openweather_api_key).map(|key| {
-        OpenWeatherMap::new(Secret::new(key), client.clone())
+    let owm = configured(&settings.openweather_api_key).map(|key| {
+        OpenWeatherMap::new(key.clone(), client.clone())
             .with_base_url(&settings.openweather_base_url)
             .with_request_timeout(timeout)
     });
@@ -199,7 +204,7 @@ fn weather(settings: &WeatherSettings, plans_anywhere: bool) -> (Arc<dyn Weather
     if sources.is_empty() && !plans_anywhere {
         return (Arc::new(Climatology), Climatology::SOURCE.to_owned(), None);
     }
-    let mut layered = LayeredWeather::new(sources).with_ttl(Duration::from_secs(settings.weather_cache_secs.max(1)));
+    let mut layered = LayeredWeather::new(sources).with_ttl(settings.weather_cache_secs.get());
     let mut names: Vec<&str> = layered.source_names();
     names.push(Climatology::SOURCE);
     let geocoder = plans_anywhere.then(|| {
@@ -213,39 +218,77 @@ fn weather(settings: &WeatherSettings, plans_anywhere: bool) -> (Arc<dyn Weather
     (Arc::new(layered), name, geocoder)
 }
 
-/// The plan cache and the run log, opened from configuration.
+/// The plan cache, the run log and the shared event log, opened from configuration.
 #[derive(Clone)]
 pub struct Stores {
     /// `None` when caching is off (`CACHE_TTL_SECS=0`).
     pub cache: Option<Arc<Resilient>>,
     pub runlog: RunLog,
     /// Stream event logs shared by replicas, with Redis.
-    pub event_log: Option<RedisEventLog>,
+    pub event_log: Option<Arc<dyn EventLog>>,
 }
 
 impl Stores {
-    /// Opens the run log's database (migrating it) and the cache. Redis is connected lazily, so a Redis
-    /// that is down at start-up is a warning, not a failure; an unreachable PostgreSQL is buffered by the
-    /// run log, but a database URL that cannot work at all fails here.
-    pub async fn open(settings: &StoreSettings, stream_retention: Duration) -> anyhow::Result<Stores> {
-        let ttl = Duration::from_secs(settings.cache_ttl_secs);
-        let cache: Option<Arc<dyn PlanStore>> = match &settings.redis_url {
+    /// Opens the run log's database and the cache, starting the run log's writer on `tasks`. Redis is
+    /// connected lazily, so a Redis that is down at start-up is a warning, not a failure. So is a
+    /// PostgreSQL that is not up yet: its migrations are retried on `tasks` until they apply (the
+    /// replica is not ready meanwhile, and rows wait in the run log's buffer) or `stopped`. A SQLite
+    /// file is migrated at once, and a database URL that cannot work at all fails here.
+    pub async fn open(
+        settings: &StoreSettings,
+        stream_retention: Duration,
+        tasks: &TaskTracker,
+        stopped: CancellationToken,
+    ) -> anyhow::Result<Stores> {
+        let ttl = settings.cache_ttl_secs.get();
+        let redis_url = settings.redis();
+        let cache: Option<Arc<dyn PlanStore>> = match redis_url {
             _ if ttl.is_zero() => None,
-            Some(url) if !url.trim().is_empty() => {
-                let timeout = Duration::from_millis(settings.redis_timeout_ms.max(1));
+            Some(url) => {
+                let timeout = settings.redis_timeout_ms.get().max(Duration::from_millis(1));
                 Some(Arc::new(RedisCache::new(url, settings.redis_key_prefix.clone(), ttl, timeout)?))
             }
-            _ => Some(Arc::new(MemoryCache::new(settings.cache_capacity, ttl))),
+            None => Some(Arc::new(MemoryCache::new(settings.cache_capacity, ttl))),
         };
-        let db = Db::open(&settings.database_url).await.context("DATABASE_URL")?;
+        let db = Db::connect(settings.database_url.expose()).await.context("DATABASE_URL")?;
+        if db.kind() == "sqlite" {
+            db.migrate().await.context("DATABASE_URL")?;
+        } else {
+            tasks.spawn(migrate_until_done(db.clone(), stopped));
+        }
         let config = RunLogConfig { buffer: settings.runlog_buffer, ..RunLogConfig::default() };
         tracing::info!(cache = cache.as_ref().map_or("off", |c| c.name()), run_log = db.kind(), "stores opened");
-        let event_log = match settings.redis_url.as_deref().map(str::trim) {
-            Some(url) if !url.is_empty() => {
-                Some(RedisEventLog::new(url, settings.redis_key_prefix.clone(), stream_retention)?)
-            }
-            _ => None,
+        let event_log: Option<Arc<dyn EventLog>> = match redis_url {
+            Some(url) => Some(Arc::new(RedisEventLog::new(url, settings.redis_key_prefix.clone(), stream_retention)?)),
+            None => None,
         };
-        Ok(Stores { cache: cache.map(|c| Arc::new(Resilient::new(c))), runlog: RunLog::start(db, config), event_log })
+        let runlog = RunLog::start(db, config, tasks);
+        Ok(Stores { cache: cache.map(|c| Arc::new(Resilient::new(c))), runlog, event_log })
+    }
+}
+
+/// Applies the run log's migrations, retrying with backoff until they apply or the replica stops.
+async fn migrate_until_done(db: Db, stopped: CancellationToken) {
+    let mut failures = 0u32;
+    loop {
+        match db.migrate().await {
+            Ok(()) => {
+                if failures > 0 {
+                    tracing::info!(failures, "run log database reachable; migrations applied");
+                }
+                return;
+            }
+            Err(e) => {
+                if failures == 0 {
+                    tracing::warn!(error = %e, "run log database not reachable yet; retrying in the background (not ready until it is)");
+                }
+                failures += 1;
+            }
+        }
+        let wait = http::backoff(failures, Duration::from_millis(500), Duration::from_secs(10));
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = stopped.cancelled() => return,
+        }
     }
 }

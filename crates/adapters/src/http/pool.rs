@@ -200,7 +200,7 @@ impl Pool {
 #[derive(Clone)]
 struct LearnLayer(Arc<Learned>);
 
-impl<S> tower::Layer<S> for LearnLayer {
+impl<S> tower_layer::Layer<S> for LearnLayer {
     type Service = Learn<S>;
 
     fn layer(&self, inner: S) -> Learn<S> {
@@ -214,9 +214,9 @@ struct Learn<S> {
     learned: Arc<Learned>,
 }
 
-impl<S, R> tower::Service<R> for Learn<S>
+impl<S, R> tower_service::Service<R> for Learn<S>
 where
-    S: tower::Service<R>,
+    S: tower_service::Service<R>,
     S::Response: Connection + Send + 'static,
     S::Error: 'static,
     S::Future: Send + 'static,

@@ -1,20 +1,24 @@
-//! The run log's database: SQLite or PostgreSQL, chosen by the URL, migrated on open with the SQL files
-//! under `migrations/` (embedded). The two dialects share every statement but the schema.
+//! The run log's database: SQLite or PostgreSQL, chosen by the URL, migrated with the SQL files under
+//! `migrations/` (embedded at build time by `sqlx::migrate!`). The two dialects share every statement but
+//! the schema.
 
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{QueryBuilder, Row, SqlSafeStr};
+use sqlx::{QueryBuilder, Row};
 
 use super::RunRecord;
 
-const SQLITE: &[(i64, &str, &str)] =
-    &[(1, "plan_streaming_logs", include_str!("../../../../migrations/sqlite/0001_plan_streaming_logs.sql"))];
-const POSTGRES: &[(i64, &str, &str)] =
-    &[(1, "plan_streaming_logs", include_str!("../../../../migrations/postgres/0001_plan_streaming_logs.sql"))];
+static SQLITE: Migrator = sqlx::migrate!("../../migrations/sqlite");
+static POSTGRES: Migrator = sqlx::migrate!("../../migrations/postgres");
+
+/// The longest a statement may run on PostgreSQL before the server cancels it.
+const STATEMENT_TIMEOUT: &str = "5s";
 
 const COLUMNS: &str = "request_id, stream_id, endpoint, location, start_date, end_date, budget, travelers, \
     language, interests, started_at_ms, duration_ms, first_event_ms, event_count, events_by_type, events_by_step, \
@@ -22,23 +26,26 @@ const COLUMNS: &str = "request_id, stream_id, endpoint, location, start_date, en
     input_tokens, output_tokens, refine_iterations";
 
 #[derive(Debug, thiserror::Error)]
-#[error("run log database: {0}")]
-pub struct DbError(String);
-
-impl From<sqlx::Error> for DbError {
-    fn from(e: sqlx::Error) -> Self {
-        DbError(e.to_string())
-    }
+pub enum DbError {
+    #[error("run log database: {0}")]
+    Sqlx(#[from] sqlx::Error),
+    #[error("run log database: migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The URL is never repeated: it may hold a password.
+    #[error("DATABASE_URL must start with sqlite: or postgres:// (the URL given starts with {scheme:?})")]
+    Scheme { scheme: String },
 }
 
-impl From<sqlx::migrate::MigrateError> for DbError {
-    fn from(e: sqlx::migrate::MigrateError) -> Self {
-        DbError(format!("migration failed: {e}"))
-    }
+/// The run log's database: SQLite or PostgreSQL, chosen by the URL. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pool: Pool,
+    /// The schema is up to date: rows can be written and read.
+    migrated: Arc<AtomicBool>,
 }
 
 #[derive(Clone, Debug)]
-pub enum Db {
+enum Pool {
     Sqlite(SqlitePool),
     Postgres(PgPool),
 }
@@ -47,13 +54,21 @@ impl Db {
     /// Opens `url` (`sqlite://path`, `sqlite::memory:`, `postgres://…`) and applies the migrations. A
     /// SQLite file is created if missing.
     pub async fn open(url: &str) -> Result<Db, DbError> {
-        let db = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let options = PgConnectOptions::from_str(url)?;
+        let db = Db::connect(url).await?;
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    /// As [`Self::open`] without migrating. PostgreSQL is connected lazily, so a server that is not up
+    /// yet is not an error here; SQLite opens its file at once.
+    pub async fn connect(url: &str) -> Result<Db, DbError> {
+        let pool = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let options = PgConnectOptions::from_str(url)?.options([("statement_timeout", STATEMENT_TIMEOUT)]);
             let pool = PgPoolOptions::new()
                 .max_connections(4)
                 .acquire_timeout(Duration::from_secs(3))
                 .connect_lazy_with(options);
-            Db::Postgres(pool)
+            Pool::Postgres(pool)
         } else if url.starts_with("sqlite:") {
             // A write-ahead log synced at checkpoints, not at every commit: a power cut may lose the last
             // rows of a log of requests, never corrupt it.
@@ -65,37 +80,42 @@ impl Db {
             // It is in-process, so there is nothing to check before each use.
             let pool =
                 SqlitePoolOptions::new().max_connections(1).test_before_acquire(false).connect_with(options).await?;
-            Db::Sqlite(pool)
+            Pool::Sqlite(pool)
         } else {
-            return Err(DbError(format!("DATABASE_URL must start with sqlite: or postgres://, not {url:?}")));
+            let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme).chars().take(16).collect();
+            return Err(DbError::Scheme { scheme });
         };
-        db.migrate().await?;
-        Ok(db)
+        Ok(Db { pool, migrated: Arc::new(AtomicBool::new(false)) })
     }
 
     /// `sqlite` or `postgres`.
     pub fn kind(&self) -> &'static str {
-        match self {
-            Db::Sqlite(_) => "sqlite",
-            Db::Postgres(_) => "postgres",
+        match self.pool {
+            Pool::Sqlite(_) => "sqlite",
+            Pool::Postgres(_) => "postgres",
         }
     }
 
-    async fn migrate(&self) -> Result<(), DbError> {
-        let files = match self {
-            Db::Sqlite(_) => SQLITE,
-            Db::Postgres(_) => POSTGRES,
-        };
-        let migrations = files
-            .iter()
-            .map(|(version, name, sql)| {
-                Migration::new(*version, (*name).into(), MigrationType::Simple, sql.into_sql_str(), false)
-            })
-            .collect();
-        let migrator = Migrator::with_migrations(migrations);
-        match self {
-            Db::Sqlite(pool) => migrator.run(pool).await?,
-            Db::Postgres(pool) => migrator.run(pool).await?,
+    /// Applies the migrations under `migrations/` (embedded at build time) that have not been applied.
+    pub async fn migrate(&self) -> Result<(), DbError> {
+        match &self.pool {
+            Pool::Sqlite(pool) => SQLITE.run(pool).await?,
+            Pool::Postgres(pool) => POSTGRES.run(pool).await?,
+        }
+        self.migrated.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Whether the schema is known to be up to date.
+    pub fn is_migrated(&self) -> bool {
+        self.migrated.load(Ordering::Relaxed)
+    }
+
+    /// Answers when the database does.
+    pub async fn ping(&self) -> Result<(), DbError> {
+        match &self.pool {
+            Pool::Sqlite(pool) => sqlx::query("SELECT 1").execute(pool).await.map(|_| ())?,
+            Pool::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.map(|_| ())?,
         }
         Ok(())
     }
@@ -140,12 +160,12 @@ impl Db {
             }};
         }
         let head = format!("INSERT INTO plan_streaming_logs ({COLUMNS}) ");
-        match self {
-            Db::Sqlite(pool) => {
+        match &self.pool {
+            Pool::Sqlite(pool) => {
                 let mut b = push_rows!(QueryBuilder::<sqlx::Sqlite>::new(head.clone()));
                 b.build().execute(pool).await?;
             }
-            Db::Postgres(pool) => {
+            Pool::Postgres(pool) => {
                 let mut b = push_rows!(QueryBuilder::<sqlx::Postgres>::new(head.clone()));
                 b.build().execute(pool).await?;
             }
@@ -158,11 +178,11 @@ impl Db {
         let sql =
             format!("SELECT {COLUMNS} FROM plan_streaming_logs WHERE started_at_ms >= $1 ORDER BY started_at_ms, id");
         let sql = sqlx::AssertSqlSafe(sql);
-        let rows = match self {
-            Db::Sqlite(pool) => {
+        let rows = match &self.pool {
+            Pool::Sqlite(pool) => {
                 sqlx::query(sql).bind(since_ms).fetch_all(pool).await?.iter().map(record).collect::<Result<_, _>>()?
             }
-            Db::Postgres(pool) => {
+            Pool::Postgres(pool) => {
                 sqlx::query(sql).bind(since_ms).fetch_all(pool).await?.iter().map(record).collect::<Result<_, _>>()?
             }
         };

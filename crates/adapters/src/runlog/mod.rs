@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 pub use db::{Db, DbError};
 pub use stats::{Stats, stats};
@@ -96,12 +97,13 @@ struct Counters {
 }
 
 impl RunLog {
-    /// Starts the writer over an open, migrated database.
-    pub fn start(db: Db, config: RunLogConfig) -> RunLog {
+    /// Starts the writer, on `tasks`, over a database (rows wait, buffered, while it is away or not yet
+    /// migrated).
+    pub fn start(db: Db, config: RunLogConfig, tasks: &TaskTracker) -> RunLog {
         let (tx, rx) = mpsc::channel(config.queue.max(1));
         let counters = Arc::new(Counters::default());
         let closing = CancellationToken::new();
-        let writer = tokio::spawn(write_loop(db.clone(), rx, config, counters.clone(), closing.clone()));
+        let writer = tasks.spawn(write_loop(db.clone(), rx, config, counters.clone(), closing.clone()));
         RunLog { tx, counters, closing, writer: Arc::new(tokio::sync::Mutex::new(Some(writer))), db }
     }
 
@@ -245,13 +247,16 @@ mod tests {
     async fn rows_that_arrive_together_go_in_one_insert_and_closing_does_not_wait_to_gather_more() {
         let db = Db::open("sqlite::memory:").await.unwrap();
         let config = RunLogConfig { linger: Duration::from_secs(1), ..RunLogConfig::default() };
-        let log = RunLog::start(db.clone(), config);
+        let tasks = TaskTracker::new();
+        let log = RunLog::start(db.clone(), config, &tasks);
         log.record(row(1));
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert_eq!(log.written_rows(), 0, "the first row waits for company");
         log.record(row(2));
         let mut seen = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(10);
         while log.written_rows() < 2 {
+            assert!(Instant::now() < deadline, "the rows were never written: {seen:?}");
             seen.push(log.written_rows());
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
@@ -262,7 +267,7 @@ mod tests {
 
         // Closing writes at once: with a minute's linger, a close that waited would miss its deadline.
         let config = RunLogConfig { linger: Duration::from_secs(60), ..RunLogConfig::default() };
-        let log = RunLog::start(db.clone(), config);
+        let log = RunLog::start(db.clone(), config, &tasks);
         log.record(row(3));
         log.close(Duration::from_secs(5)).await;
         assert_eq!(log.written_rows(), 1);

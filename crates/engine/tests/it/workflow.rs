@@ -5,7 +5,7 @@ use std::time::Duration;
 use tripstream_domain::event::ErrorCode;
 use tripstream_domain::plan::Category;
 use tripstream_domain::{Language, Rule, StreamEvent};
-use tripstream_engine::{Engine, EngineConfig, GenerateError};
+use tripstream_engine::{Draft, DraftSink, Engine, EngineConfig, GenerateError, PlanContext};
 
 use crate::support::*;
 
@@ -135,38 +135,43 @@ async fn a_generation_that_never_ends_times_out() {
     insta::assert_snapshot!(transcript(&events));
 }
 
-/// Drafts as scripted, then never finishes a refinement.
-struct DraftThenStall(Scripted);
+/// Answers as scripted while the script lasts, then never answers again.
+struct ThenStall(Scripted);
+
+impl ThenStall {
+    async fn next(&self, answer: impl Future<Output = Result<Draft, GenerateError>>) -> Result<Draft, GenerateError> {
+        if self.0.drafts.lock().unwrap().is_empty() {
+            return std::future::pending().await;
+        }
+        answer.await
+    }
+}
 
 #[async_trait::async_trait]
-impl tripstream_engine::PlanGenerator for DraftThenStall {
+impl tripstream_engine::PlanGenerator for ThenStall {
     fn info(&self) -> tripstream_engine::GeneratorInfo {
         self.0.info()
     }
 
-    async fn generate_draft(
-        &self,
-        ctx: &tripstream_engine::PlanContext,
-        sink: &mut dyn tripstream_engine::DraftSink,
-    ) -> Result<tripstream_engine::Draft, GenerateError> {
-        self.0.generate_draft(ctx, sink).await
+    async fn generate_draft(&self, ctx: &PlanContext, sink: &mut dyn DraftSink) -> Result<Draft, GenerateError> {
+        self.next(self.0.generate_draft(ctx, sink)).await
     }
 
     async fn refine_plan(
         &self,
-        _: &tripstream_engine::PlanContext,
-        _: &tripstream_engine::Draft,
-        _: &[tripstream_domain::Finding],
-        _: &mut dyn tripstream_engine::DraftSink,
-    ) -> Result<tripstream_engine::Draft, GenerateError> {
-        std::future::pending().await
+        ctx: &PlanContext,
+        current: &Draft,
+        findings: &[tripstream_domain::Finding],
+        sink: &mut dyn DraftSink,
+    ) -> Result<Draft, GenerateError> {
+        self.next(self.0.refine_plan(ctx, current, findings, sink)).await
     }
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_cancelled_generation_ends_with_the_days_so_far_and_the_tokens_spent() {
     // Two days for a three-day trip: the refinement starts, and hangs until the cancellation.
-    let generator = Arc::new(DraftThenStall(Scripted::new([Ok(draft(vec![day(1), day(2)]))])));
+    let generator = Arc::new(ThenStall(Scripted::new([Ok(draft(vec![day(1), day(2)]))])));
     let engine = engine(generator, vec![]);
     let mut events = Vec::new();
     let cancelled = tokio::time::sleep(Duration::from_secs(5));
@@ -180,4 +185,43 @@ async fn a_cancelled_generation_ends_with_the_days_so_far_and_the_tokens_spent()
     assert_eq!(failure.usage.map(|u| (u.input_tokens, u.output_tokens)), Some((100, 200)));
     assert_eq!(failure.partial_days.as_ref().map(Vec::len), Some(2));
     insta::assert_snapshot!(transcript(&events));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cancel_during_the_second_draft_reports_the_first_drafts_tokens() {
+    let generator = Arc::new(ThenStall(Scripted::new([Err(bad_output())])));
+    let mut events = Vec::new();
+    let cancelled = tokio::time::sleep(Duration::from_secs(5));
+    let result = engine(generator, vec![]).run_until(&request(Language::En), &seoul(), &mut events, cancelled).await;
+    assert_well_formed(&events);
+    let err = result.unwrap_err();
+    assert_eq!((err.code, err.usage.input_tokens, err.usage.output_tokens), (ErrorCode::Cancelled, 10, 5));
+    let StreamEvent::Error(failure) = &events[events.len() - 2] else { panic!("{events:#?}") };
+    assert_eq!(failure.usage.map(|u| (u.input_tokens, u.output_tokens)), Some((10, 5)));
+}
+
+#[tokio::test]
+async fn a_replay_takes_the_same_five_steps_and_delivers_the_stored_plan() {
+    let generator = Arc::new(Scripted::new([Ok(draft(vec![day(1), day(2), day(3)]))]));
+    let engine = engine(generator.clone(), vec![2]);
+    let (generated, plan) = run(&engine, Language::Ko).await;
+    let plan = plan.unwrap();
+
+    let mut replayed = Vec::new();
+    engine.replay(&request(Language::Ko), &seoul(), &plan, &mut replayed).await;
+    assert_well_formed(&replayed);
+    assert_eq!(generator.calls.load(Ordering::SeqCst), 1, "a replay asks the generator nothing");
+    let steps = |events: &[StreamEvent]| -> Vec<(&'static str, Option<u8>, Option<&'static str>)> {
+        events
+            .iter()
+            .filter(|e| !matches!(e, StreamEvent::Chunk(_)))
+            .map(|e| (e.kind(), e.progress(), e.step().map(|s| s.as_str())))
+            .collect()
+    };
+    assert_eq!(steps(&replayed), steps(&generated), "the same milestones, days and progress");
+    let StreamEvent::Complete(complete) = &replayed[replayed.len() - 2] else { panic!("complete before done") };
+    assert!(complete.plan.metadata.cached);
+    assert_eq!(complete.plan.id, plan.id);
+    assert_eq!(complete.plan.days, plan.days);
+    assert_eq!(complete.plan.days[1].weather.precipitation_chance, 80, "the stored weather, not a new look-up");
 }

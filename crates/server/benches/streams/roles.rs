@@ -4,6 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use tripstream_adapters::http::Secret;
+use tripstream_server::config::{SecretUrl, Secs};
 
 pub const CHUNKS: usize = 40;
 
@@ -54,22 +56,22 @@ pub enum Upstreams {
 pub fn server(upstreams: Upstreams, runlog: &str) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async move {
-        let mut config = tripstream_server::ServerConfig::default();
+        let mut config = tripstream_server::ServerConfig::for_tests();
         let llm = &mut config.engine.llm;
         match upstreams {
             Upstreams::OpenAi(url) => llm.openai_base_url = Some(url),
             Upstreams::Gemini(url, weather) => {
-                llm.gemini_api_key = Some("bench-key".to_owned());
+                llm.gemini_api_key = Some(Secret::new("bench-key"));
                 llm.gemini_base_url = url;
                 if let Some(weather) = weather {
-                    config.engine.weather.openweather_api_key = Some("bench-key".to_owned());
+                    config.engine.weather.openweather_api_key = Some(Secret::new("bench-key"));
                     config.engine.weather.openweather_base_url = weather;
                 }
             }
         }
         config.engine.llm.llm_fallback = vec![tripstream_server::config::LlmChoice::None];
-        config.store.cache_ttl_secs = 0;
-        config.store.database_url = format!("sqlite://{runlog}");
+        config.store.cache_ttl_secs = Secs::new(0);
+        config.store.database_url = SecretUrl::new(format!("sqlite://{runlog}"));
         let app = tripstream_server::Application::build(config).await.expect("the app builds");
         println!("PORT {}", app.local_addr().port());
         app.run_until_stopped(std::future::pending()).await.unwrap();

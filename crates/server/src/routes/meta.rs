@@ -1,4 +1,4 @@
-//! `/health`, `/api/v1/destinations`, `/api/v1/stats` and `/metrics`.
+//! `/health` (and its `live` and `ready` probes), `/api/v1/destinations`, `/api/v1/stats` and `/metrics`.
 
 use axum::Json;
 use axum::extract::State;
@@ -10,24 +10,38 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 pub async fn health(State(state): State<AppState>) -> Json<Value> {
-    let info = state.engine.generator_info();
+    let info = state.generations.generator_info();
     Json(json!({
-        "status": "ok",
+        "status": if state.readiness.is_draining() { "draining" } else { "ok" },
         "version": env!("CARGO_PKG_VERSION"),
         "uptimeSecs": state.started.elapsed().as_secs(),
         "llm": {
             "provider": info.provider,
             "model": info.model,
             "promptVersion": info.prompt_version,
-            "chain": state.generators,
+            "chain": state.about.generators,
         },
-        "weather": state.weather,
+        "weather": state.about.weather,
         "destinations": state.destinations.list().len(),
         "maxTripDays": state.limits.max_trip_days,
-        "cache": state.cache.as_ref().map_or("off", |c| c.name()),
+        "cache": state.about.cache,
         "runLog": state.runlog.db().kind(),
-        "generationsInFlight": state.hub.active(),
+        "sharedLog": state.generations.shared_log(),
+        "generationsInFlight": state.generations.active(),
     }))
+}
+
+/// `/health/live`: the process serves requests (a liveness probe restarts it otherwise).
+pub async fn live() -> Json<Value> {
+    Json(json!({ "status": "live" }))
+}
+
+/// `/health/ready`: `200` when this replica should get traffic; `503` while it starts (its database's
+/// schema not yet applied), drains after SIGTERM, or cannot reach a configured store.
+pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+    let report = state.readiness.check().await;
+    let status = if report.is_ready() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(report))
 }
 
 pub async fn destinations(State(state): State<AppState>) -> Json<Value> {
@@ -64,18 +78,13 @@ pub async fn stats(
 ) -> Result<Json<tripstream_adapters::runlog::Stats>, ApiError> {
     let since_ms = match query.since.as_deref().map(str::trim) {
         None | Some("") => jiff::Timestamp::now().as_millisecond() - 24 * 3_600_000,
-        Some(s) => parse_since(s).ok_or_else(|| ApiError {
-            field: Some("since".into()),
-            ..ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_request",
-                format!("since must be an RFC 3339 time (2025-11-10T00:00:00Z) or Unix milliseconds, not {s:?}"),
-            )
+        Some(s) => parse_since(s).ok_or_else(|| {
+            let message =
+                format!("since must be an RFC 3339 time (2025-11-10T00:00:00Z) or Unix milliseconds, not {s:?}");
+            ApiError::invalid(StatusCode::UNPROCESSABLE_ENTITY, message, Some("since".into()))
         })?,
     };
-    let rows = state.runlog.db().rows_since(since_ms).await.map_err(|e| {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "internal", format!("the run log cannot be read: {e}"))
-    })?;
+    let rows = state.runlog.db().rows_since(since_ms).await.map_err(|e| ApiError::unavailable("the run log", &e))?;
     Ok(Json(tripstream_adapters::runlog::stats(since_ms, &rows)))
 }
 

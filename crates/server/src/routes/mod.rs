@@ -4,6 +4,8 @@ mod meta;
 mod page;
 mod plans;
 
+pub use page::Page;
+
 use axum::Router;
 use axum::routing::{get, post};
 
@@ -16,6 +18,8 @@ pub fn router(state: AppState) -> Router {
         .route("/assets/app.js", get(page::script))
         .route("/assets/app.css", get(page::styles))
         .route("/health", get(meta::health))
+        .route("/health/live", get(meta::live))
+        .route("/health/ready", get(meta::ready))
         .route("/api/v1/destinations", get(meta::destinations))
         .route("/api/v1/stats", get(meta::stats))
         .route("/metrics", get(meta::metrics))

@@ -9,9 +9,11 @@ use eventsource_stream::Eventsource;
 use futures::StreamExt;
 use serde_json::Value;
 use tokio::sync::oneshot;
+pub use tripstream_adapters::http::Secret;
 use tripstream_adapters::{BundledDestinations, Catalog, Climatology};
 use tripstream_domain::rules::Finding;
 use tripstream_engine::{Draft, DraftSink, Engine, GenerateError, GeneratorInfo, PlanContext, PlanGenerator};
+pub use tripstream_server::config::{Millis, SecretUrl, Secs};
 use tripstream_server::wiring::Services;
 use tripstream_server::{Application, ServerConfig};
 
@@ -37,12 +39,28 @@ impl Message {
 }
 
 pub async fn spawn_app() -> TestApp {
-    spawn_app_with(ServerConfig::default(), None).await
+    spawn_app_with(ServerConfig::for_tests(), None).await
 }
 
+/// The app, once `/health/ready` says it is ready (its database migrated).
 pub async fn spawn_app_with(config: ServerConfig, services: Option<Services>) -> TestApp {
+    let app = spawn_app_unready(config, services, None).await;
+    let started = std::time::Instant::now();
+    while app.get("/health/ready").await.status() != 200 {
+        assert!(started.elapsed() < Duration::from_secs(20), "the app never became ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    app
+}
+
+/// The app as soon as it listens, sharing streams through `shared` when given.
+pub async fn spawn_app_unready(
+    config: ServerConfig,
+    services: Option<Services>,
+    shared: Option<Arc<dyn tripstream_adapters::eventlog::EventLog>>,
+) -> TestApp {
     let services = services.unwrap_or_else(|| Services::from_settings(&config.engine).unwrap());
-    let app = Application::with_services(config, services).await.expect("the app builds");
+    let app = Application::with_shared_log(config, services, shared).await.expect("the app builds");
     let base = format!("http://{}", app.local_addr());
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {

@@ -4,6 +4,7 @@ mod helpers;
 mod page;
 mod plans;
 mod providers;
+mod replicas;
 mod requests;
 mod resume;
 mod stores;

@@ -1,4 +1,8 @@
-//! The web page at `/`: embedded, with its assets, their content types and caching, and nothing from elsewhere.
+//! The web page at `/`: embedded, with its assets, their content types and caching, and nothing from elsewhere
+//! but the map's tiles, from the configured host alone.
+
+use tripstream_server::config::MapSettings;
+use tripstream_server::{Application, ServerConfig};
 
 use crate::helpers::*;
 
@@ -22,6 +26,8 @@ async fn the_page_is_served_at_the_root_with_its_assets() {
     assert_eq!(header(&page, "x-content-type-options"), "nosniff");
     let csp = header(&page, "content-security-policy");
     assert!(csp.contains("default-src 'self'") && csp.contains("connect-src 'self'"), "{csp}");
+    // OpenStreetMap's tiles by default, and images from nowhere else.
+    assert!(csp.contains("img-src 'self' data: https://tile.openstreetmap.org;"), "{csp}");
     let etag = header(&page, "etag");
     assert!(etag.starts_with('"') && etag.len() == 18, "{etag}");
     let html = page.text().await.unwrap();
@@ -77,4 +83,72 @@ async fn the_page_does_not_shadow_the_api_or_unknown_paths() {
     let head = app.client.head(format!("{}/", app.base)).send().await.unwrap();
     assert_eq!(head.status(), 200);
     assert_eq!(header(&head, "content-type"), "text/html; charset=utf-8");
+}
+
+/// The `content` of the page's `<meta name="tripstream-map-tiles">`, unescaped and parsed.
+fn map_tiles(html: &str) -> serde_json::Value {
+    let start = html.find(r#"<meta name="tripstream-map-tiles" content=""#).expect("the page has the map's settings");
+    let rest = &html[start..];
+    let content = rest.split('"').nth(3).unwrap();
+    let content = content
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&");
+    serde_json::from_str(&content).unwrap()
+}
+
+#[tokio::test]
+async fn the_page_learns_its_tile_source_and_its_policy_admits_that_host_alone() {
+    let map = MapSettings {
+        map_tile_url: "https://{s}.tiles.example.org/{z}/{x}/{y}{r}.png".into(),
+        map_tile_attribution: "© [Example](https://example.org/credits) & <friends>".into(),
+    };
+    let app = spawn_app_with(ServerConfig { map, ..ServerConfig::for_tests() }, None).await;
+    let page = app.get("/").await;
+    let csp = header(&page, "content-security-policy");
+    assert!(csp.contains("img-src 'self' data: https://*.tiles.example.org;"), "{csp}");
+    assert!(!csp.contains("openstreetmap"), "{csp}");
+    let etag = header(&page, "etag");
+    let html = page.text().await.unwrap();
+    assert_eq!(
+        map_tiles(&html),
+        serde_json::json!({
+            "url": "https://{s}.tiles.example.org/{z}/{x}/{y}{r}.png",
+            "attribution": "© [Example](https://example.org/credits) & <friends>",
+        })
+    );
+    assert!(!html.contains("<friends>"), "the credit is escaped");
+    // The page as served is what the ETag names.
+    let again = app.client.get(format!("{}/", app.base)).header("if-none-match", &etag).send().await.unwrap();
+    assert_eq!(again.status(), 304);
+}
+
+#[tokio::test]
+async fn without_tiles_the_page_draws_sketches_and_admits_no_image_host() {
+    let map = MapSettings { map_tile_url: "none".into(), ..MapSettings::default() };
+    let app = spawn_app_with(ServerConfig { map, ..ServerConfig::for_tests() }, None).await;
+    let page = app.get("/").await;
+    let csp = header(&page, "content-security-policy");
+    assert!(csp.contains("img-src 'self' data:;"), "{csp}");
+    assert_eq!(map_tiles(&page.text().await.unwrap())["url"], "");
+}
+
+#[tokio::test]
+async fn a_tile_url_the_page_cannot_use_stops_the_start_with_a_clear_error() {
+    for (url, reason) in [
+        ("https://tiles.example.org/{z}/{x}.png", "the URL needs {y}"),
+        ("https://tiles.example.org; script-src *;/{z}/{x}/{y}.png", "a character URLs may not"),
+        ("ftp://tiles.example.org/{z}/{x}/{y}.png", "https or http"),
+    ] {
+        let map = MapSettings { map_tile_url: url.into(), ..MapSettings::default() };
+        let config = ServerConfig { map, ..ServerConfig::for_tests() };
+        let services = tripstream_server::wiring::Services::from_settings(&config.engine).unwrap();
+        let error = match Application::with_services(config, services).await {
+            Ok(_) => panic!("{url} was accepted"),
+            Err(error) => format!("{error:#}"),
+        };
+        assert!(error.starts_with("MAP_TILE_URL") && error.contains(reason), "{url}: {error}");
+    }
 }

@@ -49,8 +49,8 @@ async fn slow_gemini() -> (String, Arc<Mutex<Option<Instant>>>) {
 }
 
 fn gemini_config(base: &str) -> ServerConfig {
-    let mut config = ServerConfig::default();
-    config.engine.llm.gemini_api_key = Some("test-key".into());
+    let mut config = ServerConfig::for_tests();
+    config.engine.llm.gemini_api_key = Some(Secret::new("test-key"));
     config.engine.llm.gemini_base_url = base.to_owned();
     config
 }
@@ -112,7 +112,7 @@ async fn the_upstream_request_is_closed_within_a_second_of_the_client_leaving() 
 async fn an_abandoned_stream_keeps_generating_for_the_grace_period_then_closes_upstream() {
     let (base, closed) = slow_gemini().await;
     let mut config = gemini_config(&base);
-    config.stream_cancel_grace_secs = 1;
+    config.stream_cancel_grace_secs = Secs::new(1);
     let app = spawn_app_with(config, None).await;
     let body = r#"{"location": "Kyoto", "startDate": "2025-11-10", "endDate": "2025-11-11", "budget": "low"}"#;
     let response = app.stream(body).await;

@@ -95,7 +95,7 @@ async fn an_unknown_destination_lists_the_known_ones() {
 async fn the_longest_allowed_trip_is_accepted_and_the_limit_is_configurable() {
     let app = spawn_app().await;
     assert_eq!(app.generate(&with("Jeju", "2025-11-01", "2025-11-14", "low")).await.status(), 200);
-    let mut config = tripstream_server::ServerConfig::default();
+    let mut config = tripstream_server::ServerConfig::for_tests();
     config.engine.max_trip_days = 3;
     let app = spawn_app_with(config, None).await;
     assert_eq!(app.generate(&with("Jeju", "2025-11-01", "2025-11-04", "low")).await.status(), 422);

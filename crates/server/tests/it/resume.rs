@@ -45,9 +45,11 @@ fn ids(messages: &[Message]) -> Vec<u64> {
 
 #[tokio::test]
 async fn a_dropped_stream_is_resumed_by_id_after_the_last_event_seen() {
-    let app =
-        slow_app(Duration::from_millis(5), ServerConfig { stream_cancel_grace_secs: 5, ..ServerConfig::default() })
-            .await;
+    let app = slow_app(
+        Duration::from_millis(5),
+        ServerConfig { stream_cancel_grace_secs: Secs::new(5), ..ServerConfig::for_tests() },
+    )
+    .await;
     let response = app.stream(&kyoto(3)).await;
     let stream_id = response.headers()["x-stream-id"].to_str().unwrap().to_owned();
     let head = read_some(response, 7).await;
@@ -81,7 +83,7 @@ async fn a_dropped_stream_is_resumed_by_id_after_the_last_event_seen() {
 
 #[tokio::test]
 async fn a_re_post_with_last_event_id_attaches_instead_of_generating_again() {
-    let config = ServerConfig { stream_cancel_grace_secs: 5, ..ServerConfig::default() };
+    let config = ServerConfig { stream_cancel_grace_secs: Secs::new(5), ..ServerConfig::for_tests() };
     let (services, drafts) = counting_services(&config, Duration::from_millis(5));
     let app = spawn_app_with(config, Some(services)).await;
     let first = app.stream(&kyoto(2)).await;
@@ -107,7 +109,7 @@ async fn a_re_post_with_last_event_id_attaches_instead_of_generating_again() {
 
 #[tokio::test]
 async fn an_idempotency_key_seen_before_attaches_to_its_stream() {
-    let config = ServerConfig { stream_cancel_grace_secs: 5, ..ServerConfig::default() };
+    let config = ServerConfig { stream_cancel_grace_secs: Secs::new(5), ..ServerConfig::for_tests() };
     let (services, drafts) = counting_services(&config, Duration::from_millis(5));
     let app = spawn_app_with(config, Some(services)).await;
     let post = |key: &'static str| {
@@ -161,7 +163,7 @@ async fn eventsource_can_get_the_stream_with_the_request_in_the_query() {
 
 #[tokio::test]
 async fn cancel_ends_every_listener_with_cancelled_and_the_days_so_far() {
-    let app = slow_app(Duration::from_millis(20), ServerConfig::default()).await;
+    let app = slow_app(Duration::from_millis(20), ServerConfig::for_tests()).await;
     let response = app.stream(&kyoto(5)).await;
     let stream_id = response.headers()["x-stream-id"].to_str().unwrap().to_owned();
     let mut events = response.bytes_stream().eventsource();
@@ -238,7 +240,7 @@ async fn cutting_proxy(to: String, cuts: Arc<AtomicUsize>) -> String {
 
 #[tokio::test]
 async fn a_hundred_random_cuts_lose_and_repeat_nothing() {
-    let config = ServerConfig { stream_cancel_grace_secs: 10, ..ServerConfig::default() };
+    let config = ServerConfig { stream_cancel_grace_secs: Secs::new(10), ..ServerConfig::for_tests() };
     let app = slow_app(Duration::ZERO, config).await;
     let cuts = Arc::new(AtomicUsize::new(0));
     let proxy = cutting_proxy(app.base.clone(), cuts.clone()).await;
@@ -297,8 +299,9 @@ async fn a_hundred_random_cuts_lose_and_repeat_nothing() {
 async fn with_redis_a_stream_started_on_one_replica_is_resumed_on_another() {
     let prefix = format!("{}:", unique("tripstream_resume"));
     let config = || {
-        let mut c = ServerConfig { stream_cancel_grace_secs: 10, ..ServerConfig::default() };
-        c.store.redis_url = Some(std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()));
+        let mut c = ServerConfig { stream_cancel_grace_secs: Secs::new(10), ..ServerConfig::for_tests() };
+        c.store.redis_url =
+            Some(SecretUrl::new(std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())));
         c.store.redis_key_prefix = prefix.clone();
         c
     };

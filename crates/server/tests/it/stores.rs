@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use sqlx::Connection;
+use tripstream_adapters::eventlog::{Entry, EventLog, OpenStream, RedisEventLog};
+use tripstream_domain::StreamEvent;
 use tripstream_server::ServerConfig;
 
 use crate::helpers::*;
@@ -52,7 +54,7 @@ fn kyoto(start: &str, end: &str) -> String {
 
 #[tokio::test]
 async fn a_second_request_is_a_cache_hit_on_both_endpoints_and_replays_the_contract() {
-    let config = ServerConfig::default();
+    let config = ServerConfig::for_tests();
     let (services, drafts) = counting_services(&config, Duration::ZERO);
     let app = spawn_app_with(config, Some(services)).await;
 
@@ -86,7 +88,7 @@ async fn a_second_request_is_a_cache_hit_on_both_endpoints_and_replays_the_contr
 
 #[tokio::test]
 async fn identical_streams_in_flight_share_one_generation() {
-    let config = ServerConfig::default();
+    let config = ServerConfig::for_tests();
     let (services, drafts) = counting_services(&config, Duration::from_millis(10));
     let app = Arc::new(spawn_app_with(config, Some(services)).await);
     let body = kyoto("2025-11-10", "2025-11-12");
@@ -105,8 +107,8 @@ async fn identical_streams_in_flight_share_one_generation() {
 async fn plans_are_shared_through_redis_between_replicas() {
     let prefix = format!("{}:", unique("tripstream_test"));
     let config = || {
-        let mut c = ServerConfig::default();
-        c.store.redis_url = Some(redis_url());
+        let mut c = ServerConfig::for_tests();
+        c.store.redis_url = Some(SecretUrl::new(redis_url()));
         c.store.redis_key_prefix = prefix.clone();
         c
     };
@@ -163,9 +165,9 @@ impl Drop for OwnRedis {
 async fn redis_going_away_never_fails_a_request_and_caching_resumes_when_it_returns() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut redis = OwnRedis::start(port);
-    let mut config = ServerConfig::default();
-    config.store.redis_url = Some(format!("redis://127.0.0.1:{}", redis.port));
-    config.store.redis_timeout_ms = 200;
+    let mut config = ServerConfig::for_tests();
+    config.store.redis_url = Some(SecretUrl::new(format!("redis://127.0.0.1:{}", redis.port)));
+    config.store.redis_timeout_ms = Millis::new(200);
     let app = spawn_app_with(config, None).await;
     let body = |day: u32| kyoto(&format!("2025-11-{day:02}"), &format!("2025-11-{day:02}"));
 
@@ -195,8 +197,8 @@ async fn redis_going_away_never_fails_a_request_and_caching_resumes_when_it_retu
 #[tokio::test]
 async fn every_request_leaves_one_row_in_postgres_and_stats_agree_with_the_rows() {
     let url = postgres_schema().await;
-    let mut config = ServerConfig::default();
-    config.store.database_url = url.clone();
+    let mut config = ServerConfig::for_tests();
+    config.store.database_url = SecretUrl::new(url.clone());
     let app = Arc::new(spawn_app_with(config, None).await);
 
     // 200 concurrent requests: JSON and streams, some identical (coalesced or cached), one invalid date range
@@ -244,11 +246,13 @@ async fn every_request_leaves_one_row_in_postgres_and_stats_agree_with_the_rows(
     assert_eq!(bad.status(), 422);
 }
 
-/// A TCP proxy to PostgreSQL that can be cut (existing connections closed, new ones refused) and restored.
+/// A TCP proxy to PostgreSQL or Redis that can be cut (existing connections closed, new ones refused)
+/// and restored; it counts the connections it refused, so a test can wait until a client tried.
 struct Cuttable {
     port: u16,
     up: Arc<AtomicBool>,
     epoch: Arc<tokio::sync::watch::Sender<u64>>,
+    refused: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Cuttable {
@@ -257,10 +261,12 @@ impl Cuttable {
         let port = listener.local_addr().unwrap().port();
         let up = Arc::new(AtomicBool::new(true));
         let epoch = Arc::new(tokio::sync::watch::channel(0u64).0);
-        let (up2, epoch2) = (up.clone(), epoch.clone());
+        let refused = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (up2, epoch2, refused2) = (up.clone(), epoch.clone(), refused.clone());
         tokio::spawn(async move {
             while let Ok((mut client, _)) = listener.accept().await {
                 if !up2.load(Ordering::SeqCst) {
+                    refused2.fetch_add(1, Ordering::SeqCst);
                     continue; // dropped: refused
                 }
                 let mut cut = epoch2.subscribe();
@@ -273,7 +279,15 @@ impl Cuttable {
                 });
             }
         });
-        Cuttable { port, up, epoch }
+        Cuttable { port, up, epoch, refused }
+    }
+
+    /// Waits until a client tried to connect while the proxy was cut.
+    async fn refused_a_connection(&self) {
+        let refused = self.refused.clone();
+        let before = refused.load(Ordering::SeqCst);
+        let tried = eventually(Duration::from_secs(10), async || refused.load(Ordering::SeqCst) > before).await;
+        assert!(tried, "nobody tried to connect during the outage");
     }
 
     fn cut(&self) {
@@ -291,9 +305,9 @@ async fn rows_written_during_a_database_outage_arrive_when_it_returns() {
     let url = postgres_schema().await;
     let proxy = Cuttable::start("127.0.0.1:5432".parse().unwrap()).await;
     let proxied = url.replace("127.0.0.1:5432", &format!("127.0.0.1:{}", proxy.port));
-    let mut config = ServerConfig::default();
-    config.store.database_url = proxied;
-    config.store.cache_ttl_secs = 0;
+    let mut config = ServerConfig::for_tests();
+    config.store.database_url = SecretUrl::new(proxied);
+    config.store.cache_ttl_secs = Secs::new(0);
     let app = spawn_app_with(config, None).await;
 
     assert_eq!(app.generate(&kyoto("2025-11-10", "2025-11-10")).await.status(), 200);
@@ -304,7 +318,7 @@ async fn rows_written_during_a_database_outage_arrive_when_it_returns() {
         let response = app.generate(&kyoto(&format!("2025-11-{day}"), &format!("2025-11-{day}"))).await;
         assert_eq!(response.status(), 200, "the outage does not touch requests");
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    proxy.refused_a_connection().await;
     assert_eq!(count_rows(&url).await, 1, "nothing could be written during the outage");
 
     proxy.restore();
@@ -350,8 +364,8 @@ async fn metrics_are_prometheus_text_with_the_service_numbers() {
 #[tokio::test]
 async fn the_sqlite_run_log_is_created_with_its_schema_on_first_start() {
     let path = std::env::temp_dir().join(format!("{}.db", unique("tripstream")));
-    let mut config = ServerConfig::default();
-    config.store.database_url = format!("sqlite://{}", path.display());
+    let mut config = ServerConfig::for_tests();
+    config.store.database_url = SecretUrl::new(format!("sqlite://{}", path.display()));
     let app = spawn_app_with(config, None).await;
     assert_eq!(app.generate(seoul_body()).await.status(), 200);
     let ok = eventually(Duration::from_secs(5), async || {
@@ -363,10 +377,31 @@ async fn the_sqlite_run_log_is_created_with_its_schema_on_first_start() {
     let _ = std::fs::remove_file(&path);
 }
 
+/// Event `seq` of a test stream: chunks, and `done` at 29.
+fn logged_event(seq: u64) -> Entry {
+    let event = match seq {
+        29 => StreamEvent::Done,
+        n => StreamEvent::Chunk(tripstream_domain::event::Chunk {
+            content: n.to_string(),
+            progress: 31,
+            step: tripstream_domain::Step::GenerateDraft,
+        }),
+    };
+    Entry { seq, event: Arc::new(event) }
+}
+
+/// Whether stream `s1` is among the running streams of `prefix`.
+async fn running(redis: &mut redis::aio::MultiplexedConnection, prefix: &str) -> bool {
+    redis::cmd("SISMEMBER").arg(format!("{prefix}streams:running")).arg("s1").query_async(redis).await.unwrap()
+}
+
+fn open_stream<'a>(owner: &'a str) -> OpenStream<'a> {
+    OpenStream { stream_id: "s1", record: "{}", owner }
+}
+
 #[tokio::test]
 async fn events_logged_while_redis_is_unreachable_reach_the_shared_log_in_order_once_it_returns() {
     use redis::AsyncCommands;
-    use tripstream_adapters::eventlog::RedisEventLog;
 
     let prefix = unique("tripstream-test-") + ":";
     let proxy = Cuttable::start("127.0.0.1:6379".parse().unwrap()).await;
@@ -379,50 +414,51 @@ async fn events_logged_while_redis_is_unreachable_reach_the_shared_log_in_order_
     let logged = async |redis: &mut redis::aio::MultiplexedConnection| {
         redis::cmd("XLEN").arg(&key).query_async::<usize>(redis).await.unwrap()
     };
-    let event = |seq: usize| if seq == 29 { r#"{"type":"done"}"#.to_owned() } else { format!(r#"{{"n":{seq}}}"#) };
 
-    let writer = proxied.writer("s1", "{}".into(), "rep_a");
+    let (mut writer, task) = proxied.open(open_stream("rep_a"));
+    let task = tokio::spawn(task.expect("the Redis log writes in the background"));
     for seq in 0..10 {
-        writer.send((seq, event(seq))).unwrap();
+        writer.append(logged_event(seq));
     }
     assert!(eventually(Duration::from_secs(5), async || logged(&mut redis).await == 10).await);
     // What a retry leaves behind when Redis applied a write whose answer was lost: the same entries again.
     for seq in [8, 9] {
-        let add = redis::cmd("XADD").arg(&key).arg("*").arg("seq").arg(seq).arg("event").arg(event(seq)).clone();
+        let json = serde_json::to_string(&*logged_event(seq).event).unwrap();
+        let add = redis::cmd("XADD").arg(&key).arg("*").arg("seq").arg(seq).arg("event").arg(json).clone();
         let _: String = add.query_async(&mut redis).await.unwrap();
     }
 
     proxy.cut();
     for seq in 10..20 {
-        writer.send((seq, event(seq))).unwrap();
+        writer.append(logged_event(seq));
     }
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    proxy.refused_a_connection().await;
     assert_eq!(logged(&mut redis).await, 12, "nothing could be written while Redis was unreachable");
     proxy.restore();
     for seq in 20..30 {
-        writer.send((seq, event(seq))).unwrap();
+        writer.append(logged_event(seq));
     }
     drop(writer);
-    assert!(eventually(Duration::from_secs(10), async || logged(&mut redis).await == 32).await);
+    tokio::time::timeout(Duration::from_secs(30), task).await.expect("the writer finishes").unwrap();
+    assert_eq!(logged(&mut redis).await, 32);
 
     let mut reader = direct.reader("s1", 0).await.unwrap();
     let mut read = Vec::new();
-    while let Some((seq, json)) = reader.next(Duration::from_secs(2)).await.unwrap() {
-        assert_eq!(json, event(seq));
-        read.push(seq);
-        if seq == 29 {
+    while let Some(entry) = reader.next(Duration::from_secs(2)).await.unwrap() {
+        assert_eq!(entry, logged_event(entry.seq));
+        read.push(entry.seq);
+        if entry.is_done() {
             break;
         }
     }
     assert_eq!(read, (0..30).collect::<Vec<_>>(), "every event once, in order");
     let ttl: i64 = redis.ttl(&key).await.unwrap();
     assert!((0..=60).contains(&ttl), "finished, so it expires with the retention: {ttl}");
+    assert!(!running(&mut redis, &prefix).await, "no longer among the running streams");
 }
 
 #[tokio::test]
 async fn a_producer_whose_stream_another_replica_took_over_stops_writing_it() {
-    use tripstream_adapters::eventlog::RedisEventLog;
-
     let prefix = unique("tripstream-test-") + ":";
     let log = RedisEventLog::new(&redis_url(), prefix.clone(), Duration::from_secs(60)).unwrap();
     let (key, lease) = (format!("{prefix}stream:s1"), format!("{prefix}stream:s1:lease"));
@@ -431,27 +467,51 @@ async fn a_producer_whose_stream_another_replica_took_over_stops_writing_it() {
         redis::cmd("XLEN").arg(&key).query_async::<usize>(redis).await.unwrap()
     };
 
-    let writer = log.writer("s1", "{}".into(), "rep_a");
+    let (mut writer, task) = log.open(open_stream("rep_a"));
+    let task = tokio::spawn(task.expect("the Redis log writes in the background"));
     for seq in 0..5 {
-        writer.send((seq, format!(r#"{{"n":{seq}}}"#))).unwrap();
+        writer.append(logged_event(seq));
     }
     assert!(eventually(Duration::from_secs(5), async || logged(&mut redis).await == 5).await);
     // rep_a stalled past its lease and rep_b claimed the stream.
     let _: () = redis::cmd("SET").arg(&lease).arg("rep_b").query_async(&mut redis).await.unwrap();
     for seq in 5..10 {
-        writer.send((seq, format!(r#"{{"n":{seq}}}"#))).unwrap();
+        writer.append(logged_event(seq));
     }
-    writer.send((10, r#"{"type":"done"}"#.into())).unwrap();
+    writer.append(logged_event(29));
     drop(writer);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::timeout(Duration::from_secs(30), task).await.expect("the writer finishes").unwrap();
     assert_eq!(logged(&mut redis).await, 5, "nothing written into a stream another replica produces");
     let holder: Option<String> = redis::cmd("GET").arg(&lease).query_async(&mut redis).await.unwrap();
     assert_eq!(holder.as_deref(), Some("rep_b"), "and its lease left alone");
-    let running: bool = redis::cmd("SISMEMBER")
-        .arg(format!("{prefix}streams:running"))
-        .arg("s1")
-        .query_async(&mut redis)
-        .await
-        .unwrap();
-    assert!(running, "still rep_b's to finish");
+    assert!(running(&mut redis, &prefix).await, "still rep_b's to finish");
+}
+
+#[tokio::test]
+async fn a_replica_whose_database_is_down_at_start_up_serves_and_is_ready_once_it_answers() {
+    let url = postgres_schema().await;
+    let proxy = Cuttable::start("127.0.0.1:5432".parse().unwrap()).await;
+    proxy.cut();
+    let mut config = ServerConfig::for_tests();
+    config.store.database_url = SecretUrl::new(url.replace("127.0.0.1:5432", &format!("127.0.0.1:{}", proxy.port)));
+    let app = spawn_app_unready(config, None, None).await;
+
+    proxy.refused_a_connection().await;
+    let ready = app.get("/health/ready").await;
+    assert_eq!(ready.status(), 503);
+    let body: Value = ready.json().await.unwrap();
+    assert_eq!((body["status"].as_str(), body["runLog"].as_str()), (Some("starting"), Some("down")), "{body}");
+    assert_eq!(app.get("/health/live").await.status(), 200);
+    // Plans are served meanwhile; their rows wait.
+    assert_eq!(app.generate(&kyoto("2025-11-10", "2025-11-10")).await.status(), 200);
+    let stats = app.get("/api/v1/stats").await;
+    assert_eq!(stats.status(), 503);
+    let body: Value = stats.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unavailable");
+    assert!(!body.to_string().contains("127.0.0.1"), "no internal detail: {body}");
+
+    proxy.restore();
+    let ready = eventually(Duration::from_secs(30), async || app.get("/health/ready").await.status() == 200).await;
+    assert!(ready, "ready once the database answers and the migrations applied");
+    assert!(eventually(Duration::from_secs(15), async || count_rows(&url).await == 1).await, "the waiting row written");
 }

@@ -79,8 +79,8 @@ async fn accept_language_picks_english_when_the_body_does_not_say() {
 
 #[tokio::test]
 async fn a_quiet_stream_sends_keep_alive_comments() {
-    let mut config = ServerConfig { keep_alive_secs: 1, ..ServerConfig::default() };
-    config.engine.generation_timeout_secs = 60;
+    let mut config = ServerConfig { keep_alive_secs: Secs::new(1), ..ServerConfig::for_tests() };
+    config.engine.generation_timeout_secs = Secs::new(60);
     let (services, _) = endless_services(&config);
     let app = spawn_app_with(config, Some(services)).await;
     let response = app.stream(seoul_body()).await;
@@ -94,7 +94,7 @@ async fn a_quiet_stream_sends_keep_alive_comments() {
 
 #[tokio::test]
 async fn the_client_leaving_stops_the_generation() {
-    let config = ServerConfig::default();
+    let config = ServerConfig::for_tests();
     let (services, dropped) = endless_services(&config);
     let app = spawn_app_with(config, Some(services)).await;
     let response = app.stream(seoul_body()).await;
@@ -119,7 +119,7 @@ async fn the_client_leaving_stops_the_generation() {
 
 #[tokio::test]
 async fn shutdown_ends_unfinished_streams_with_a_retryable_error_then_done() {
-    let config = ServerConfig { shutdown_grace_secs: 0, ..ServerConfig::default() };
+    let config = ServerConfig { shutdown_grace_secs: Secs::new(0), ..ServerConfig::for_tests() };
     let (services, dropped) = endless_services(&config);
     let mut app = spawn_app_with(config, Some(services)).await;
     let response = app.stream(seoul_body()).await;

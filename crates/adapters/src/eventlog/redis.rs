@@ -1,0 +1,427 @@
+//! [`EventLog`] in Redis Streams, so that any replica can serve a stream another replica produces.
+//!
+//! A stream's events go to `{prefix}stream:{streamId}` (entry fields `seq` and `event`, the event's
+//! JSON), its record to `{prefix}stream:{streamId}:request` and its lease to `…:lease`; running streams
+//! are members of `{prefix}streams:running`. Everything expires a while after the stream finishes. A
+//! producer writes only while it holds the lease: the check, the renewal and the append are one script.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::AsyncCommands;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tripstream_domain::StreamEvent;
+
+use super::{Background, Entry, EventLog, EventLogError, LEASE, LEASE_RENEW, LogReader, LogWriter, OpenStream};
+use crate::http::backoff;
+
+/// The longest single blocking read.
+const READ_BLOCK: Duration = Duration::from_secs(5);
+
+/// How long an unfinished stream's log is kept: long enough for any takeover, short enough that a stream
+/// nobody finishes does not stay forever.
+const UNFINISHED_TTL: Duration = Duration::from_secs(3600);
+
+/// Tries to write a finished run's last unwritten entries before giving up on them.
+const FINAL_ATTEMPTS: u32 = 5;
+
+/// Renews the lease `KEYS[1]` for `ARGV[1]` for `ARGV[2]` ms and appends the entries (`ARGV[6..]`,
+/// sequence number and JSON in turn) to the stream `KEYS[2]`, unless another replica holds the lease:
+/// then 0. The first call of a stream also stores its record (`ARGV[4]`, non-empty) under `KEYS[3]` and
+/// adds its id (`ARGV[5]`) to the running set `KEYS[4]`; unfinished logs expire after `ARGV[3]` s.
+static APPEND: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if ARGV[4] ~= '' then
+  redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[3])
+  redis.call('SADD', KEYS[4], ARGV[5])
+end
+for i = 6, #ARGV, 2 do
+  redis.call('XADD', KEYS[2], '*', 'seq', ARGV[i], 'event', ARGV[i + 1])
+end
+if #ARGV > 5 then redis.call('EXPIRE', KEYS[2], ARGV[3]) end
+return 1
+",
+    )
+});
+
+/// Deletes the lease `KEYS[1]` if `ARGV[1]` holds it. With `ARGV[2]` = `1` the stream is finished: its
+/// log `KEYS[2]` and record `KEYS[3]` expire after `ARGV[3]` s and its id `ARGV[4]` leaves the running set
+/// `KEYS[4]`.
+static RELEASE: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+if ARGV[2] == '1' then
+  redis.call('EXPIRE', KEYS[2], ARGV[3])
+  redis.call('EXPIRE', KEYS[3], ARGV[3])
+  redis.call('SREM', KEYS[4], ARGV[4])
+end
+return 1
+",
+    )
+});
+
+#[derive(Clone)]
+pub struct RedisEventLog {
+    client: redis::Client,
+    connection: ConnectionManager,
+    prefix: String,
+    /// How long a finished stream's log is kept.
+    ttl: Duration,
+}
+
+/// The keys of one stream.
+#[derive(Debug, Clone)]
+struct Keys {
+    log: String,
+    record: String,
+    lease: String,
+    running: String,
+}
+
+impl RedisEventLog {
+    /// Checks the URL only; connects on first use.
+    pub fn new(url: &str, prefix: impl Into<String>, ttl: Duration) -> Result<Self, EventLogError> {
+        let client = redis::Client::open(url)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(1)))
+            .set_response_timeout(Some(Duration::from_secs(2)));
+        let connection = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
+        Ok(Self { client, connection, prefix: prefix.into(), ttl })
+    }
+
+    fn keys(&self, stream_id: &str) -> Keys {
+        let log = format!("{}stream:{stream_id}", self.prefix);
+        Keys { record: format!("{log}:request"), lease: format!("{log}:lease"), running: self.running_set(), log }
+    }
+
+    fn running_set(&self) -> String {
+        format!("{}streams:running", self.prefix)
+    }
+}
+
+#[async_trait]
+impl EventLog for RedisEventLog {
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+
+    async fn ping(&self) -> Result<(), EventLogError> {
+        let mut c = self.connection.clone();
+        Ok(redis::cmd("PING").query_async::<()>(&mut c).await?)
+    }
+
+    fn open(&self, stream: OpenStream<'_>) -> (Box<dyn LogWriter>, Option<Background>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let writer = Writer {
+            entries: rx,
+            connection: self.connection.clone(),
+            keys: self.keys(stream.stream_id),
+            stream_id: stream.stream_id.to_owned(),
+            owner: stream.owner.to_owned(),
+            record: Some(stream.record.to_owned()),
+            ttl: self.ttl,
+            pending: VecDeque::new(),
+            received_done: false,
+            state: State::Writing,
+        };
+        (Box::new(Sender(tx)), Some(Box::pin(writer.run())))
+    }
+
+    async fn claim_orphans(&self, owner: &str) -> Result<Vec<String>, EventLogError> {
+        let mut c = self.connection.clone();
+        let running: Vec<String> = c.smembers(self.running_set()).await?;
+        // Every replica scans every couple of seconds, with thousands of streams running: the leases are
+        // read a few hundred to a round trip, not one by one.
+        let mut orphans = Vec::new();
+        for ids in running.chunks(500) {
+            let keys: Vec<String> = ids.iter().map(|id| self.keys(id).lease).collect();
+            let holders: Vec<Option<String>> = redis::cmd("MGET").arg(&keys).query_async(&mut c).await?;
+            orphans.extend(ids.iter().zip(holders).filter(|(_, holder)| holder.is_none()).map(|(id, _)| id.clone()));
+        }
+        let mut claimed = Vec::new();
+        for id in orphans {
+            if self.last(&id).await?.is_some_and(|entry| entry.is_done()) {
+                let _: () = c.srem(self.running_set(), &id).await?;
+                continue;
+            }
+            let won: Option<String> = redis::cmd("SET")
+                .arg(self.keys(&id).lease)
+                .arg(owner)
+                .arg("NX")
+                .arg("PX")
+                .arg(LEASE.as_millis() as u64)
+                .query_async(&mut c)
+                .await?;
+            if won.is_some() {
+                claimed.push(id);
+            }
+        }
+        Ok(claimed)
+    }
+
+    async fn record(&self, stream_id: &str) -> Result<Option<String>, EventLogError> {
+        let mut c = self.connection.clone();
+        Ok(c.get(self.keys(stream_id).record).await?)
+    }
+
+    async fn last(&self, stream_id: &str) -> Result<Option<Entry>, EventLogError> {
+        let mut c = self.connection.clone();
+        let entries: Vec<(String, Fields)> = redis::cmd("XREVRANGE")
+            .arg(self.keys(stream_id).log)
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1)
+            .query_async(&mut c)
+            .await?;
+        entries.into_iter().next().map(|(_, fields)| entry(stream_id, &fields)).transpose().map(Option::flatten)
+    }
+
+    async fn reader(&self, stream_id: &str, from: u64) -> Result<Box<dyn LogReader>, EventLogError> {
+        // Blocking reads need a connection of their own, without the default half-second reply limit
+        // (each read is bounded by its own BLOCK time, plus this margin).
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(READ_BLOCK + Duration::from_secs(5)));
+        let connection = self.client.get_multiplexed_async_connection_with_config(&config).await?;
+        Ok(Box::new(Reader {
+            connection,
+            stream_id: stream_id.to_owned(),
+            key: self.keys(stream_id).log,
+            from,
+            last_id: "0-0".into(),
+            buffered: VecDeque::new(),
+        }))
+    }
+}
+
+/// The producer's end: entries go to the writer task in order.
+struct Sender(mpsc::UnboundedSender<Entry>);
+
+impl LogWriter for Sender {
+    fn append(&mut self, entry: Entry) {
+        // The writer task ends only after this sender is dropped.
+        let _ = self.0.send(entry);
+    }
+}
+
+/// What a stream's writer is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Holding the lease; entries are written as they arrive.
+    Writing,
+    /// A write failed: entries are kept and written, in order, with the ones that follow, at `retry_at`.
+    Retrying { failures: u32, retry_at: Instant },
+    /// Another replica holds the lease (it took the stream over): this one writes nothing more.
+    Lost,
+}
+
+/// Writes one stream's entries in order while its run goes on, renewing the lease; then finishes or
+/// hands the stream over.
+struct Writer {
+    entries: mpsc::UnboundedReceiver<Entry>,
+    connection: ConnectionManager,
+    keys: Keys,
+    stream_id: String,
+    owner: String,
+    /// The stream's record, until a write has stored it (with the lease and the running-set entry).
+    record: Option<String>,
+    ttl: Duration,
+    /// Received, not yet written, oldest first: sequence number and JSON.
+    pending: VecDeque<(u64, String)>,
+    /// `done` was received: once nothing is pending, the stream is finished.
+    received_done: bool,
+    state: State,
+}
+
+impl Writer {
+    async fn run(mut self) {
+        // The first write takes the lease; renewals are due one period after it.
+        let mut renew = tokio::time::interval_at(Instant::now() + LEASE_RENEW, LEASE_RENEW);
+        self.write().await;
+        loop {
+            let retry_at = match self.state {
+                State::Retrying { retry_at, .. } => Some(retry_at),
+                State::Writing | State::Lost => None,
+            };
+            let retry = async {
+                match retry_at {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                entry = self.entries.recv() => match entry {
+                    Some(entry) => {
+                        self.hold(entry);
+                        if self.state != State::Writing {
+                            continue;
+                        }
+                    }
+                    None => break,
+                },
+                () = retry => {}
+                _ = renew.tick(), if self.state == State::Writing => {}
+            }
+            while let Ok(more) = self.entries.try_recv() {
+                self.hold(more);
+            }
+            self.write().await;
+        }
+        self.finish().await;
+    }
+
+    fn hold(&mut self, entry: Entry) {
+        if self.state == State::Lost {
+            return;
+        }
+        self.received_done |= entry.is_done();
+        match serde_json::to_string(&*entry.event) {
+            Ok(json) => self.pending.push_back((entry.seq, json)),
+            Err(e) => {
+                tracing::error!(stream_id = %self.stream_id, error = %e, "an event does not serialize; not logged")
+            }
+        }
+    }
+
+    /// One attempt to write what is pending (or, with nothing pending, to renew the lease), and the
+    /// state it leaves.
+    async fn write(&mut self) {
+        let mut append = APPEND.prepare_invoke();
+        append.key(&self.keys.lease).key(&self.keys.log).key(&self.keys.record).key(&self.keys.running);
+        append.arg(&self.owner).arg(LEASE.as_millis() as u64).arg(UNFINISHED_TTL.max(self.ttl).as_secs());
+        append.arg(self.record.as_deref().unwrap_or("")).arg(&self.stream_id);
+        for (seq, json) in &self.pending {
+            append.arg(*seq).arg(json);
+        }
+        let result: Result<i64, _> = append.invoke_async(&mut self.connection).await;
+        match result {
+            Ok(1) => {
+                if let State::Retrying { failures, .. } = self.state {
+                    tracing::info!(stream_id = %self.stream_id, failures, "event log writes resumed; the entries kept meanwhile are written");
+                }
+                self.pending.clear();
+                self.record = None;
+                self.state = State::Writing;
+            }
+            Ok(_) => {
+                tracing::warn!(stream_id = %self.stream_id, "another replica took this stream over; this one stops writing its log");
+                self.pending.clear();
+                self.state = State::Lost;
+            }
+            Err(e) => {
+                let failures = match self.state {
+                    State::Retrying { failures, .. } => failures + 1,
+                    _ => {
+                        tracing::warn!(stream_id = %self.stream_id, error = %e, "event log write failed; keeping the entries and retrying");
+                        1
+                    }
+                };
+                let wait = backoff(failures - 1, Duration::from_millis(100), Duration::from_secs(2));
+                self.state = State::Retrying { failures, retry_at: Instant::now() + wait };
+            }
+        }
+    }
+
+    /// The run has ended: a last few tries for what is left, then the lease is released. After `done`
+    /// the stream is finished and its log set to expire; otherwise (a hand-over as this replica shuts
+    /// down) it stays running, for another replica to take over at once.
+    async fn finish(mut self) {
+        for attempt in 0..FINAL_ATTEMPTS {
+            if self.state == State::Lost || (self.pending.is_empty() && self.record.is_none()) {
+                break;
+            }
+            if attempt > 0 {
+                tokio::time::sleep(backoff(attempt, Duration::from_millis(100), Duration::from_secs(2))).await;
+            }
+            self.write().await;
+        }
+        if self.state == State::Lost {
+            return;
+        }
+        if !self.pending.is_empty() {
+            tracing::warn!(stream_id = %self.stream_id, lost = self.pending.len(), "event log unreachable; other replicas cannot resume this stream's end");
+        }
+        let finished = self.received_done && self.pending.is_empty();
+        let mut release = RELEASE.prepare_invoke();
+        release.key(&self.keys.lease).key(&self.keys.log).key(&self.keys.record).key(&self.keys.running);
+        release.arg(&self.owner).arg(u8::from(finished)).arg(self.ttl.as_secs().max(1)).arg(&self.stream_id);
+        if let Err(e) = release.invoke_async::<i64>(&mut self.connection).await {
+            tracing::warn!(stream_id = %self.stream_id, finished, error = %e, "event log: releasing the stream failed; its lease lapses by itself");
+        }
+    }
+}
+
+/// Reads one stream's log in order.
+struct Reader {
+    connection: redis::aio::MultiplexedConnection,
+    stream_id: String,
+    key: String,
+    /// The next sequence number wanted.
+    from: u64,
+    last_id: String,
+    buffered: VecDeque<Entry>,
+}
+
+type Fields = Vec<String>;
+/// XREAD's reply: per stream, its key and its entries (id, flat field list).
+type ReadReply = Option<Vec<(String, Vec<(String, Fields)>)>>;
+
+#[async_trait]
+impl LogReader for Reader {
+    async fn next(&mut self, wait: Duration) -> Result<Option<Entry>, EventLogError> {
+        let deadline = Instant::now() + wait;
+        loop {
+            if let Some(entry) = self.buffered.pop_front() {
+                return Ok(Some(entry));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            let reply: ReadReply = redis::cmd("XREAD")
+                .arg("COUNT")
+                .arg(500)
+                .arg("BLOCK")
+                .arg(left.min(READ_BLOCK).as_millis().max(1) as u64)
+                .arg("STREAMS")
+                .arg(&self.key)
+                .arg(&self.last_id)
+                .query_async(&mut self.connection)
+                .await?;
+            let Some(streams) = reply else { continue };
+            for (_, entries) in streams {
+                for (id, fields) in entries {
+                    self.last_id = id;
+                    // In order, once each: a writer's retry can leave a duplicate behind.
+                    if let Some(entry) = entry(&self.stream_id, &fields)?
+                        && entry.seq >= self.from
+                    {
+                        self.from = entry.seq + 1;
+                        self.buffered.push_back(entry);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `seq` and `event` out of an entry's flat field list; `None` for an entry without them.
+fn entry(stream_id: &str, fields: &[String]) -> Result<Option<Entry>, EventLogError> {
+    let field = |name: &str| fields.chunks(2).find(|kv| kv[0] == name).and_then(|kv| kv.get(1));
+    let (Some(seq), Some(json)) = (field("seq").and_then(|s| s.parse().ok()), field("event")) else {
+        return Ok(None);
+    };
+    let event: StreamEvent = serde_json::from_str(json)
+        .map_err(|source| EventLogError::Corrupt { stream_id: stream_id.to_owned(), source })?;
+    Ok(Some(Entry { seq, event: Arc::new(event) }))
+}

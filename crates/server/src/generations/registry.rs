@@ -1,0 +1,485 @@
+//! This replica's runs: each generation's event log in memory, read by any number of [`Listener`]s from
+//! any sequence number and then live. Identical requests find the run in flight (coalescing); a
+//! reconnecting client finds it by stream id, request or `Idempotency-Key`. A run whose listeners have all
+//! gone is cancelled after a grace period; a finished run stays readable for the retention period.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tripstream_adapters::eventlog::{Entry, LogWriter};
+use tripstream_domain::{PlanRequest, StreamEvent};
+use tripstream_engine::EventSink;
+
+#[derive(Debug, Clone, Copy)]
+pub struct RegistryConfig {
+    /// How long a run with no listener goes on before it is cancelled (0: at once).
+    pub cancel_grace: Duration,
+    /// How long a finished run stays readable.
+    pub retention: Duration,
+}
+
+pub struct Registry {
+    maps: Mutex<Maps>,
+    config: RegistryConfig,
+    /// Runs the retention and grace timers.
+    tasks: TaskTracker,
+    /// Cancelled when the replica stops: timers end at once.
+    stopped: CancellationToken,
+}
+
+#[derive(Default)]
+struct Maps {
+    /// The latest run of each request key, finished or not.
+    by_key: HashMap<String, Arc<Run>>,
+    by_stream: HashMap<String, Arc<Run>>,
+    /// `Idempotency-Key` → stream id.
+    by_idempotency: HashMap<String, String>,
+}
+
+/// How far a run's log has grown, and whether it will grow more.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Progress {
+    events: usize,
+    finished: bool,
+}
+
+/// A run to register: what it is for, and where its log starts.
+pub struct NewRun<'a> {
+    pub key: &'a str,
+    pub stream_id: String,
+    pub request: &'a PlanRequest,
+    pub idempotency_key: Option<&'a str>,
+    /// The sequence number of its first event here: 0, or where a taken-over stream goes on.
+    pub first_seq: u64,
+}
+
+pub struct Run {
+    key: String,
+    pub stream_id: String,
+    /// What was asked, for the run log of connections that attach to it.
+    pub request: PlanRequest,
+    idempotency_key: Option<String>,
+    /// The sequence number of `log[0]`.
+    first_seq: u64,
+    /// Shared, not copied, by every listener that reads it.
+    log: Mutex<Vec<Arc<StreamEvent>>>,
+    progress: watch::Sender<Progress>,
+    listeners: AtomicUsize,
+    /// Cancelled to stop the generation early: it then ends with a `cancelled` error and `done`.
+    cancel: CancellationToken,
+    registry: Weak<Registry>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Registry {
+    pub fn new(config: RegistryConfig, tasks: TaskTracker, stopped: CancellationToken) -> Arc<Registry> {
+        Arc::new(Registry { maps: Mutex::default(), config, tasks, stopped })
+    }
+
+    fn maps(&self) -> MutexGuard<'_, Maps> {
+        lock(&self.maps)
+    }
+
+    /// A listener on the unfinished run of the same request (or of the same `Idempotency-Key`), or on a
+    /// new run registered and handed to `start`, which must begin its generation. Returns whether an
+    /// existing run was joined.
+    pub fn join_or_start(self: &Arc<Self>, new: NewRun<'_>, start: impl FnOnce(&Arc<Run>)) -> (Listener, bool) {
+        let mut maps = self.maps();
+        let existing = new
+            .idempotency_key
+            .and_then(|k| maps.by_idempotency.get(k))
+            .and_then(|id| maps.by_stream.get(id))
+            .or_else(|| maps.by_key.get(new.key).filter(|r| !r.is_finished() && r.first_seq == 0))
+            .cloned();
+        if let Some(run) = existing {
+            return (Listener::new(run, 0), true);
+        }
+        let run = self.register(&mut maps, new, Progress::default(), Vec::new());
+        drop(maps);
+        let listener = Listener::new(run.clone(), run.first_seq);
+        start(&run);
+        (listener, false)
+    }
+
+    /// Registers a stream taken over from another replica, running from `new.first_seq`.
+    pub fn taken_over(self: &Arc<Self>, new: NewRun<'_>) -> Arc<Run> {
+        self.register(&mut self.maps(), new, Progress::default(), Vec::new())
+    }
+
+    /// Registers a run that is already complete (a cached plan's replay), so that its stream can be
+    /// resumed like any other.
+    pub fn completed(self: &Arc<Self>, new: NewRun<'_>, events: Vec<Arc<StreamEvent>>) -> Arc<Run> {
+        let progress = Progress { events: events.len(), finished: true };
+        let run = self.register(&mut self.maps(), new, progress, events);
+        self.clone().retire(&run);
+        run
+    }
+
+    fn register(
+        self: &Arc<Self>,
+        maps: &mut Maps,
+        new: NewRun<'_>,
+        progress: Progress,
+        events: Vec<Arc<StreamEvent>>,
+    ) -> Arc<Run> {
+        let run = Arc::new(Run {
+            key: new.key.to_owned(),
+            stream_id: new.stream_id,
+            request: new.request.clone(),
+            idempotency_key: new.idempotency_key.map(str::to_owned),
+            first_seq: new.first_seq,
+            log: Mutex::new(events),
+            progress: watch::channel(progress).0,
+            listeners: AtomicUsize::new(0),
+            cancel: CancellationToken::new(),
+            registry: Arc::downgrade(self),
+        });
+        // A taken-over run holds only the end of its stream: it is not joined by new requests.
+        if run.first_seq == 0 {
+            maps.by_key.insert(run.key.clone(), run.clone());
+        }
+        maps.by_stream.insert(run.stream_id.clone(), run.clone());
+        if let Some(k) = &run.idempotency_key {
+            maps.by_idempotency.insert(k.clone(), run.stream_id.clone());
+        }
+        run
+    }
+
+    /// The latest run of a request key (a reconnecting client re-sending its request).
+    pub fn by_key(&self, key: &str) -> Option<Arc<Run>> {
+        self.maps().by_key.get(key).cloned()
+    }
+
+    /// The run of an `Idempotency-Key` seen before.
+    pub fn by_idempotency(&self, idempotency_key: &str) -> Option<Arc<Run>> {
+        let maps = self.maps();
+        maps.by_idempotency.get(idempotency_key).and_then(|id| maps.by_stream.get(id)).cloned()
+    }
+
+    pub fn run(&self, stream_id: &str) -> Option<Arc<Run>> {
+        self.maps().by_stream.get(stream_id).cloned()
+    }
+
+    /// Runs still generating.
+    pub fn active(&self) -> usize {
+        self.maps().by_stream.values().filter(|r| !r.is_finished()).count()
+    }
+
+    /// Runs `then` after `wait`, or at once when the replica stops.
+    fn after(&self, wait: Duration, then: impl FnOnce() + Send + 'static) {
+        if wait.is_zero() || self.stopped.is_cancelled() {
+            return then();
+        }
+        let stopped = self.stopped.clone();
+        self.tasks.spawn(async move {
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = stopped.cancelled() => {}
+            }
+            then();
+        });
+    }
+
+    /// A finished run stays readable for the retention period, then is forgotten.
+    fn retire(self: Arc<Self>, run: &Arc<Run>) {
+        let (stream_id, key, idem) = (run.stream_id.clone(), run.key.clone(), run.idempotency_key.clone());
+        let retention = self.config.retention;
+        let registry = self.clone();
+        self.after(retention, move || {
+            let mut maps = registry.maps();
+            let same = |r: &Arc<Run>| r.stream_id == stream_id;
+            if maps.by_key.get(&key).is_some_and(same) {
+                maps.by_key.remove(&key);
+            }
+            maps.by_stream.remove(&stream_id);
+            if let Some(k) = idem {
+                maps.by_idempotency.remove(&k);
+            }
+        });
+    }
+}
+
+impl Run {
+    pub fn is_finished(&self) -> bool {
+        self.progress.borrow().finished
+    }
+
+    /// The sequence number the next event will get.
+    pub fn next_seq(&self) -> u64 {
+        self.first_seq + self.progress.borrow().events as u64
+    }
+
+    /// Whether this replica's log holds the event numbered `seq` or later ones (a taken-over run does
+    /// not hold the stream's beginning).
+    pub fn holds(&self, seq: u64) -> bool {
+        seq >= self.first_seq
+    }
+
+    /// Stops the generation now: listeners get `cancelled`, then `done`. False if it had already ended.
+    pub fn cancel(&self) -> bool {
+        let running = !self.is_finished();
+        self.cancel.cancel();
+        running
+    }
+
+    /// Cancelled when the generation must stop.
+    pub fn cancellation(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
+
+    fn finish(self: &Arc<Self>) {
+        let mut first = false;
+        self.progress.send_modify(|p| {
+            first = !p.finished;
+            p.finished = true;
+        });
+        if first && let Some(registry) = self.registry.upgrade() {
+            registry.retire(self);
+        }
+    }
+}
+
+/// Where a run's generation writes: the run's log here and, with a shared log, the shared one. Keeps
+/// progress from going below `floor` (a taken-over stream never goes back on what it showed). Marks the
+/// run finished when dropped, however the task ended.
+pub struct RunSink {
+    run: Arc<Run>,
+    shared: Option<Box<dyn LogWriter>>,
+    floor: u8,
+}
+
+impl RunSink {
+    pub fn new(run: Arc<Run>, shared: Option<Box<dyn LogWriter>>, floor: u8) -> Self {
+        Self { run, shared, floor }
+    }
+
+    pub fn stream_id(&self) -> &str {
+        &self.run.stream_id
+    }
+}
+
+impl EventSink for RunSink {
+    fn emit(&mut self, mut event: StreamEvent) {
+        if self.floor > 0 {
+            event.raise_progress(self.floor);
+            self.floor = event.progress().unwrap_or(self.floor);
+        }
+        let event = Arc::new(event);
+        let mut log = lock(&self.run.log);
+        let seq = self.run.first_seq + log.len() as u64;
+        log.push(event.clone());
+        let events = log.len();
+        drop(log);
+        if let Some(shared) = &mut self.shared {
+            shared.append(Entry { seq, event });
+        }
+        self.run.progress.send_modify(|p| p.events = events);
+    }
+}
+
+impl Drop for RunSink {
+    fn drop(&mut self) {
+        self.run.finish();
+    }
+}
+
+/// One reader of a run: every event from a sequence number on, then live, until the run finishes.
+pub struct Listener {
+    run: Arc<Run>,
+    next: u64,
+    progress: watch::Receiver<Progress>,
+}
+
+impl Listener {
+    fn new(run: Arc<Run>, from: u64) -> Self {
+        run.listeners.fetch_add(1, Ordering::SeqCst);
+        let progress = run.progress.subscribe();
+        let next = from.max(run.first_seq);
+        Self { run, next, progress }
+    }
+
+    /// A listener on `run` from sequence number `from`.
+    pub fn on(run: Arc<Run>, from: u64) -> Self {
+        Self::new(run, from)
+    }
+
+    pub fn run(&self) -> &Arc<Run> {
+        &self.run
+    }
+
+    /// Whether everything has been read from a finished run: nothing will come.
+    pub fn is_exhausted(&self) -> bool {
+        self.run.is_finished() && self.next >= self.run.next_seq()
+    }
+
+    /// The next event and its sequence number, waiting for it if need be; `None` once the run has
+    /// finished and everything has been read.
+    pub async fn next(&mut self) -> Option<(u64, Arc<StreamEvent>)> {
+        loop {
+            let seen = *self.progress.borrow_and_update();
+            let index = (self.next - self.run.first_seq) as usize;
+            if index < seen.events {
+                let seq = self.next;
+                let event = lock(&self.run.log).get(index).cloned();
+                self.next += 1;
+                return event.map(|e| (seq, e));
+            }
+            if seen.finished {
+                return None;
+            }
+            // The sender lives as long as the run, which this listener holds.
+            if self.progress.changed().await.is_err() {
+                return None;
+            }
+        }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let left = self.run.listeners.fetch_sub(1, Ordering::SeqCst) - 1;
+        if left > 0 || self.run.is_finished() {
+            return;
+        }
+        let Some(registry) = self.run.registry.upgrade() else { return };
+        let run = self.run.clone();
+        registry.after(registry.config.cancel_grace, move || {
+            if run.listeners.load(Ordering::SeqCst) == 0 && !run.is_finished() {
+                tracing::info!(stream_id = %run.stream_id, "nobody is listening; cancelling the generation");
+                run.cancel.cancel();
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tripstream_domain::request::{RawPlanRequest, RequestLimits};
+
+    use super::*;
+
+    fn chunk(n: u8) -> StreamEvent {
+        StreamEvent::Chunk(tripstream_domain::event::Chunk {
+            content: n.to_string(),
+            progress: 31,
+            step: tripstream_domain::Step::GenerateDraft,
+        })
+    }
+
+    async fn read(listener: &mut Listener) -> Option<(u64, StreamEvent)> {
+        listener.next().await.map(|(seq, event)| (seq, (*event).clone()))
+    }
+
+    fn request() -> PlanRequest {
+        let raw = RawPlanRequest {
+            location: Some("Seoul".into()),
+            start_date: Some("2025-11-10".into()),
+            end_date: Some("2025-11-10".into()),
+            budget: Some("low".into()),
+            ..RawPlanRequest::default()
+        };
+        PlanRequest::parse(raw, None, RequestLimits::default()).unwrap()
+    }
+
+    fn registry(cancel_grace: Duration, retention: Duration) -> (Arc<Registry>, TaskTracker) {
+        let tasks = TaskTracker::new();
+        (Registry::new(RegistryConfig { cancel_grace, retention }, tasks.clone(), CancellationToken::new()), tasks)
+    }
+
+    fn new_run<'a>(request: &'a PlanRequest, id: &str) -> NewRun<'a> {
+        NewRun { key: "k", stream_id: id.into(), request, idempotency_key: None, first_seq: 0 }
+    }
+
+    #[tokio::test]
+    async fn a_late_joiner_reads_from_the_start_and_a_resume_from_where_it_left() {
+        let (registry, tasks) = registry(Duration::from_secs(30), Duration::from_secs(120));
+        let request = request();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let (mut first, joined) = registry.join_or_start(new_run(&request, "str_1"), |run| {
+            let mut sink = RunSink::new(run.clone(), None, 0);
+            tasks.spawn(async move {
+                sink.emit(chunk(1));
+                let _ = rx.await;
+                sink.emit(chunk(2));
+                sink.emit(StreamEvent::Done);
+            });
+        });
+        assert!(!joined);
+        assert_eq!(read(&mut first).await, Some((0, chunk(1))));
+        let (mut second, joined) = registry.join_or_start(new_run(&request, "str_x"), |_| unreachable!());
+        assert!(joined);
+        assert_eq!(second.run().stream_id, "str_1");
+        assert_eq!(read(&mut second).await, Some((0, chunk(1))));
+        tx.send(()).unwrap();
+        for l in [&mut first, &mut second] {
+            assert_eq!(read(l).await, Some((1, chunk(2))));
+            assert_eq!(read(l).await, Some((2, StreamEvent::Done)));
+            assert_eq!(read(l).await, None);
+            assert!(l.is_exhausted());
+        }
+        // Finished: not joined by a new request, but still there for a resume.
+        let mut resumed = Listener::on(registry.by_key("k").unwrap(), 2);
+        assert_eq!(read(&mut resumed).await, Some((2, StreamEvent::Done)));
+        assert!(registry.run("str_1").unwrap().is_finished());
+        let (_, joined) = registry.join_or_start(new_run(&request, "str_2"), |_| {});
+        assert!(!joined);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_run_nobody_listens_to_is_cancelled_after_the_grace_period() {
+        let (registry, tasks) = registry(Duration::from_secs(30), Duration::from_secs(60));
+        let request = request();
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+        let (a, _) = registry.join_or_start(new_run(&request, "s"), |run| {
+            let mut sink = RunSink::new(run.clone(), None, 0);
+            let cancel = run.cancellation();
+            tasks.spawn(async move {
+                cancel.cancelled().await;
+                sink.emit(StreamEvent::Done);
+                drop(sink);
+                let _ = done_tx.send(());
+            });
+        });
+        drop(a);
+        tokio::time::sleep(Duration::from_secs(29)).await;
+        assert!(!registry.run("s").unwrap().is_finished(), "still within the grace period");
+        // A client that comes back in time keeps it going.
+        let back = Listener::on(registry.by_key("k").unwrap(), 0);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert!(!registry.run("s").unwrap().is_finished());
+        drop(back);
+        done_rx.await.unwrap();
+        assert!(registry.run("s").unwrap().is_finished());
+        tokio::time::sleep(Duration::from_secs(61)).await;
+        assert!(registry.run("s").is_none(), "forgotten after the retention period");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stopping_the_replica_ends_every_timer_at_once() {
+        let tasks = TaskTracker::new();
+        let stopped = CancellationToken::new();
+        let config = RegistryConfig { cancel_grace: Duration::from_secs(30), retention: Duration::from_secs(600) };
+        let registry = Registry::new(config, tasks.clone(), stopped.clone());
+        let request = request();
+        let (listener, _) = registry.join_or_start(new_run(&request, "s"), |run| {
+            let mut sink = RunSink::new(run.clone(), None, 0);
+            sink.emit(StreamEvent::Done);
+        });
+        drop(listener);
+        assert_eq!(tasks.len(), 1, "the retention timer");
+        stopped.cancel();
+        tasks.close();
+        let waited = tokio::time::Instant::now();
+        tasks.wait().await;
+        assert_eq!(waited.elapsed(), Duration::ZERO);
+        assert!(registry.run("s").is_none(), "forgotten when the replica stops");
+    }
+}
