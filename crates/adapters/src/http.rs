@@ -1,20 +1,59 @@
-//! The outbound HTTP client every adapter shares, and retry backoff.
+//! The outbound HTTP clients every adapter shares, retry backoff, and secrets.
 
-use std::sync::Once;
+mod pool;
+
+use std::sync::{Arc, Once, OnceLock};
 use std::time::Duration;
+
+pub use pool::{Lease, Pool, PoolLimits};
 
 /// A client for outside services: rustls (ring), HTTP/1.1 and HTTP/2, a connect timeout. Request and
 /// read timeouts belong to each adapter's own settings.
 pub fn client(connect_timeout: Duration) -> reqwest::Client {
-    install_crypto_provider();
+    builder(connect_timeout, Alpn::Negotiate).build().expect("the HTTP client builds with a crypto provider installed")
+}
+
+/// The protocols a client offers in TLS.
+#[derive(Debug, Clone, Copy)]
+enum Alpn {
+    /// HTTP/2 if the server has it, else HTTP/1.1.
+    Negotiate,
+    /// HTTP/2 alone, for a server known to speak it.
+    Http2Only,
+}
+
+fn builder(connect_timeout: Duration, alpn: Alpn) -> reqwest::ClientBuilder {
+    let mut tls = tls_config().clone();
+    tls.alpn_protocols = match alpn {
+        Alpn::Negotiate => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
+        Alpn::Http2Only => vec![b"h2".to_vec()],
+    };
     reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
         .connect_timeout(connect_timeout)
         // Thousands of streams mean thousands of upstream connections at a peak; keeping them all idle
         // afterwards holds memory and file descriptors for nothing.
         .pool_max_idle_per_host(32)
         .user_agent(concat!("tripstream/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .expect("the HTTP client builds with a crypto provider installed")
+}
+
+/// One TLS configuration for every client: the platform's verifier (the system's CA certificates, or
+/// the ones `SSL_CERT_FILE` / `SSL_CERT_DIR` name instead) is loaded once, not per client, and session
+/// tickets are shared, so a new connection to a provider resumes a TLS session.
+fn tls_config() -> &'static rustls::ClientConfig {
+    static CONFIG: OnceLock<rustls::ClientConfig> = OnceLock::new();
+    CONFIG.get_or_init(|| {
+        install_crypto_provider();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier = rustls_platform_verifier::Verifier::new(provider.clone())
+            .expect("CA certificates load from the system, or from SSL_CERT_FILE when it is set");
+        rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("ring supports the default TLS versions")
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_no_client_auth()
+    })
 }
 
 /// reqwest is built without a default rustls provider (the aws-lc one is slow to build); ring's is

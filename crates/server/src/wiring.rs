@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use tripstream_adapters::fallback::FallbackChain;
 use tripstream_adapters::geocoded::Geocoder;
-use tripstream_adapters::http::{self, Secret};
+use tripstream_adapters::http::{self, PoolLimits, Secret};
 use tripstream_adapters::llm::{
     ChatModel, Gemini, GeminiConfig, LlmPlanner, OpenAi, OpenAiConfig, Prompts, RetryPolicy, Timeouts,
 };
@@ -139,6 +139,10 @@ fn chat_model(choice: LlmChoice, llm: &LlmSettings) -> Arc<dyn ChatModel> {
         backoff_base: llm.llm_retry_base_ms.get(),
         ..RetryPolicy::default()
     };
+    let pool = PoolLimits {
+        streams_per_connection: llm.llm_streams_per_connection as usize,
+        max_connections: llm.llm_max_connections as usize,
+    };
     match choice {
         LlmChoice::Gemini => {
             let mut config =
@@ -147,6 +151,7 @@ fn chat_model(choice: LlmChoice, llm: &LlmSettings) -> Arc<dyn ChatModel> {
             config.base_url = llm.gemini_base_url.clone();
             config.timeouts = timeouts;
             config.retry = retry;
+            config.pool = pool;
             Arc::new(Gemini::new(config))
         }
         _ => {
@@ -155,6 +160,7 @@ fn chat_model(choice: LlmChoice, llm: &LlmSettings) -> Arc<dyn ChatModel> {
             config.model = llm.openai_model.clone();
             config.timeouts = timeouts;
             config.retry = retry;
+            config.pool = pool;
             Arc::new(OpenAi::new(config))
         }
     }

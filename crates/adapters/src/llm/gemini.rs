@@ -16,7 +16,7 @@ use tripstream_engine::GenerateError;
 use super::prompts::Rendered;
 use super::transport::{self, Flow, Rejection, RetryPolicy, Timeouts};
 use super::{ChatModel, Completion, Finish};
-use crate::http::{self, Secret};
+use crate::http::{Pool, PoolLimits, Secret};
 
 #[derive(Debug, Clone)]
 pub struct GeminiConfig {
@@ -27,6 +27,8 @@ pub struct GeminiConfig {
     pub base_url: String,
     pub timeouts: Timeouts,
     pub retry: RetryPolicy,
+    /// How many HTTP/2 connections carry the streams in flight.
+    pub pool: PoolLimits,
     pub temperature: f32,
     pub max_output_tokens: u32,
 }
@@ -42,6 +44,7 @@ impl GeminiConfig {
             base_url: Self::DEFAULT_BASE_URL.into(),
             timeouts: Timeouts::default(),
             retry: RetryPolicy::default(),
+            pool: PoolLimits::default(),
             temperature: 0.7,
             max_output_tokens: 8192,
         }
@@ -50,7 +53,7 @@ impl GeminiConfig {
 
 pub struct Gemini {
     config: GeminiConfig,
-    client: reqwest::Client,
+    clients: Pool,
     url: String,
 }
 
@@ -58,13 +61,13 @@ static SCHEMA: LazyLock<Value> = LazyLock::new(super::schema::gemini_schema);
 
 impl Gemini {
     pub fn new(config: GeminiConfig) -> Self {
-        let client = http::client(config.timeouts.connect);
+        let clients = Pool::new("gemini", &config.base_url, config.timeouts.connect, config.pool);
         let url = format!(
             "{}/v1beta/models/{}:streamGenerateContent?alt=sse",
             config.base_url.trim_end_matches('/'),
             config.model
         );
-        Self { config, client, url }
+        Self { config, clients, url }
     }
 
     fn body(&self, prompt: &Rendered) -> Value {
@@ -99,12 +102,15 @@ impl ChatModel for Gemini {
         let body = transport::json_body(&self.body(&prompt));
         drop(prompt);
         let call = async move {
+            // Held until the reply has been read: the stream is in flight on its connection until then.
+            let lease = self.clients.lease().await;
             let response = transport::send(
                 "gemini",
                 &self.config.retry,
                 &self.config.timeouts,
                 || {
-                    self.client
+                    lease
+                        .client()
                         .post(&self.url)
                         .header("x-goog-api-key", self.config.api_key.expose())
                         .header(reqwest::header::CONTENT_TYPE, "application/json")

@@ -15,7 +15,7 @@ use tripstream_engine::GenerateError;
 use super::prompts::Rendered;
 use super::transport::{self, Flow, Rejection, RetryPolicy, Timeouts};
 use super::{ChatModel, Completion, Finish};
-use crate::http::{self, Secret};
+use crate::http::{Lease, Pool, PoolLimits, Secret};
 
 #[derive(Debug, Clone)]
 pub struct OpenAiConfig {
@@ -28,6 +28,8 @@ pub struct OpenAiConfig {
     pub model: String,
     pub timeouts: Timeouts,
     pub retry: RetryPolicy,
+    /// How many HTTP/2 connections carry the streams in flight.
+    pub pool: PoolLimits,
     pub temperature: f32,
 }
 
@@ -41,6 +43,7 @@ impl OpenAiConfig {
             model: Self::DEFAULT_MODEL.into(),
             timeouts: Timeouts::default(),
             retry: RetryPolicy::default(),
+            pool: PoolLimits::default(),
             temperature: 0.7,
         }
     }
@@ -48,7 +51,7 @@ impl OpenAiConfig {
 
 pub struct OpenAi {
     config: OpenAiConfig,
-    client: reqwest::Client,
+    clients: Pool,
     url: String,
     schema: Value,
     /// Set once the server has rejected `json_schema`.
@@ -60,8 +63,8 @@ impl OpenAi {
         let base = config.base_url.trim_end_matches('/');
         let base = base.strip_suffix("/v1").unwrap_or(base);
         let url = format!("{base}/v1/chat/completions");
-        let client = http::client(config.timeouts.connect);
-        Self { config, client, url, schema: super::schema::json_schema(), json_object_only: AtomicBool::new(false) }
+        let clients = Pool::new("openai", &config.base_url, config.timeouts.connect, config.pool);
+        Self { config, clients, url, schema: super::schema::json_schema(), json_object_only: AtomicBool::new(false) }
     }
 
     fn body(&self, prompt: &Rendered, schema: bool) -> Value {
@@ -83,15 +86,15 @@ impl OpenAi {
         })
     }
 
-    async fn send(&self, body: &Value) -> Result<reqwest::Response, GenerateError> {
+    async fn send(&self, lease: &Lease, body: &Value) -> Result<reqwest::Response, GenerateError> {
         let body = transport::json_body(body);
         transport::send(
             "openai",
             &self.config.retry,
             &self.config.timeouts,
             || {
-                let request = self
-                    .client
+                let request = lease
+                    .client()
                     .post(&self.url)
                     .header(reqwest::header::CONTENT_TYPE, "application/json")
                     .body(body.clone());
@@ -122,12 +125,14 @@ impl ChatModel for OpenAi {
         on_text: &mut (dyn for<'t> FnMut(&'t str) + Send),
     ) -> Result<Completion, GenerateError> {
         let call = async move {
+            // Held until the reply has been read: the stream is in flight on its connection until then.
+            let lease = self.clients.lease().await;
             let with_schema = !self.json_object_only.load(Ordering::Relaxed);
-            let response = match self.send(&self.body(&prompt, with_schema)).await {
+            let response = match self.send(&lease, &self.body(&prompt, with_schema)).await {
                 Err(e) if with_schema && e.code == ErrorCode::InvalidRequest => {
                     tracing::warn!(detail = %e.detail, "the server rejects json_schema; using json_object from now on");
                     self.json_object_only.store(true, Ordering::Relaxed);
-                    self.send(&self.body(&prompt, false)).await.map_err(unusable)?
+                    self.send(&lease, &self.body(&prompt, false)).await.map_err(unusable)?
                 }
                 other => other.map_err(unusable)?,
             };

@@ -1,6 +1,7 @@
 //! The `tripstream` command line, run as a user runs it.
 
 mod healthcheck;
+mod http2_provider;
 mod keys;
 mod otlp;
 mod process;

@@ -118,9 +118,10 @@ async fn a_replica_killed_mid_stream_is_taken_over_and_the_client_gets_its_plan(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_shutting_down_hands_its_streams_over() {
     let prefix = prefix();
-    let one = replica_with(&prefix, &[("SHUTDOWN_GRACE_SECS", "1")]).await;
+    let one = replica_with(&prefix, &[("SHUTDOWN_GRACE_SECS", "1"), ("OFFLINE_CHUNK_DELAY_MS", "120")]).await;
     let two = replica(&prefix).await;
-    // Handed over when its 1 s grace period is over, and claimed at the next scan (2 s): well inside
+    // Slower lines, so the stream is still running when the 1 s grace period is over (at 40 ms a line it
+    // could finish inside it, and nothing would be handed over). Handed over when its grace period is over, and claimed at the next scan (2 s): well inside
     // the 6 s lease, which a takeover after the lease lapsed could not be.
     survives(
         one,

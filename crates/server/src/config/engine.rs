@@ -126,6 +126,13 @@ pub struct LlmSettings {
     /// The first retry's backoff ceiling in milliseconds; doubled per attempt, with full jitter.
     #[arg(long, env = "LLM_RETRY_BASE_MS", default_value_t = d::LLM_RETRY_BASE)]
     pub llm_retry_base_ms: Millis,
+    /// Streams one HTTP/2 connection to a provider carries before another is opened; keep it below the
+    /// provider's concurrent-stream limit (Google's is 100), or streams beyond it wait in the client.
+    #[arg(long, env = "LLM_STREAMS_PER_CONNECTION", default_value_t = d::LLM_STREAMS_PER_CONNECTION, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub llm_streams_per_connection: u32,
+    /// HTTP/2 connections to a provider at most.
+    #[arg(long, env = "LLM_MAX_CONNECTIONS", default_value_t = d::LLM_MAX_CONNECTIONS, value_parser = clap::value_parser!(u32).range(1..=10000))]
+    pub llm_max_connections: u32,
     /// A directory with `system.yaml`, `draft.yaml` and `refine.yaml` replacing the bundled prompts.
     #[arg(long, env = "PROMPTS_DIR")]
     pub prompts_dir: Option<PathBuf>,
@@ -149,6 +156,8 @@ impl Default for LlmSettings {
             llm_total_timeout_secs: d::LLM_TOTAL_TIMEOUT,
             llm_max_attempts: d::LLM_MAX_ATTEMPTS,
             llm_retry_base_ms: d::LLM_RETRY_BASE,
+            llm_streams_per_connection: d::LLM_STREAMS_PER_CONNECTION,
+            llm_max_connections: d::LLM_MAX_CONNECTIONS,
             prompts_dir: None,
         }
     }

@@ -42,6 +42,8 @@ pub mod defaults {
     pub const LLM_TOTAL_TIMEOUT: Secs = Secs::new(120);
     pub const LLM_MAX_ATTEMPTS: u32 = 3;
     pub const LLM_RETRY_BASE: Millis = Millis::new(500);
+    pub const LLM_STREAMS_PER_CONNECTION: u32 = 64;
+    pub const LLM_MAX_CONNECTIONS: u32 = 256;
 
     pub const OPENWEATHER_BASE_URL: &str = "https://api.openweathermap.org";
     pub const OPEN_METEO_BASE_URL: &str = "https://api.open-meteo.com";

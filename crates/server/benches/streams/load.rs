@@ -1,0 +1,200 @@
+//! The load: streams opened against a server's stream endpoint, read to the end, timed; and what the
+//! server spent on them, read from /proc when its process id is known.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+
+/// How the driver talks to the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wire {
+    /// HTTP/1.1, a connection per stream open (what the original's own clients use).
+    Http1,
+    /// HTTP/2 in the clear, 150 streams per connection, so the driver's sockets are not the limit.
+    H2c,
+}
+
+pub struct Load {
+    /// The server's base URL.
+    pub base: String,
+    pub streams: usize,
+    /// Streams open at once at most: each of this many workers runs its share one after another.
+    pub concurrency: usize,
+    /// The workers start evenly over this; zero starts them all at the same instant.
+    pub ramp: Duration,
+    pub wire: Wire,
+    /// The request body of stream `i`.
+    pub body: Arc<dyn Fn(usize) -> String + Send + Sync>,
+    /// The server's process, to measure.
+    pub server: Option<u32>,
+}
+
+pub struct Report {
+    pub streams: usize,
+    pub errors: usize,
+    pub ttfe: Vec<Duration>,
+    pub durations: Vec<Duration>,
+    /// The server's CPU time over the round, when its process is known.
+    pub cpu: Option<Duration>,
+    /// Its resident memory at the peak over its size at the start, per stream.
+    pub rss_per_stream_kib: Option<f64>,
+    pub wall: Duration,
+}
+
+impl Report {
+    pub fn percentile(values: &[Duration], p: f64) -> Duration {
+        values.get(((values.len() as f64 * p).ceil() as usize).saturating_sub(1)).copied().unwrap_or_default()
+    }
+
+    /// Errors, time to first event, duration (against the upstream's own when given), CPU and memory.
+    pub fn print(&self, title: &str, upstream_alone: Option<Duration>) {
+        let pct = |v: &[Duration], p| Self::percentile(v, p);
+        println!("\n{title} ({:?} wall)", self.wall);
+        println!("  errors                  {}", self.errors);
+        println!(
+            "  time to first event     p50 {:?}  p95 {:?}  p99 {:?}",
+            pct(&self.ttfe, 0.5),
+            pct(&self.ttfe, 0.95),
+            pct(&self.ttfe, 0.99)
+        );
+        let d = self.durations.iter().sum::<Duration>() / self.durations.len().max(1) as u32;
+        match upstream_alone {
+            Some(alone) => {
+                let overhead = (d.as_secs_f64() / alone.as_secs_f64() - 1.0) * 100.0;
+                println!("  stream duration         mean {d:?} ({overhead:+.1} % over the upstream alone)");
+            }
+            None => println!(
+                "  stream duration         mean {d:?}  p50 {:?}  p99 {:?}",
+                pct(&self.durations, 0.5),
+                pct(&self.durations, 0.99)
+            ),
+        }
+        match (self.cpu, self.rss_per_stream_kib) {
+            (Some(cpu), Some(rss)) => {
+                println!("  server CPU per stream   {:.3} ms", cpu.as_secs_f64() * 1000.0 / self.streams as f64);
+                println!("  server memory / stream  {rss:.1} KiB (resident, peak over the start)");
+            }
+            _ => println!("  server CPU and memory   not measured (give --pid)"),
+        }
+    }
+}
+
+/// User + system CPU time and resident memory (KiB) of a process, from /proc.
+pub fn usage(pid: u32) -> (Duration, u64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    let ticks: u64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
+        + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let rss_kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0);
+    (Duration::from_millis(ticks * 10), rss_kib)
+}
+
+/// Runs one round of `load`; memory is counted from `rss_at_start`, the server's size when it started.
+pub async fn run(load: &Load, rss_at_start: u64) -> Report {
+    let clients: Vec<reqwest::Client> = match load.wire {
+        Wire::Http1 => vec![reqwest::Client::builder().http1_only().build().unwrap()],
+        Wire::H2c => (0..load.concurrency.div_ceil(150).max(1))
+            .map(|_| reqwest::Client::builder().http2_prior_knowledge().build().unwrap())
+            .collect(),
+    };
+    let cpu_before = load.server.map(|pid| usage(pid).0);
+    let peak = Arc::new(AtomicU64::new(rss_at_start));
+    let sampler = load.server.map(|pid| {
+        let peak = peak.clone();
+        tokio::spawn(async move {
+            loop {
+                peak.fetch_max(usage(pid).1, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    });
+    let started = Instant::now();
+    let url = format!("{}/api/v1/plans/generate/stream", load.base.trim_end_matches('/'));
+    let workers: Vec<_> = (0..load.concurrency.min(load.streams))
+        .map(|w| {
+            let client = clients[w % clients.len()].clone();
+            let (url, body, streams, step) = (url.clone(), load.body.clone(), load.streams, load.concurrency);
+            let start_at = started + load.ramp.mul_f64(w as f64 / load.concurrency as f64);
+            tokio::spawn(async move {
+                tokio::time::sleep_until(start_at.into()).await;
+                let mut results = Vec::new();
+                for i in (w..streams).step_by(step) {
+                    results.push(stream(&client, &url, body(i)).await);
+                }
+                results
+            })
+        })
+        .collect();
+    let mut report = Report {
+        streams: load.streams,
+        errors: 0,
+        ttfe: Vec::new(),
+        durations: Vec::new(),
+        cpu: None,
+        rss_per_stream_kib: None,
+        wall: Duration::ZERO,
+    };
+    for worker in workers {
+        for result in worker.await.unwrap_or_default() {
+            match result {
+                Ok((first, total)) => {
+                    report.ttfe.push(first);
+                    report.durations.push(total);
+                }
+                Err(e) => {
+                    if report.errors < 3 {
+                        eprintln!("stream failed: {e}");
+                    }
+                    report.errors += 1;
+                }
+            }
+        }
+    }
+    report.wall = started.elapsed();
+    if let (Some(pid), Some(before), Some(sampler)) = (load.server, cpu_before, sampler) {
+        sampler.abort();
+        report.cpu = Some(usage(pid).0.saturating_sub(before));
+        let peak = peak.load(Ordering::Relaxed);
+        report.rss_per_stream_kib = Some(peak.saturating_sub(rss_at_start) as f64 / load.streams as f64);
+    }
+    report.ttfe.sort();
+    report.durations.sort();
+    report
+}
+
+/// One stream: (time to its first event, time to its end), or why it failed.
+async fn stream(client: &reqwest::Client, url: &str, body: String) -> Result<(Duration, Duration), String> {
+    let sent = Instant::now();
+    let response = client
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(format!("HTTP {status}: {}", response.text().await.unwrap_or_default()));
+    }
+    let mut events = eventsource_stream::Eventsource::eventsource(response.bytes_stream());
+    let mut first = None;
+    let mut complete = false;
+    while let Some(event) = events.next().await {
+        let event = event.map_err(|e| e.to_string())?;
+        first.get_or_insert_with(|| sent.elapsed());
+        // Parsed, not matched: another implementation may space its JSON differently.
+        complete |= event.data.contains("complete")
+            && serde_json::from_str::<serde_json::Value>(&event.data).is_ok_and(|v| v["type"] == "complete");
+    }
+    match (first, complete) {
+        (Some(first), true) => Ok((first, sent.elapsed())),
+        _ => Err("the stream ended without complete".to_owned()),
+    }
+}

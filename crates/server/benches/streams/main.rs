@@ -1,0 +1,215 @@
+//! How many streams one replica holds, what each costs, and how fast a burst's first events come. Not
+//! a test: it prints figures.
+//!
+//! ```sh
+//! cargo bench -p tripstream-server --bench streams                       # paced: 10,000 streams, then 200
+//! cargo bench -p tripstream-server --bench streams -- --streams 2000 --pace-ms 20
+//! cargo bench -p tripstream-server --bench streams -- --mode full        # 600 streams, 200 at once
+//! cargo bench -p tripstream-server --bench streams -- --mode burst       # 200 opened at the same instant
+//! cargo bench -p tripstream-server --bench streams -- --mode http2       # 1,000 to an HTTP/2 provider
+//! cargo bench -p tripstream-server --bench streams -- --mode full --url http://127.0.0.1:8000 --pid 4242
+//! ```
+//!
+//! Modes:
+//!
+//! - `paced` (the default): a paced mock LLM (OpenAI-compatible, 40 chunks, one every `--pace-ms`),
+//!   weather from the bundled normals, the driver on HTTP/2. Streams are opened evenly over `--ramp-ms`
+//!   (default 1 s; each lasts about 2 s, so all are open together); `--ramp-ms 0` opens them in one
+//!   burst. `--streams` runs, then 200.
+//! - `full`: the whole path of a real deployment: OpenWeatherMap-format weather (every place unique, so
+//!   geocoded and forecast for each stream), a Gemini-format reply of 40 chunks 25 ms apart, the run log
+//!   in SQLite, HTTP/1.1 clients (the original's own use HTTP/1.1), every request unique; `--streams`
+//!   (600) with `--concurrency` (200) open at once. `--places bundled` plans Kyoto every time instead
+//!   (bundled, so not geocoded, and its forecast fetched once).
+//! - `burst`: the same path, `--streams` (200) opened at the same instant: time to first event.
+//! - `http2`: a Gemini-format provider on TLS with HTTP/2 only and `--stream-limit` (100) streams per
+//!   connection, replies 40 chunks `--pace-ms` (100 ms) apart, `--streams` (1,000) opened at once;
+//!   tripstream trusts the mock's throwaway CA through `SSL_CERT_FILE`.
+//!
+//! `--url` loads another implementation of the same API instead of starting tripstream (`full` and
+//! `burst`): start it first with its Gemini and OpenWeatherMap base URLs pointed at the mocks' fixed
+//! ports (`--gemini-port`, `--weather-port`), and give `--pid` to measure its CPU and memory.
+//!
+//! Three processes, as in production: the mocks, the server on a single-threaded runtime pinned to the
+//! first core, and this driver, which shares the other cores with the mocks (as the targets say: the
+//! server on one core, the mocks on the other; `--no-pin` lets the kernel place them). Each load runs
+//! twice on one server (a fresh process, then the same one warm). Reported: errors, time to first event
+//! (p50/p95/p99), stream duration, the server's CPU time and resident memory per stream. The server's run
+//! log is a SQLite file in a scratch directory, removed at the end.
+
+mod load;
+mod modes;
+mod roles;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use load::{Load, Wire, usage};
+use roles::{CHUNKS, Upstreams};
+
+/// The allocator the `tripstream` binary uses, so the figures are the binary's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// The command line: `--name value` pairs and `--flag`s.
+pub struct Args(Vec<String>);
+
+impl Args {
+    /// The value after `name`; exits with a message when it does not parse.
+    pub fn get<T: FromStr>(&self, name: &str) -> Option<T> {
+        let raw = self.0.iter().position(|a| a == name).and_then(|i| self.0.get(i + 1))?;
+        match raw.parse() {
+            Ok(value) => Some(value),
+            Err(_) => {
+                eprintln!("{name} {raw}: not a valid value");
+                std::process::exit(2);
+            }
+        }
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.0.iter().any(|a| a == name)
+    }
+}
+
+fn main() {
+    let args = Args(std::env::args().collect());
+    if let Some(cpus) = args.get::<String>("--cpus") {
+        pin(&cpus);
+    }
+    let pace = Duration::from_millis(args.get("--pace-ms").unwrap_or(50));
+    let runlog = || args.get::<String>("--runlog").expect("--runlog");
+    match args.get::<String>("--role").as_deref() {
+        Some("mock") => return roles::openai_mock(pace),
+        Some("server") => {
+            let upstreams = match (args.get("--openai"), args.get("--gemini")) {
+                (Some(openai), _) => Upstreams::OpenAi(openai),
+                (None, Some(gemini)) => Upstreams::Gemini(gemini, args.get("--weather")),
+                _ => panic!("--openai or --gemini"),
+            };
+            return roles::server(upstreams, &runlog());
+        }
+        _ => {}
+    }
+    // Installs the TLS crypto provider reqwest is built to expect.
+    let _ = tripstream_adapters::http::client(Duration::from_secs(1));
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let url: Option<String> = args.get("--url");
+    let pinned = !args.has("--no-pin") && cores > 1 && url.is_none();
+    if pinned {
+        // The mocks, started next, and this driver's threads share the cores the server does not have.
+        pin(&format!("1-{}", cores - 1));
+        println!("server pinned to CPU 0; the mocks and this driver on CPUs 1-{} (--no-pin to not)", cores - 1);
+    }
+    let scratch = std::env::temp_dir().join(format!("tripstream-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).expect("a scratch directory for the run logs");
+    let setup = modes::Setup { pinned, scratch: scratch.clone(), url, pid: args.get("--pid") };
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    match args.get::<String>("--mode").as_deref().unwrap_or("paced") {
+        "paced" if setup.url.is_none() => paced(&args, pace, &setup, &rt),
+        "full" => modes::full(&args, &setup, &rt, false),
+        "burst" => modes::full(&args, &setup, &rt, true),
+        "http2" if setup.url.is_none() => modes::http2(&args, &setup, &rt),
+        "paced" | "http2" => eprintln!("--url works with --mode full and --mode burst"),
+        other => eprintln!("--mode {other}: one of paced, full, burst, http2"),
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+}
+
+/// The paced mode: `--streams` concurrent streams, then 200, each on a fresh server, each twice.
+fn paced(args: &Args, pace: Duration, setup: &modes::Setup, rt: &tokio::runtime::Runtime) {
+    let streams: usize = args.get("--streams").unwrap_or(10_000);
+    let ramp = Duration::from_millis(args.get("--ramp-ms").unwrap_or(1000));
+    let (mock, mock_port) = spawn("mock", &["--pace-ms", &pace.as_millis().to_string()], &[]);
+    let _mock = Role(mock);
+    // The upstream's own time, measured: a reply read straight from the mock (timers overshoot a little).
+    let upstream_alone = rt.block_on(async {
+        let client = reqwest::Client::new();
+        let mut total = Duration::ZERO;
+        for _ in 0..5 {
+            let started = Instant::now();
+            let response =
+                client.post(format!("http://127.0.0.1:{mock_port}/v1/chat/completions")).send().await.unwrap();
+            let _ = response.bytes().await.unwrap();
+            total += started.elapsed();
+        }
+        total / 5
+    });
+    println!("mock LLM: {CHUNKS} chunks, one every {pace:?}: {upstream_alone:?} per reply, read directly");
+    println!("streams opened evenly over {ramp:?} (--ramp-ms; 0 opens them all at once)");
+    let server_cpus: &[&str] = if setup.pinned { &["--cpus", "0"] } else { &[] };
+    for n in [streams, 200] {
+        // A fresh server per size, so its memory is this size's alone. The same load runs twice: a
+        // fresh process pays once for the memory it grows into (the kernel zeroes every new page), a
+        // long-lived replica reuses it, so the second round is what a replica in service spends.
+        let upstream = format!("http://127.0.0.1:{mock_port}");
+        let runlog = setup.scratch.join(format!("runlog-{n}.db"));
+        let runlog = runlog.to_str().expect("a UTF-8 temporary directory");
+        let args = [&["--openai", &upstream, "--runlog", runlog], server_cpus].concat();
+        let (server, port) = spawn("server", &args, &[]);
+        let server = Role(server);
+        let (_, rss_at_start) = usage(server.0.id());
+        let load = Load {
+            base: format!("http://127.0.0.1:{port}"),
+            streams: n,
+            concurrency: n,
+            ramp,
+            wire: Wire::H2c,
+            // Distinct interests: no two requests coalesce, every one is a generation.
+            body: Arc::new(|i| {
+                format!(
+                    r#"{{"location": "Kyoto", "startDate": "2025-11-10", "endDate": "2025-11-10", "budget": "medium", "interests": ["b{i}"]}}"#
+                )
+            }),
+            server: Some(server.0.id()),
+        };
+        for round in ["fresh server", "second round, same server"] {
+            let report = rt.block_on(load::run(&load, rss_at_start));
+            report.print(&format!("{n} concurrent streams, {round}"), Some(upstream_alone));
+        }
+    }
+}
+/// Keeps this process (and the threads it starts from now on) on the CPUs listed, `first-last`.
+fn pin(cpus: &str) {
+    let (first, last) = cpus.split_once('-').unwrap_or((cpus, cpus));
+    let (first, last): (usize, usize) = (first.parse().expect("--cpus first-last"), last.parse().expect("--cpus"));
+    // SAFETY: a zeroed cpu_set_t is the empty set; CPU_SET and sched_setaffinity only read and write it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for cpu in first..=last {
+            libc::CPU_SET(cpu, &mut set);
+        }
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            eprintln!("could not pin to CPUs {cpus}: {}", std::io::Error::last_os_error());
+        }
+    }
+}
+
+/// Spawns this binary in another role, with `env` added to its environment, and reads the port it prints.
+fn spawn(role: &str, extra: &[&str], env: &[(&str, &str)]) -> (Child, u16) {
+    let mut child = Command::new(std::env::current_exe().expect("the bench binary"))
+        .args(["--role", role])
+        .args(extra)
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the role starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("piped")).read_line(&mut line).expect("a port line");
+    let port = line.trim().strip_prefix("PORT ").and_then(|p| p.parse().ok()).expect("PORT <n>");
+    (child, port)
+}
+
+/// A child process killed when the driver ends, however it ends.
+struct Role(Child);
+
+impl Drop for Role {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -1,0 +1,229 @@
+//! What each mode runs: which upstreams, which load, and what it prints.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use tripstream_testkit::weather::OpenWeatherMap;
+use tripstream_testkit::{Gemini, Protocol, Reply, TestCa, one_day_plan};
+
+use crate::load::{self, Load, Report, Wire};
+use crate::roles::CHUNKS;
+use crate::{Args, Role, spawn, usage};
+
+/// Where the server under test runs and how the driver measures it.
+pub struct Setup {
+    /// The server is pinned to CPU 0, the mocks and the driver to the rest.
+    pub pinned: bool,
+    /// Run logs (and the CA) go here; removed at the end.
+    pub scratch: PathBuf,
+    /// Another implementation to load instead of starting tripstream (`--url`).
+    pub url: Option<String>,
+    /// Its process, to measure (`--pid`).
+    pub pid: Option<u32>,
+}
+
+/// The server under test: tripstream started in its role, or what `--url` names.
+struct Target {
+    base: String,
+    pid: Option<u32>,
+    rss_at_start: u64,
+    _role: Option<Role>,
+}
+
+impl Setup {
+    /// What the two rounds are called: the server under test is fresh only when started here.
+    fn rounds(&self) -> [&'static str; 2] {
+        match self.url {
+            Some(_) => ["first round", "second round"],
+            None => ["fresh server", "second round, same server"],
+        }
+    }
+
+    fn target(&self, name: &str, upstreams: &[&str], env: &[(&str, &str)]) -> Target {
+        if let Some(url) = &self.url {
+            let rss_at_start = self.pid.map_or(0, |pid| usage(pid).1);
+            return Target { base: url.clone(), pid: self.pid, rss_at_start, _role: None };
+        }
+        let runlog = self.scratch.join(format!("runlog-{name}.db"));
+        let runlog = runlog.to_str().expect("a UTF-8 temporary directory");
+        let cpus: &[&str] = if self.pinned { &["--cpus", "0"] } else { &[] };
+        let (server, port) = spawn("server", &[upstreams, &["--runlog", runlog], cpus].concat(), env);
+        let (_, rss_at_start) = usage(server.id());
+        Target {
+            base: format!("http://127.0.0.1:{port}"),
+            pid: Some(server.id()),
+            rss_at_start,
+            _role: Some(Role(server)),
+        }
+    }
+}
+
+/// Starts the mock upstreams on a runtime of their own, on a thread of their own (on the driver's
+/// cores), and returns what `start` made.
+fn upstreams<T: Send + 'static>(start: impl AsyncFnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async move {
+            let _ = tx.send(start().await);
+            std::future::pending::<()>().await
+        });
+    });
+    rx.recv().expect("the mock upstreams start")
+}
+
+/// Tomorrow in Japan, where the mock geocoder puts every place: inside the forecast's horizon.
+fn tomorrow() -> String {
+    let tz = jiff::tz::TimeZone::get("Asia/Tokyo").expect("the bundled time zone database");
+    tz.to_datetime(jiff::Timestamp::now()).date().tomorrow().expect("a date after today").to_string()
+}
+
+/// Requests for tomorrow, each unique. With `unique` places, every stream's place is geocoded and
+/// forecast for it alone, so nothing is cached; otherwise every stream plans Kyoto, a bundled place
+/// (no geocoding) whose forecast is fetched once.
+fn requests(round: usize, unique: bool) -> Arc<dyn Fn(usize) -> String + Send + Sync> {
+    let date = tomorrow();
+    let run = std::process::id();
+    Arc::new(move |i| {
+        let (location, interest) = match unique {
+            true => (format!("Benchtown {run}-{round}-{i}"), String::new()),
+            false => ("Kyoto".to_owned(), format!(r#", "interests": ["r{run}-{round}-{i}"]"#)),
+        };
+        format!(
+            r#"{{"location": "{location}", "startDate": "{date}", "endDate": "{date}", "budget": "medium"{interest}}}"#
+        )
+    })
+}
+
+/// The reply straight from a mock, `runs` times: the upstream's own time.
+async fn reply_alone(client: &reqwest::Client, url: &str, body: &'static str) -> Duration {
+    let mut total = Duration::ZERO;
+    for _ in 0..3 {
+        let started = Instant::now();
+        let response = client.post(url).header("x-goog-api-key", "k").body(body).send().await.unwrap();
+        assert!(response.status().is_success(), "the mock answers: {}", response.status());
+        let _ = response.bytes().await.unwrap();
+        total += started.elapsed();
+    }
+    total / 3
+}
+
+const GEMINI_BODY: &str = r#"{"contents": [{"role": "user", "parts": [{"text": "Plan a day."}]}]}"#;
+
+/// The full path: OpenWeatherMap-format weather (geocoding and forecast), a Gemini-format reply of 40
+/// chunks `--pace-ms` apart, the run log in SQLite, HTTP/1.1 clients, every request unique; `--streams`
+/// at `--concurrency` at once. `burst` opens them all at the same instant instead, and reports the
+/// time to first event above all. `--places bundled` plans Kyoto every time instead of a new place.
+pub fn full(args: &Args, setup: &Setup, rt: &tokio::runtime::Runtime, burst: bool) {
+    let pace = Duration::from_millis(args.get("--pace-ms").unwrap_or(25));
+    let streams: usize = args.get("--streams").unwrap_or(if burst { 200 } else { 600 });
+    let concurrency: usize = if burst { streams } else { args.get("--concurrency").unwrap_or(200) };
+    let ramp = Duration::from_millis(args.get("--ramp-ms").unwrap_or(if burst { 0 } else { 1000 }));
+    let gemini_at = ([127, 0, 0, 1], args.get("--gemini-port").unwrap_or(0)).into();
+    let weather_at = ([127, 0, 0, 1], args.get("--weather-port").unwrap_or(0)).into();
+    let (gemini, weather) = upstreams(async move || {
+        let reply = Reply::new(&one_day_plan(), CHUNKS, pace);
+        let gemini = Gemini::start_on(gemini_at, Protocol::Http1, reply).await.expect("the Gemini mock starts");
+        (gemini, OpenWeatherMap::start_on(weather_at).await.expect("the OpenWeatherMap mock starts"))
+    });
+    println!("mock Gemini at {} (GEMINI_BASE_URL), mock OpenWeatherMap at {}", gemini.base_url(), weather.base_url());
+    let alone = rt.block_on(async {
+        let url = format!("{}/v1beta/models/m:streamGenerateContent?alt=sse", gemini.base_url());
+        reply_alone(&reqwest::Client::new(), &url, GEMINI_BODY).await
+    });
+    println!("mock Gemini: {CHUNKS} chunks, one every {pace:?}: {alone:?} per reply, read directly");
+    let name = if burst { "burst" } else { "full" };
+    let unique = match args.get::<String>("--places").as_deref() {
+        None | Some("unique") => true,
+        Some("bundled") => false,
+        Some(other) => panic!("--places {other}: unique or bundled"),
+    };
+    let target = setup.target(name, &["--gemini", &gemini.base_url(), "--weather", &weather.base_url()], &[]);
+    let places = if unique { "each to a new place" } else { "all to Kyoto" };
+    let shape = if burst {
+        format!("{streams} streams opened at the same instant, {places}")
+    } else {
+        format!("{streams} streams, {concurrency} at once, started over {ramp:?}, {places}")
+    };
+    for (round, title) in setup.rounds().into_iter().enumerate() {
+        let load = Load {
+            base: target.base.clone(),
+            streams,
+            concurrency,
+            ramp,
+            wire: Wire::Http1,
+            body: requests(round, unique),
+            server: target.pid,
+        };
+        let report = rt.block_on(load::run(&load, target.rss_at_start));
+        report.print(&format!("{name}: {shape}, HTTP/1.1, {title}"), Some(alone));
+    }
+    let calls = weather.calls();
+    println!(
+        "\nupstream calls: geocoding {}, forecasts {}, Gemini {} (refused: {} weather, {} Gemini)",
+        calls.geocode.load(Ordering::Relaxed),
+        calls.forecast.load(Ordering::Relaxed),
+        gemini.arrivals().len(),
+        calls.refused.load(Ordering::Relaxed),
+        gemini.rejected().len()
+    );
+}
+
+/// A provider on HTTP/2 over TLS that allows `--stream-limit` streams per connection (Google's 100),
+/// replies of 40 chunks `--pace-ms` apart, `--streams` opened at once; tripstream trusts the mock's CA
+/// through `SSL_CERT_FILE`. Reports how many streams were at the provider at once, the connections it
+/// took, and how long streams took against one reply alone.
+pub fn http2(args: &Args, setup: &Setup, rt: &tokio::runtime::Runtime) {
+    let pace = Duration::from_millis(args.get("--pace-ms").unwrap_or(100));
+    let streams: usize = args.get("--streams").unwrap_or(1000);
+    let limit: u32 = args.get("--stream-limit").unwrap_or(tripstream_testkit::DEFAULT_STREAM_LIMIT);
+    let ca = TestCa::new().expect("a throwaway CA");
+    let ca_file = ca.write_ca(&setup.scratch).expect("the CA written to the scratch directory");
+    let tls = ca.server_config(&[b"h2"]).expect("a TLS configuration");
+    let gemini = upstreams(async move || {
+        let reply = Reply::new(&one_day_plan(), CHUNKS, pace);
+        Gemini::start(Protocol::Http2Tls { tls, max_concurrent_streams: limit }, reply).await.expect("the mock")
+    });
+    let alone = rt.block_on(async {
+        let ca = reqwest::Certificate::from_pem(ca.ca_pem().as_bytes()).unwrap();
+        let client = reqwest::Client::builder().add_root_certificate(ca).build().unwrap();
+        let url = format!("{}/v1beta/models/m:streamGenerateContent?alt=sse", gemini.base_url());
+        reply_alone(&client, &url, GEMINI_BODY).await
+    });
+    println!(
+        "mock Gemini over TLS, HTTP/2 only, {limit} streams per connection: {CHUNKS} chunks, one every {pace:?}: \
+         {alone:?} per reply, read directly"
+    );
+    let ca_file = ca_file.to_str().expect("a UTF-8 temporary directory");
+    let target = setup.target("http2", &["--gemini", &gemini.base_url()], &[("SSL_CERT_FILE", ca_file)]);
+    for title in setup.rounds() {
+        let opened = gemini.connections().handshakes.load(Ordering::Relaxed);
+        gemini.take_peak();
+        let load = Load {
+            base: target.base.clone(),
+            streams,
+            concurrency: streams,
+            ramp: Duration::ZERO,
+            wire: Wire::H2c,
+            body: Arc::new(|i| {
+                format!(
+                    r#"{{"location": "Kyoto", "startDate": "2025-11-10", "endDate": "2025-11-10", "budget": "medium", "interests": ["h{i}"]}}"#
+                )
+            }),
+            server: target.pid,
+        };
+        let report = rt.block_on(load::run(&load, target.rss_at_start));
+        report.print(&format!("http2: {streams} streams opened at once, {title}"), None);
+        let opened = gemini.connections().handshakes.load(Ordering::Relaxed) - opened;
+        println!("  streams completed       {} / {streams}", streams - report.errors);
+        println!("  upstream in flight      {} at the peak", gemini.take_peak());
+        println!("  TLS connections opened  {opened}");
+        println!(
+            "  complete p50 / p99      {:?} / {:?}, against {alone:?} for one reply alone",
+            Report::percentile(&report.durations, 0.5),
+            Report::percentile(&report.durations, 0.99)
+        );
+    }
+}

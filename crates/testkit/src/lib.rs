@@ -1,0 +1,24 @@
+//! Mock upstreams that speak the real wire formats, for tests and the benchmark: Gemini's streaming
+//! API (plain HTTP/1.1, or TLS with HTTP/2 only and a concurrent-stream limit per connection),
+//! OpenWeatherMap's geocoding and forecast, and the throwaway CA that lets a client trust the TLS one.
+
+pub mod gemini;
+pub mod serve;
+pub mod tls;
+pub mod weather;
+
+pub use gemini::{Flight, Gemini, Reply};
+pub use serve::{Connections, DEFAULT_STREAM_LIMIT, Protocol};
+pub use tls::TestCa;
+
+/// A one-day plan in the model's JSON shape that passes every rule for a medium budget in Japan: what
+/// the mock model writes.
+pub fn one_day_plan() -> String {
+    serde_json::json!({"title": "Kyoto", "days": [{"day": 1, "theme": "Higashiyama", "activities": [
+        {"time": "09:00", "durationMinutes": 90, "name": "Kiyomizu-dera", "description": "Temple.", "category": "sightseeing", "area": "Higashiyama", "costPerPerson": 500, "indoor": false},
+        {"time": "12:00", "durationMinutes": 60, "name": "Lunch", "description": "Noodles.", "category": "food", "area": "Gion", "costPerPerson": 1200, "indoor": true},
+        {"time": "14:00", "durationMinutes": 90, "name": "Kyoto National Museum", "description": "Art.", "category": "culture", "area": "Higashiyama", "costPerPerson": 700, "indoor": true},
+        {"time": "18:00", "durationMinutes": 90, "name": "Dinner", "description": "Kaiseki.", "category": "food", "area": "Gion", "costPerPerson": 3000, "indoor": true}]}],
+        "tips": ["Walk."]})
+    .to_string()
+}
