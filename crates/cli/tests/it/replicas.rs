@@ -121,8 +121,9 @@ async fn a_replica_shutting_down_hands_its_streams_over() {
     let one = replica_with(&prefix, &[("SHUTDOWN_GRACE_SECS", "1"), ("OFFLINE_CHUNK_DELAY_MS", "120")]).await;
     let two = replica(&prefix).await;
     // Slower lines, so the stream is still running when the 1 s grace period is over (at 40 ms a line it
-    // could finish inside it, and nothing would be handed over). Handed over when its grace period is over, and claimed at the next scan (2 s): well inside
-    // the 6 s lease, which a takeover after the lease lapsed could not be.
+    // could finish inside it, and nothing would be handed over). Handed over when the grace period is
+    // over, and claimed at the next scan (2 s): well inside the 6 s lease, which a takeover after the
+    // lease lapsed could not be.
     survives(
         one,
         two,
