@@ -146,8 +146,12 @@ def main():
               probes == {"startupProbe": "/health/live", "livenessProbe": "/health/live",
                          "readinessProbe": "/health/ready"}, str(probes))
         port = int(setting("PORT"))
-        check(f"{where}: the container port is PORT ({port})",
-              [p["containerPort"] for p in container["ports"]] == [port])
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        check(f"{where}: the container port is PORT ({port})", ports.get("http") == port, str(ports))
+        metrics_port = int(setting("METRICS_ADDR").rsplit(":", 1)[1])
+        check(f"{where}: the metrics port is METRICS_ADDR's ({metrics_port}), and Prometheus scrapes it",
+              ports.get("metrics") == metrics_port
+              and pod["metadata"]["annotations"].get("prometheus.io/port") == str(metrics_port), str(ports))
         labels = pod["metadata"]["labels"]
         selects = lambda selector: all(labels.get(k) == v for k, v in selector.items())  # noqa: E731
         for kind in ("Service", "PodDisruptionBudget", "NetworkPolicy"):

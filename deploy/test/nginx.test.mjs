@@ -182,6 +182,7 @@ describe("a replica killed mid-stream", () => {
     const response = await postStream(nginx.base, trip(4));
     assert.equal(response.status, 200);
     const streamId = response.headers.get("x-stream-id");
+    const token = response.headers.get("x-resume-token");
     const events = [];
     let holder;
     // Read a few events, then kill the replica that runs the generation, with the stream open.
@@ -203,7 +204,7 @@ describe("a replica killed mid-stream", () => {
     while (events.at(-1)?.event.type !== "done") {
       assert.ok(++resumes <= 5, `resumed ${resumes} times without reaching done`);
       const resumed = await fetch(`${nginx.base}/api/v1/plans/streams/${streamId}/events`, {
-        headers: { "last-event-id": events.at(-1).id },
+        headers: { "last-event-id": events.at(-1).id, "x-resume-token": token },
       });
       assert.equal(resumed.status, 200);
       await readStream(resumed, (e) => void events.push(e));

@@ -63,6 +63,26 @@ export function dropRedisPrefix(prefix) {
 }
 
 /**
+ * The replicas' run-log database: one SQLite file they share (as they would share PostgreSQL), so an admin
+ * key made in it works on every replica.
+ */
+const sharedDatabase = `sqlite://${path.join(mkdtempSync(path.join(tmpdir(), "tripstream-deploy-")), "runlog.db")}`;
+let admin;
+
+/** An admin key in the replicas' database (`/health`'s details need one), made once with the CLI. */
+export function adminKey() {
+  if (admin) return admin;
+  const made = spawnSync(
+    tripstreamBinary(),
+    ["keys", "create", "--name", "deployment test", "--admin", "--json", "--database-url", sharedDatabase],
+    { encoding: "utf8", env: { PATH: process.env.PATH } },
+  );
+  if (made.status !== 0) throw new Error(`tripstream keys create failed: ${made.stderr}`);
+  admin = JSON.parse(made.stdout).key;
+  return admin;
+}
+
+/**
  * Starts `tripstream serve` on `port` with the deployment's shape: Redis shared under `prefix`, offline
  * planner, info logs captured (the test waits on some of them). Resolves once `/health/ready` answers 200.
  */
@@ -77,7 +97,7 @@ export async function startReplica({ port, prefix, env = {} }) {
       PORT: String(port),
       REDIS_URL: process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379",
       REDIS_KEY_PREFIX: prefix,
-      DATABASE_URL: "sqlite::memory:",
+      DATABASE_URL: sharedDatabase,
       LLM_PROVIDER: "offline",
       WEATHER_SOURCES: "none",
       STREAM_CANCEL_GRACE_SECS: "30",
@@ -116,7 +136,7 @@ export async function startReplica({ port, prefix, env = {} }) {
 
 /** How many generations a replica is running now (`/health`). */
 export async function generationsInFlight(replica) {
-  const response = await fetch(`${replica.base}/health`);
+  const response = await fetch(`${replica.base}/health`, { headers: { authorization: `Bearer ${adminKey()}` } });
   return (await response.json()).generationsInFlight;
 }
 

@@ -3,14 +3,12 @@
 
 import {
   TripstreamError,
-  getHealth,
+  getCatalog,
   isAbortError,
-  listDestinations,
   streamPlan,
   type Budget,
   type Day,
   type DestinationInfo,
-  type Health,
   type Plan,
   type PlanRequest,
   type Step,
@@ -33,7 +31,8 @@ interface Run {
 
 const state = {
   lang: initialLanguage(),
-  health: null as Health | null,
+  /** Whether places beyond the bundled list can be planned; unknown until the server says. */
+  plansAnywhere: null as boolean | null,
   destinations: [] as DestinationInfo[],
   run: null as Run | null,
   /** What the results show, kept so a language switch can draw it again. */
@@ -146,7 +145,7 @@ function findDestination(text: string): DestinationInfo | undefined {
 }
 
 function offline(): boolean {
-  return state.health?.llm.provider === "offline";
+  return state.plansAnywhere === false;
 }
 
 function fillDestinations() {
@@ -160,7 +159,7 @@ function fillDestinations() {
   // The typed name follows the language when it is one of ours.
   const current = findDestination(el.location.value);
   if (current) el.location.value = current.name[state.lang];
-  if (!state.health && !state.destinations.length) return;
+  if (state.plansAnywhere === null && !state.destinations.length) return;
   el.locationHint.textContent = offline() ? t().destinationHintOffline(state.destinations.length) : t().destinationHintFree;
 }
 
@@ -182,9 +181,9 @@ function updateBudgetCeilings() {
 
 async function loadServerInfo() {
   try {
-    const [health, destinations] = await Promise.all([getHealth(), listDestinations()]);
-    state.health = health;
-    state.destinations = destinations;
+    const catalog = await getCatalog();
+    state.plansAnywhere = catalog.plansAnywhere;
+    state.destinations = catalog.destinations;
   } catch {
     el.locationHint.textContent = t().loadFailed;
     el.locationHint.classList.add("problem");

@@ -157,15 +157,15 @@ describe("the page", () => {
   });
 
   test("with an LLM provider any city may be typed, and the server's answer is shown", async () => {
-    // The server here is offline; the page is told otherwise (its /health says gemini), and the stream
-    // request is answered in the page, so nothing leaves this machine.
+    // The server here is offline; the page is told otherwise (its catalog says places beyond the list are
+    // planned), and the stream request is answered in the page, so nothing leaves this machine.
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: "en-US" });
     const page = await context.newPage();
     const sent = [];
-    await page.route("**/health", async (route) => {
+    await page.route("**/api/v1/destinations", async (route) => {
       const response = await route.fetch();
-      const health = await response.json();
-      await route.fulfill({ response, json: { ...health, llm: { ...health.llm, provider: "gemini", chain: ["gemini", "offline"] } } });
+      const catalog = await response.json();
+      await route.fulfill({ response, json: { ...catalog, plansAnywhere: true } });
     });
     await page.route("**/api/v1/plans/generate/stream", async (route) => {
       sent.push(route.request().postDataJSON());

@@ -1,7 +1,7 @@
 import { createParser, type EventSourceMessage } from "eventsource-parser";
 
 import { TripstreamError, type TripstreamErrorInit } from "./errors.js";
-import type { DestinationInfo, Health, Plan, PlanRequest, StreamEvent } from "./types.js";
+import type { Catalog, DestinationInfo, Health, Plan, PlanRequest, StreamEvent } from "./types.js";
 
 export const STREAM_PATH = "/api/v1/plans/generate/stream";
 export const GENERATE_PATH = "/api/v1/plans/generate";
@@ -23,6 +23,8 @@ export interface ClientOptions {
   fetch?: typeof globalThis.fetch;
   /** Extra request headers. */
   headers?: Record<string, string>;
+  /** An API key, sent as `Authorization: Bearer …` (needed where the server requires keys). */
+  apiKey?: string;
 }
 
 /** What comes with each event besides its data. */
@@ -91,6 +93,14 @@ export const DEFAULT_MAX_RECONNECT_DELAY_MS = 10_000;
 /** Where a broken stream is resumed: `GET` with `Last-Event-ID`. */
 export function resumePath(streamId: string): string {
   return `/api/v1/plans/streams/${encodeURIComponent(streamId)}/events`;
+}
+
+/** The caller's headers: theirs, and their key as `Authorization`. */
+function authHeaders(options: ClientOptions): Record<string, string> {
+  return {
+    ...options.headers,
+    ...(options.apiKey !== undefined ? { Authorization: `Bearer ${options.apiKey}` } : {}),
+  };
 }
 
 function endpoint(baseUrl: string | undefined, path: string): string {
@@ -173,7 +183,7 @@ export async function streamPlan(request: PlanRequest, options: StreamPlanOption
   const headers: Record<string, string> = {
     "Content-Type": "application/json",
     Accept: "text/event-stream",
-    ...options.headers,
+    ...authHeaders(options),
   };
   if (options.lastEventId !== undefined) headers["Last-Event-ID"] = options.lastEventId;
 
@@ -186,6 +196,8 @@ export async function streamPlan(request: PlanRequest, options: StreamPlanOption
 
   let lastEventId = options.lastEventId;
   let streamId = response.headers.get("x-stream-id") ?? undefined;
+  /** The stream's resume token: what reaches it again, with or without a key. */
+  let resumeToken = response.headers.get("x-resume-token") ?? undefined;
   /** The server's `retry:` hint, in milliseconds. */
   let retryMs: number | undefined;
   let plan: Plan | undefined;
@@ -248,6 +260,7 @@ export async function streamPlan(request: PlanRequest, options: StreamPlanOption
       delivered += 1;
       if (typeof event !== "object" || event === null || !KNOWN_TYPES.has(event.type)) return;
       if (event.streamId !== undefined && streamId === undefined) streamId = event.streamId;
+      if (event.resumeToken !== undefined && resumeToken === undefined) resumeToken = event.resumeToken;
       switch (event.type) {
         case "complete":
           plan = event.plan;
@@ -347,8 +360,9 @@ export async function streamPlan(request: PlanRequest, options: StreamPlanOption
       });
       await sleep(delayMs, signal);
 
-      const resumeHeaders: Record<string, string> = { Accept: "text/event-stream", ...options.headers };
+      const resumeHeaders: Record<string, string> = { Accept: "text/event-stream", ...authHeaders(options) };
       if (lastEventId !== undefined) resumeHeaders["Last-Event-ID"] = lastEventId;
+      if (resumeToken !== undefined) resumeHeaders["X-Resume-Token"] = resumeToken;
       let answer: Response;
       try {
         answer = await send(endpoint(options.baseUrl, resumePath(id)), { method: "GET", headers: resumeHeaders }, options);
@@ -462,7 +476,7 @@ export async function generatePlan(request: PlanRequest, options: ClientOptions 
     endpoint(options.baseUrl, GENERATE_PATH),
     {
       method: "POST",
-      headers: { "Content-Type": "application/json", Accept: "application/json", ...options.headers },
+      headers: { "Content-Type": "application/json", Accept: "application/json", ...authHeaders(options) },
       body: JSON.stringify(request),
     },
     options,
@@ -473,11 +487,21 @@ export async function generatePlan(request: PlanRequest, options: ClientOptions 
 
 /** The destinations the server knows (`GET /api/v1/destinations`), with names and budget ceilings. */
 export async function listDestinations(options: ClientOptions = {}): Promise<DestinationInfo[]> {
-  const body = (await getJson(DESTINATIONS_PATH, options)) as { destinations: DestinationInfo[] };
-  return body.destinations;
+  return (await getCatalog(options)).destinations;
 }
 
-/** The server's status, version and providers (`GET /health`). */
+/**
+ * The bundled destinations, and whether the server plans places beyond them (`plansAnywhere`: an LLM
+ * provider is configured; the offline planner knows only the list).
+ */
+export async function getCatalog(options: ClientOptions = {}): Promise<Catalog> {
+  return (await getJson(DESTINATIONS_PATH, options)) as Catalog;
+}
+
+/**
+ * The server's status (`GET /health`); its version, providers and stores only for an admin key
+ * (`apiKey`).
+ */
 export async function getHealth(options: ClientOptions = {}): Promise<Health> {
   return (await getJson(HEALTH_PATH, options)) as Health;
 }
@@ -485,7 +509,7 @@ export async function getHealth(options: ClientOptions = {}): Promise<Health> {
 async function getJson(path: string, options: ClientOptions): Promise<unknown> {
   const response = await send(
     endpoint(options.baseUrl, path),
-    { method: "GET", headers: { Accept: "application/json", ...options.headers } },
+    { method: "GET", headers: { Accept: "application/json", ...authHeaders(options) } },
     options,
   );
   if (!response.ok) throw await errorFromResponse(response);

@@ -2,6 +2,7 @@ export {
   streamPlan,
   generatePlan,
   listDestinations,
+  getCatalog,
   getHealth,
   errorFromResponse,
   resumePath,

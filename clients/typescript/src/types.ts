@@ -142,7 +142,23 @@ export type ErrorCode =
   | "weather_unavailable"
   | "timeout"
   | "internal"
-  | "cancelled";
+  | "cancelled"
+  /** HTTP only: no such endpoint or stream (or not the caller's). */
+  | "not_found"
+  /** HTTP only: a store the answer needs cannot be reached now; retry shortly. */
+  | "unavailable"
+  /** HTTP only: no API key where one is needed, or one that is not valid. */
+  | "unauthorized"
+  /** HTTP only: a key without the scope this needs. */
+  | "forbidden"
+  /** HTTP only: an `Idempotency-Key` this caller used before with another request. */
+  | "idempotency_key_reused"
+  /** HTTP only: over the caller's request rate; retry after `Retry-After`. */
+  | "rate_limited"
+  /** HTTP only: the key's daily LLM token budget is spent. */
+  | "quota_exceeded"
+  /** HTTP only: this replica is at capacity; retry after `Retry-After`. */
+  | "overloaded";
 
 /** Codes this client adds for failures that never reached the contract's error shape. */
 export type ClientErrorCode =
@@ -159,8 +175,13 @@ export type ClientErrorCode =
 
 /** Ext fields that may appear on any event. */
 interface EventExt {
-  /** On the first event of a stream. */
+  /** On the first event of a response: the caller's own id for the stream. */
   streamId?: string;
+  /**
+   * On the first event of the response that gave the caller the stream: the token that reaches it again
+   * (`X-Resume-Token` on a resume or cancel, or `?token=` for EventSource). Keep it like a password.
+   */
+  resumeToken?: string;
   /** On refine events: the refine iteration, 1-based. */
   iteration?: number;
 }
@@ -252,18 +273,26 @@ export interface DestinationInfo {
 }
 
 /** `GET /health`. */
+/** `GET /health`: the status for everyone, the details for admins only. */
 export interface Health {
   status: string;
-  version: string;
-  uptimeSecs: number;
-  llm: {
+  version?: string;
+  uptimeSecs?: number;
+  llm?: {
     provider: string;
     model: string;
     promptVersion: string;
     chain: string[];
   };
-  weather: string;
-  destinations: number;
-  maxTripDays: number;
+  weather?: string;
+  destinations?: number;
+  maxTripDays?: number;
   [key: string]: unknown;
+}
+
+/** `GET /api/v1/destinations`. */
+export interface Catalog {
+  destinations: DestinationInfo[];
+  /** Whether places beyond the list can be planned (an LLM provider is configured). */
+  plansAnywhere: boolean;
 }

@@ -192,7 +192,10 @@ describe("streamPlan resumes a stream cut mid-message", () => {
         events.push(event);
         // Cancel the generation once it is drafting: listeners get an `error` (cancelled), then `done`.
         if (event.type === "chunk" && events.filter((e) => e.type === "chunk").length === 1) {
-          void fetch(`${server.baseUrl}/api/v1/plans/streams/${events[0].streamId}/cancel`, { method: "POST" });
+          void fetch(`${server.baseUrl}/api/v1/plans/streams/${events[0].streamId}/cancel`, {
+            method: "POST",
+            headers: { "X-Resume-Token": events[0].resumeToken },
+          });
         }
       },
       onReconnect: (info) => reconnects.push(info),

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 
-import { TripstreamError, generatePlan, getHealth, listDestinations, streamPlan } from "../dist/index.js";
+import { TripstreamError, generatePlan, getCatalog, getHealth, listDestinations, streamPlan } from "../dist/index.js";
 import { startServer } from "../support/server.mjs";
 
 const SEOUL = { location: "Seoul", startDate: "2025-11-10", endDate: "2025-11-12", budget: "medium" };
@@ -160,9 +160,11 @@ describe("the other endpoints", () => {
     );
   });
 
-  test("getHealth names the provider", async () => {
+  test("getHealth gives everyone the status, and getCatalog says whether places beyond the list are planned", async () => {
     const health = await getHealth({ baseUrl: server.baseUrl });
-    assert.equal(health.status, "ok");
-    assert.equal(health.llm.provider, "offline");
+    assert.deepEqual(health, { status: "ok" }, "the details are for admins");
+    const catalog = await getCatalog({ baseUrl: server.baseUrl });
+    assert.equal(catalog.plansAnywhere, false, "the offline planner knows only its list");
+    assert.equal(catalog.destinations.length, 12);
   });
 });

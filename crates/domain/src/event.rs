@@ -74,6 +74,18 @@ pub enum ErrorCode {
     NotFound,
     /// HTTP only: a store this answer needs (the shared event log, the run log) cannot be reached now.
     Unavailable,
+    /// HTTP only: no API key where one is needed, or one that is not valid.
+    Unauthorized,
+    /// HTTP only: a valid key without the scope this needs.
+    Forbidden,
+    /// HTTP only: an `Idempotency-Key` this caller used before with another request.
+    IdempotencyKeyReused,
+    /// HTTP only: the caller's request rate is over its limit.
+    RateLimited,
+    /// HTTP only: the caller's daily LLM token budget is spent.
+    QuotaExceeded,
+    /// HTTP only: this replica is at its capacity; another may not be.
+    Overloaded,
 }
 
 impl ErrorCode {
@@ -91,6 +103,12 @@ impl ErrorCode {
             ErrorCode::Cancelled => "cancelled",
             ErrorCode::NotFound => "not_found",
             ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::IdempotencyKeyReused => "idempotency_key_reused",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::QuotaExceeded => "quota_exceeded",
+            ErrorCode::Overloaded => "overloaded",
         }
     }
 
@@ -98,7 +116,13 @@ impl ErrorCode {
     pub fn is_retryable(self) -> bool {
         !matches!(
             self,
-            ErrorCode::InvalidRequest | ErrorCode::UnknownDestination | ErrorCode::Cancelled | ErrorCode::NotFound
+            ErrorCode::InvalidRequest
+                | ErrorCode::UnknownDestination
+                | ErrorCode::Cancelled
+                | ErrorCode::NotFound
+                | ErrorCode::Unauthorized
+                | ErrorCode::Forbidden
+                | ErrorCode::IdempotencyKeyReused
         )
     }
 }
@@ -216,13 +240,16 @@ impl StreamEvent {
     }
 }
 
-/// The JSON of an event as sent: the event's fields plus, on the first event, `streamId`.
+/// The JSON of an event as sent: the event's fields plus, on the first event of a response, `streamId`,
+/// and `resumeToken` when that response gave the caller their stream.
 #[derive(Debug, Serialize)]
 pub struct WireEvent<'a> {
     #[serde(flatten)]
     pub event: &'a StreamEvent,
     #[serde(rename = "streamId", skip_serializing_if = "Option::is_none")]
     pub stream_id: Option<&'a str>,
+    #[serde(rename = "resumeToken", skip_serializing_if = "Option::is_none")]
+    pub resume_token: Option<&'a str>,
 }
 
 #[cfg(test)]
@@ -242,7 +269,7 @@ mod tests {
             r#"{"type":"status","message":"검증 완료","progress":70,"step":"validate_plan"}"#
         );
         assert_eq!(serde_json::to_string(&StreamEvent::Done).unwrap(), r#"{"type":"done"}"#);
-        let wire = WireEvent { event: &StreamEvent::Done, stream_id: Some("str_1") };
+        let wire = WireEvent { event: &StreamEvent::Done, stream_id: Some("str_1"), resume_token: None };
         assert_eq!(serde_json::to_string(&wire).unwrap(), r#"{"type":"done","streamId":"str_1"}"#);
         let back: StreamEvent =
             serde_json::from_str(r#"{"type":"error","message":"x","error":"llm_timeout","retryable":true}"#).unwrap();

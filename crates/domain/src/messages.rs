@@ -117,6 +117,22 @@ pub fn error(lang: Language, code: ErrorCode) -> String {
             "서비스를 잠시 사용할 수 없습니다. 잠시 후 다시 시도해 주세요.",
             "The service is briefly unavailable. Please try again shortly.",
         ),
+        ErrorCode::Unauthorized => ("API 키가 필요하거나 올바르지 않습니다.", "An API key is missing or not valid."),
+        ErrorCode::Forbidden => ("이 작업을 할 권한이 없습니다.", "This key may not do that."),
+        ErrorCode::IdempotencyKeyReused => (
+            "이 Idempotency-Key는 다른 요청에 이미 쓰였습니다.",
+            "This Idempotency-Key was already used for another request.",
+        ),
+        ErrorCode::RateLimited => {
+            ("요청이 너무 많습니다. 잠시 후 다시 시도해 주세요.", "Too many requests. Please try again in a moment.")
+        }
+        ErrorCode::QuotaExceeded => {
+            ("오늘 사용할 수 있는 AI 사용량을 모두 썼습니다.", "Today's AI usage for this key is spent.")
+        }
+        ErrorCode::Overloaded => (
+            "서버가 지금 너무 바쁩니다. 잠시 후 다시 시도해 주세요.",
+            "The server is too busy right now. Please try again shortly.",
+        ),
     };
     pick(lang, ko, en)
 }

@@ -56,6 +56,11 @@ impl ApiError {
             ErrorCode::LlmTimeout | ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
             ErrorCode::Cancelled => StatusCode::CONFLICT,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            ErrorCode::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::RateLimited | ErrorCode::QuotaExceeded => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -84,6 +89,10 @@ impl From<GenerationError> for ApiError {
             }
             GenerationError::UnknownStream(_) => Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, e.to_string()),
             GenerationError::SharedLog(source) => Self::unavailable("the shared event log", &source),
+            GenerationError::IdempotencyKeyReused => Self {
+                field: Some("Idempotency-Key".into()),
+                ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::IdempotencyKeyReused, e.to_string())
+            },
         }
     }
 }

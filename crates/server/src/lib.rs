@@ -4,6 +4,7 @@
 //! `Application::build(config)` binds and wires everything; `run_until_stopped` serves until a shutdown
 //! signal. Tests build the same `Application` on port 0.
 
+pub mod auth;
 pub mod config;
 mod error;
 mod extract;

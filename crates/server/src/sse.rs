@@ -1,5 +1,6 @@
 //! Encoding the engine's events as SSE messages: `id:` is the per-stream sequence number, `data:` the
-//! event's JSON, and the first event carries the `streamId`; keep-alive comments while a stream is quiet.
+//! event's JSON, and the first event of a response carries the `streamId` (and the `resumeToken` of a
+//! stream it gave); keep-alive comments while a stream is quiet.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -12,11 +13,20 @@ use tokio::time::{Instant, Sleep};
 use tripstream_domain::StreamEvent;
 use tripstream_domain::event::WireEvent;
 
-pub fn encode(seq: u64, event: &StreamEvent, stream_id: &str) -> Event {
-    let wire = WireEvent { event, stream_id: (seq == 0).then_some(stream_id) };
+/// An event as an SSE message. The first message of a response carries the caller's `stream_id` and, when
+/// the response gave them the stream, its `resume_token`.
+pub fn encode(seq: u64, event: &StreamEvent, stream_id: Option<&str>, resume_token: Option<&str>) -> Event {
+    let wire = WireEvent { event, stream_id, resume_token };
     // Serializing plain data with string keys cannot fail.
     let data = serde_json::to_string(&wire).expect("events serialize");
     Event::default().id(seq.to_string()).data(data)
+}
+
+/// The resume token a client sent for a stream: `X-Resume-Token`, or `token` in the query for clients that
+/// cannot set headers (EventSource).
+pub fn resume_token<'a>(headers: &'a axum::http::HeaderMap, query: Option<&'a str>) -> Option<&'a str> {
+    let header = headers.get("x-resume-token").and_then(|v| v.to_str().ok());
+    header.or(query).map(str::trim).filter(|t| !t.is_empty())
 }
 
 /// The `Last-Event-ID` a reconnecting client sent (header, or `lastEventId` in the query for clients that

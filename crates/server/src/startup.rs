@@ -1,6 +1,8 @@
 //! Building and running the application, separately, so tests can run exactly what `serve` runs.
 
 use std::future::{Future, IntoFuture};
+
+use anyhow::Context;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,11 +16,13 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use tripstream_adapters::eventlog::EventLog;
-use tripstream_adapters::runlog::RunLog;
+use tripstream_adapters::keys::{CachedKeys, KeyStore};
+use tripstream_adapters::runlog::{Db, RunLog};
 
-use crate::config::ServerConfig;
+use crate::auth::{Auth, PageSessions};
+use crate::config::{AuthMode, AuthSettings, ServerConfig};
 use crate::extract::BODY_LIMIT;
 use crate::generations::{Generations, GenerationsConfig, RegistryConfig};
 use crate::health::Readiness;
@@ -30,6 +34,8 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 pub struct Application {
     listener: TcpListener,
+    /// `METRICS_ADDR`: Prometheus without credentials, for a scraper on a private network.
+    metrics_listener: Option<TcpListener>,
     router: Router,
     grace: Duration,
     generations: Generations,
@@ -84,6 +90,11 @@ impl Application {
             },
         );
         let draining = CancellationToken::new();
+        let auth = Arc::new(auth(&config.auth, stores.runlog.db()));
+        let metrics_listener = match config.auth.metrics_addr {
+            Some(addr) => Some(TcpListener::bind(addr).await.with_context(|| format!("METRICS_ADDR {addr}"))?),
+            None => None,
+        };
         let state = AppState {
             generations: generations.clone(),
             destinations: services.destinations,
@@ -98,19 +109,32 @@ impl Application {
             started: Instant::now(),
             runlog: stores.runlog.clone(),
             readiness: Readiness::new(draining.clone(), stores.runlog.db().clone(), shared),
+            auth,
             page,
         };
         let router = router(state)
             .layer(DefaultBodyLimit::max(BODY_LIMIT))
             .layer(cors(&config.cors_allow_origins)?)
             .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-            .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-                let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
-                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
-            }))
+            .layer(
+                TraceLayer::new_for_http()
+                    .make_span_with(|req: &Request<_>| {
+                        let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+                        tracing::info_span!(
+                            "request",
+                            method = %req.method(),
+                            path = %req.uri().path(),
+                            request_id = %id,
+                            stream_id = tracing::field::Empty,
+                        )
+                    })
+                    // A 5xx is logged once, where it is made (`ApiError`); a probe's 503 is no error at all.
+                    .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)),
+            )
             .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid));
         Ok(Application {
             listener,
+            metrics_listener,
             router,
             grace: config.shutdown_grace_secs.get(),
             generations,
@@ -136,7 +160,19 @@ impl Application {
                 tracing::debug!(error = %e, "TCP_NODELAY not set");
             }
         });
-        let serve = axum::serve(listener, self.router).with_graceful_shutdown(self.draining.clone().cancelled_owned());
+        if let Some(metrics) = self.metrics_listener {
+            let router =
+                Router::new().route("/metrics", axum::routing::get(|| async { crate::routes::metrics_exposition() }));
+            let stop = self.draining.clone().cancelled_owned();
+            self.tasks.spawn(async move {
+                if let Err(e) = axum::serve(metrics, router).with_graceful_shutdown(stop).await {
+                    tracing::warn!(error = %e, "the metrics listener failed");
+                }
+            });
+        }
+        // The peer's address is what anonymous callers are known by (or the trusted proxy in front).
+        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        let serve = axum::serve(listener, service).with_graceful_shutdown(self.draining.clone().cancelled_owned());
         let mut serve = std::pin::pin!(serve.into_future());
         let served = tokio::select! {
             result = &mut serve => result,
@@ -166,13 +202,36 @@ impl Application {
     }
 }
 
+/// Callers told apart: API keys from the run log's database (look-ups cached for `KEY_CACHE_SECS`),
+/// trusted proxies, the page's session.
+fn auth(settings: &AuthSettings, db: &Db) -> Auth {
+    if settings.auth_mode == AuthMode::Required && settings.session_secret.is_none() {
+        tracing::warn!(
+            "AUTH_MODE=required without SESSION_SECRET: the page's sessions work only on the replica that issued them"
+        );
+    }
+    Auth {
+        mode: settings.auth_mode,
+        trusted_proxies: settings.trusted_proxies.clone(),
+        keys: Some(CachedKeys::new(KeyStore::new(db.clone()), settings.key_cache_secs.get(), KEY_CACHE_CAPACITY)),
+        sessions: PageSessions::new(settings.session_secret.as_ref()),
+    }
+}
+
+/// API keys whose look-ups are held at once.
+const KEY_CACHE_CAPACITY: u64 = 10_000;
+
+/// Browsers on other origins may call the API only when `CORS_ALLOW_ORIGINS` names them (or is `*`); by
+/// default only the page's own origin does, which needs no CORS.
 fn cors(origins: &str) -> anyhow::Result<CorsLayer> {
     let allow = if origins.trim() == "*" {
         AllowOrigin::any()
     } else {
         let list = origins
             .split(',')
-            .map(|o| HeaderValue::from_str(o.trim()))
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map(HeaderValue::from_str)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| anyhow::anyhow!("CORS_ALLOW_ORIGINS: {e}"))?;
         AllowOrigin::list(list)
@@ -183,10 +242,17 @@ fn cors(origins: &str) -> anyhow::Result<CorsLayer> {
         .allow_headers([
             axum::http::header::CONTENT_TYPE,
             axum::http::header::ACCEPT_LANGUAGE,
+            axum::http::header::AUTHORIZATION,
             HeaderName::from_static("last-event-id"),
             HeaderName::from_static("idempotency-key"),
+            HeaderName::from_static("x-resume-token"),
         ])
-        .expose_headers([REQUEST_ID, HeaderName::from_static("x-stream-id"), HeaderName::from_static("x-cache")]))
+        .expose_headers([
+            REQUEST_ID,
+            HeaderName::from_static("x-stream-id"),
+            HeaderName::from_static("x-resume-token"),
+            HeaderName::from_static("x-cache"),
+        ]))
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

@@ -7,6 +7,7 @@ use tripstream_adapters::runlog::RunLog;
 use tripstream_domain::RequestLimits;
 use tripstream_engine::Destinations;
 
+use crate::auth::Auth;
 use crate::generations::Generations;
 use crate::health::Readiness;
 
@@ -24,6 +25,8 @@ pub struct AppState {
     pub started: Instant,
     pub runlog: RunLog,
     pub readiness: Readiness,
+    /// Who is calling: keys, trusted proxies, the page's session.
+    pub auth: Arc<Auth>,
     /// The web page, with the map's tile settings written in.
     pub page: Arc<crate::routes::Page>,
 }

@@ -14,6 +14,7 @@ use super::{Background, Entry, EventLog, EventLogError, LEASE, LEASE_RENEW, LogR
 #[derive(Default)]
 pub struct MemoryEventLog {
     streams: Mutex<HashMap<String, Arc<Stream>>>,
+    handles: Mutex<HashMap<String, String>>,
     /// How long a finished stream's log is kept.
     retention: Duration,
 }
@@ -30,6 +31,8 @@ struct Stream {
 struct StreamState {
     entries: Vec<Entry>,
     lease: Option<Lease>,
+    /// The producer's ear for cancellations asked for elsewhere.
+    cancels: Option<tokio::sync::mpsc::UnboundedSender<String>>,
     /// Among the running streams: not finished.
     running: bool,
     finished_at: Option<Instant>,
@@ -56,7 +59,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl MemoryEventLog {
     pub fn new(retention: Duration) -> Self {
-        Self { streams: Mutex::default(), retention }
+        Self { streams: Mutex::default(), handles: Mutex::default(), retention }
     }
 
     fn stream(&self, stream_id: &str) -> Option<Arc<Stream>> {
@@ -93,6 +96,7 @@ impl EventLog for MemoryEventLog {
             if state.free(now) || state.held_by(open.owner, now) {
                 state.lease = Some(Lease { owner: open.owner.to_owned(), expires: now + LEASE });
                 state.running = true;
+                state.cancels = Some(open.cancels.clone());
             }
         }
         let alive = Arc::new(());
@@ -127,6 +131,24 @@ impl EventLog for MemoryEventLog {
 
     async fn last(&self, stream_id: &str) -> Result<Option<Entry>, EventLogError> {
         Ok(self.stream(stream_id).and_then(|s| lock(&s.state).entries.last().cloned()))
+    }
+
+    async fn put_handle(&self, handle_id: &str, record: &str) -> Result<(), EventLogError> {
+        lock(&self.handles).insert(handle_id.to_owned(), record.to_owned());
+        Ok(())
+    }
+
+    async fn handle(&self, handle_id: &str) -> Result<Option<String>, EventLogError> {
+        Ok(lock(&self.handles).get(handle_id).cloned())
+    }
+
+    async fn request_cancel(&self, stream_id: &str, handle_id: &str) -> Result<(), EventLogError> {
+        if let Some(stream) = self.stream(stream_id)
+            && let Some(cancels) = &lock(&stream.state).cancels
+        {
+            let _ = cancels.send(handle_id.to_owned());
+        }
+        Ok(())
     }
 
     async fn reader(&self, stream_id: &str, from: u64) -> Result<Box<dyn LogReader>, EventLogError> {
@@ -238,7 +260,7 @@ mod tests {
     }
 
     fn open<'a>(id: &'a str, owner: &'a str) -> OpenStream<'a> {
-        OpenStream { stream_id: id, record: "{}", owner }
+        OpenStream { stream_id: id, record: "{}", owner, cancels: tokio::sync::mpsc::unbounded_channel().0 }
     }
 
     #[tokio::test(start_paused = true)]

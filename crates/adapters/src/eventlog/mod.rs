@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::future::BoxFuture;
+use tokio::sync::mpsc;
 use tripstream_domain::StreamEvent;
 
 pub use self::memory::MemoryEventLog;
@@ -61,6 +62,9 @@ pub struct OpenStream<'a> {
     pub record: &'a str,
     /// The producing replica's name in the lease.
     pub owner: &'a str,
+    /// Where the producer hears of cancellations asked for on other replicas ([`EventLog::request_cancel`]):
+    /// the handle each names.
+    pub cancels: mpsc::UnboundedSender<String>,
 }
 
 /// A log that writes in the background gives its task to the caller, which runs it on its task tracker.
@@ -94,6 +98,17 @@ pub trait EventLog: Send + Sync {
 
     /// A reader of a stream's log from sequence number `from`.
     async fn reader(&self, stream_id: &str, from: u64) -> Result<Box<dyn LogReader>, EventLogError>;
+
+    /// Keeps a caller's handle on a stream (the server's record, JSON), so any replica can authorize a
+    /// resume or a cancel by it; replaced when written again.
+    async fn put_handle(&self, handle_id: &str, record: &str) -> Result<(), EventLogError>;
+
+    /// A handle's record, if it exists.
+    async fn handle(&self, handle_id: &str) -> Result<Option<String>, EventLogError>;
+
+    /// Asks the stream's producer, wherever it runs, to cancel the caller's handle `handle_id`; it hears
+    /// of it through its [`OpenStream::cancels`] within a lease renewal period.
+    async fn request_cancel(&self, stream_id: &str, handle_id: &str) -> Result<(), EventLogError>;
 }
 
 /// Where a producer appends a stream's events, in sequence order.

@@ -31,13 +31,15 @@ const FINAL_ATTEMPTS: u32 = 5;
 
 /// Renews the lease `KEYS[1]` for `ARGV[1]` for `ARGV[2]` ms and appends the entries (`ARGV[6..]`,
 /// sequence number and JSON in turn) to the stream `KEYS[2]`, unless another replica holds the lease:
-/// then 0. The first call of a stream also stores its record (`ARGV[4]`, non-empty) under `KEYS[3]` and
-/// adds its id (`ARGV[5]`) to the running set `KEYS[4]`; unfinished logs expire after `ARGV[3]` s.
+/// then `{0}`. The first call of a stream also stores its record (`ARGV[4]`, non-empty) under `KEYS[3]`
+/// and adds its id (`ARGV[5]`) to the running set `KEYS[4]`; unfinished logs expire after `ARGV[3]` s.
+/// Returns `{1, …}` with the handles whose cancellation other replicas asked for (the list `KEYS[5]`,
+/// emptied).
 static APPEND: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
 local holder = redis.call('GET', KEYS[1])
-if holder and holder ~= ARGV[1] then return 0 end
+if holder and holder ~= ARGV[1] then return {0} end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 if ARGV[4] ~= '' then
   redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[3])
@@ -47,7 +49,9 @@ for i = 6, #ARGV, 2 do
   redis.call('XADD', KEYS[2], '*', 'seq', ARGV[i], 'event', ARGV[i + 1])
 end
 if #ARGV > 5 then redis.call('EXPIRE', KEYS[2], ARGV[3]) end
-return 1
+local cancels = redis.call('LRANGE', KEYS[5], 0, -1)
+if #cancels > 0 then redis.call('DEL', KEYS[5]) end
+return {1, unpack(cancels)}
 ",
     )
 });
@@ -85,6 +89,8 @@ struct Keys {
     record: String,
     lease: String,
     running: String,
+    /// Handles whose cancellation other replicas asked for, until the producer takes them.
+    cancels: String,
 }
 
 impl RedisEventLog {
@@ -100,7 +106,17 @@ impl RedisEventLog {
 
     fn keys(&self, stream_id: &str) -> Keys {
         let log = format!("{}stream:{stream_id}", self.prefix);
-        Keys { record: format!("{log}:request"), lease: format!("{log}:lease"), running: self.running_set(), log }
+        Keys {
+            record: format!("{log}:request"),
+            lease: format!("{log}:lease"),
+            cancels: format!("{log}:cancels"),
+            running: self.running_set(),
+            log,
+        }
+    }
+
+    fn handle_key(&self, handle_id: &str) -> String {
+        format!("{}handle:{handle_id}", self.prefix)
     }
 
     fn running_set(&self) -> String {
@@ -123,6 +139,7 @@ impl EventLog for RedisEventLog {
         let (tx, rx) = mpsc::unbounded_channel();
         let writer = Writer {
             entries: rx,
+            cancels: stream.cancels,
             connection: self.connection.clone(),
             keys: self.keys(stream.stream_id),
             stream_id: stream.stream_id.to_owned(),
@@ -186,6 +203,25 @@ impl EventLog for RedisEventLog {
         entries.into_iter().next().map(|(_, fields)| entry(stream_id, &fields)).transpose().map(Option::flatten)
     }
 
+    async fn put_handle(&self, handle_id: &str, record: &str) -> Result<(), EventLogError> {
+        let mut c = self.connection.clone();
+        let ttl = UNFINISHED_TTL.max(self.ttl).as_secs();
+        Ok(c.set_ex(self.handle_key(handle_id), record, ttl).await?)
+    }
+
+    async fn handle(&self, handle_id: &str) -> Result<Option<String>, EventLogError> {
+        let mut c = self.connection.clone();
+        Ok(c.get(self.handle_key(handle_id)).await?)
+    }
+
+    async fn request_cancel(&self, stream_id: &str, handle_id: &str) -> Result<(), EventLogError> {
+        let mut c = self.connection.clone();
+        let key = self.keys(stream_id).cancels;
+        let mut pipe = redis::pipe();
+        pipe.rpush(&key, handle_id).ignore().expire(&key, UNFINISHED_TTL.as_secs() as i64).ignore();
+        Ok(pipe.query_async(&mut c).await?)
+    }
+
     async fn reader(&self, stream_id: &str, from: u64) -> Result<Box<dyn LogReader>, EventLogError> {
         // Blocking reads need a connection of their own, without the default half-second reply limit
         // (each read is bounded by its own BLOCK time, plus this margin).
@@ -229,6 +265,8 @@ enum State {
 /// hands the stream over.
 struct Writer {
     entries: mpsc::UnboundedReceiver<Entry>,
+    /// Where cancellations asked for on other replicas go.
+    cancels: mpsc::UnboundedSender<String>,
     connection: ConnectionManager,
     keys: Keys,
     stream_id: String,
@@ -297,15 +335,19 @@ impl Writer {
     /// state it leaves.
     async fn write(&mut self) {
         let mut append = APPEND.prepare_invoke();
-        append.key(&self.keys.lease).key(&self.keys.log).key(&self.keys.record).key(&self.keys.running);
+        let keys = &self.keys;
+        append.key(&keys.lease).key(&keys.log).key(&keys.record).key(&keys.running).key(&keys.cancels);
         append.arg(&self.owner).arg(LEASE.as_millis() as u64).arg(UNFINISHED_TTL.max(self.ttl).as_secs());
         append.arg(self.record.as_deref().unwrap_or("")).arg(&self.stream_id);
         for (seq, json) in &self.pending {
             append.arg(*seq).arg(json);
         }
-        let result: Result<i64, _> = append.invoke_async(&mut self.connection).await;
+        let result: Result<Vec<String>, _> = append.invoke_async(&mut self.connection).await;
         match result {
-            Ok(1) => {
+            Ok(reply) if reply.first().is_some_and(|held| held == "1") => {
+                for handle in reply.into_iter().skip(1) {
+                    let _ = self.cancels.send(handle);
+                }
                 if let State::Retrying { failures, .. } = self.state {
                     tracing::info!(stream_id = %self.stream_id, failures, "event log writes resumed; the entries kept meanwhile are written");
                 }
@@ -353,7 +395,8 @@ impl Writer {
         }
         let finished = self.received_done && self.pending.is_empty();
         let mut release = RELEASE.prepare_invoke();
-        release.key(&self.keys.lease).key(&self.keys.log).key(&self.keys.record).key(&self.keys.running);
+        let keys = &self.keys;
+        release.key(&keys.lease).key(&keys.log).key(&keys.record).key(&keys.running);
         release.arg(&self.owner).arg(u8::from(finished)).arg(self.ttl.as_secs().max(1)).arg(&self.stream_id);
         if let Err(e) = release.invoke_async::<i64>(&mut self.connection).await {
             tracing::warn!(stream_id = %self.stream_id, finished, error = %e, "event log: releasing the stream failed; its lease lapses by itself");

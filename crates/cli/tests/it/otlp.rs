@@ -242,7 +242,8 @@ async fn a_request_is_one_trace_with_its_generation_steps_and_provider_calls() {
     let generation = child_of(request, "generation");
     assert_eq!(generation.len(), 1, "one generation under the request: {trace:#?}");
     let generation = generation[0];
-    assert_eq!(generation.attributes["stream_id"], stream_id);
+    assert_eq!(request.attributes["stream_id"], stream_id, "the caller's stream on the request");
+    assert!(generation.attributes["run_id"].starts_with("run_"), "the generation's run: {generation:?}");
     for step in ["gather_context", "generate_draft", "validate_plan", "refine_plan", "finalize_plan"] {
         assert_eq!(child_of(generation, step).len(), 1, "{step} under the generation");
     }

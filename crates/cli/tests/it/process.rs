@@ -13,6 +13,11 @@ pub struct Served {
 impl Served {
     /// Starts the server and waits until it answers HTTP.
     pub async fn start<'a>(env: impl IntoIterator<Item = (&'a str, String)>) -> Served {
+        Self::start_logging(env, Stdio::null()).await
+    }
+
+    /// As [`Self::start`], its stderr (the logs) going to `stderr`.
+    pub async fn start_logging<'a>(env: impl IntoIterator<Item = (&'a str, String)>, stderr: Stdio) -> Served {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let child = Command::new(env!("CARGO_BIN_EXE_tripstream"))
             .arg("serve")
@@ -24,7 +29,7 @@ impl Served {
             .env("RUST_LOG", "warn")
             .envs(env)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("tripstream serve starts");
         let base = format!("http://127.0.0.1:{port}");

@@ -54,6 +54,7 @@ async fn survives(mut one: Replica, two: Replica, stop: impl FnOnce(&mut Replica
         .await
         .unwrap();
     let stream_id = response.headers()["x-stream-id"].to_str().unwrap().to_owned();
+    let token = response.headers()["x-resume-token"].to_str().unwrap().to_owned();
     let head = read(response, Some(6)).await;
     // Let the first replica's log catch up with what its client saw, then stop it.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -64,6 +65,7 @@ async fn survives(mut one: Replica, two: Replica, stop: impl FnOnce(&mut Replica
     let resumed = client
         .get(format!("{}/api/v1/plans/streams/{stream_id}/events", two.base))
         .header("last-event-id", last.to_string())
+        .header("x-resume-token", &token)
         .send()
         .await
         .unwrap();

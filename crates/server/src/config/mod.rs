@@ -3,12 +3,14 @@
 //! [`Secs`] or [`Millis`], as their variables' names say; secrets are types whose `Debug` never shows
 //! them.
 
+mod auth;
 mod engine;
 mod store;
 mod values;
 
 use std::net::IpAddr;
 
+pub use self::auth::{AuthMode, AuthSettings};
 pub use self::engine::{EngineSettings, LlmChoice, LlmSettings, WeatherChoice, WeatherSettings};
 pub use self::store::StoreSettings;
 pub use self::values::{Millis, SecretUrl, Secs, configured};
@@ -26,7 +28,9 @@ pub mod defaults {
     pub const STREAM_CANCEL_GRACE: Secs = Secs::new(30);
     pub const STREAM_RETENTION: Secs = Secs::new(120);
     pub const SSE_RETRY: Millis = Millis::new(3000);
-    pub const CORS_ALLOW_ORIGINS: &str = "*";
+    /// None: the page's own origin only.
+    pub const CORS_ALLOW_ORIGINS: &str = "";
+    pub const KEY_CACHE: Secs = Secs::new(5);
 
     pub const MAX_TRIP_DAYS: u32 = 14;
     pub const MAX_REFINE_ITERATIONS: u32 = 2;
@@ -90,9 +94,12 @@ pub struct ServerConfig {
     /// The reconnection delay SSE clients are told (`retry:`), in milliseconds.
     #[arg(long, env = "SSE_RETRY_MS", default_value_t = d::SSE_RETRY)]
     pub sse_retry_ms: Millis,
-    /// Origins allowed to call the API from a browser, comma-separated, or `*`.
+    /// Other origins allowed to call the API from a browser, comma-separated, or `*`; by default only the
+    /// page's own origin.
     #[arg(long, env = "CORS_ALLOW_ORIGINS", default_value = d::CORS_ALLOW_ORIGINS)]
     pub cors_allow_origins: String,
+    #[command(flatten)]
+    pub auth: AuthSettings,
     #[command(flatten)]
     pub engine: EngineSettings,
     #[command(flatten)]
@@ -114,6 +121,7 @@ impl ServerConfig {
             stream_retention_secs: d::STREAM_RETENTION,
             sse_retry_ms: d::SSE_RETRY,
             cors_allow_origins: d::CORS_ALLOW_ORIGINS.into(),
+            auth: AuthSettings::default(),
             engine: EngineSettings::default(),
             store: StoreSettings { database_url: SecretUrl::new("sqlite::memory:"), ..StoreSettings::default() },
             map: MapSettings::default(),

@@ -17,6 +17,7 @@ mod source;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
@@ -29,9 +30,12 @@ use tripstream_domain::{
 };
 use tripstream_engine::{Destinations, Engine, EventSink, ResolveError};
 
-pub use self::registry::RegistryConfig;
 use self::registry::{Listener, NewRun, Registry, RunSink};
-pub use self::source::Source;
+pub use self::registry::{Owner, RegistryConfig};
+pub use self::source::Events;
+use self::source::{Cut, Source};
+use crate::auth::Caller;
+use crate::auth::secret::{self, random_id};
 
 /// Why a plan request or a stream look-up was not answered with a stream.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +46,8 @@ pub enum GenerationError {
     UnknownStream(String),
     #[error("the shared event log cannot be read")]
     SharedLog(#[source] EventLogError),
+    #[error("this Idempotency-Key was used before with another request")]
+    IdempotencyKeyReused,
 }
 
 /// What a plan request wants back.
@@ -68,13 +74,82 @@ pub enum How {
 
 /// A caller's place on a stream.
 pub struct Attachment {
+    /// The caller's own id for the stream (their handle's), never another caller's.
     pub stream_id: String,
+    /// The handle's resume token, when this call made the handle: given once, here.
+    pub resume_token: Option<String>,
     /// What the stream was started for.
     pub request: PlanRequest,
     pub how: How,
-    pub events: Source,
+    pub events: Events,
 }
 
+/// What a caller shows to reach a stream by id: who they are, and the stream's resume token if they
+/// have one.
+#[derive(Clone, Copy)]
+pub struct Credentials<'a> {
+    pub caller: &'a Caller,
+    pub token: Option<&'a str>,
+}
+
+impl Credentials<'_> {
+    /// Whether these reach a stream of `owner` whose token has the digest `token`: its owner's key, an
+    /// admin's, or the token. An address never does.
+    fn allow(&self, owner: &Owner, token: &[u8; 32]) -> bool {
+        let owner_key = match owner {
+            Owner::Key(id) => Some(id.as_str()),
+            Owner::Anonymous => None,
+        };
+        self.caller.is_admin()
+            || owner_key.is_some_and(|id| self.caller.key_id() == Some(id))
+            || self.token.is_some_and(|t| secret::matches(t, token))
+    }
+}
+
+/// A handle as the shared log keeps it, for other replicas.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct HandleRecord {
+    /// The run's (internal) stream id.
+    stream: String,
+    owner: Owner,
+    /// The SHA-256 of the resume token, in hex.
+    token_sha256: String,
+    cancelled_at: Option<u64>,
+}
+
+impl HandleRecord {
+    fn of(handle: &registry::Handle) -> Self {
+        HandleRecord {
+            stream: handle.run.stream_id.clone(),
+            owner: handle.owner.clone(),
+            token_sha256: handle.token.iter().map(|b| format!("{b:02x}")).collect(),
+            cancelled_at: *handle.cut_at().borrow(),
+        }
+    }
+
+    fn json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    fn token(&self) -> Option<[u8; 32]> {
+        let hex = self.token_sha256.as_bytes();
+        let mut out = [0u8; 32];
+        if hex.len() != 64 {
+            return None;
+        }
+        for (i, pair) in hex.chunks(2).enumerate() {
+            out[i] = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
+        }
+        Some(out)
+    }
+}
+
+/// How long a request waits on the shared log for a handle's record before going on without it.
+const SHARED_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
+
+// Made once per request and moved straight into its response: boxing the large variant saves nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Attached {
     Stream(Attachment),
     /// A cached plan (only when [`Wants::Plan`]).
@@ -152,8 +227,9 @@ impl StreamRecord {
     }
 }
 
+/// A run's id: internal, but random all the same.
 fn new_stream_id() -> String {
-    prefixed_id("str_", uuid::Uuid::now_v7().as_u128())
+    random_id("run_")
 }
 
 impl Generations {
@@ -190,71 +266,141 @@ impl Generations {
 
     /// A stream for a plan request: a reconnecting client gets the rest of the stream it was reading;
     /// otherwise the cache, the identical run in flight, or a new generation, in that order. Everything
-    /// that can be answered with a 4xx is answered here, before a stream opens.
-    pub async fn start(&self, call: PlanCall) -> Result<Attached, GenerationError> {
+    /// that can be answered with a 4xx is answered here, before a stream opens. A stream is given to the
+    /// caller as a handle of their own: its id and resume token are theirs, whoever else reads the run.
+    pub async fn start(&self, call: PlanCall, caller: &Caller) -> Result<Attached, GenerationError> {
         let inner = &self.inner;
         let destination = inner.destinations.resolve(&call.request.location).await?;
         let key = plan_key(&call.request, &inner.engine.generator_info());
         let from = call.last_event_id.map_or(0, |id| id.saturating_add(1));
-        let reattached = match (&call.idempotency_key, call.last_event_id) {
-            (Some(k), _) => inner.registry.by_idempotency(k),
+        // A caller's Idempotency-Key is theirs alone, and names one request.
+        let scoped = call.idempotency_key.as_deref().map(|k| format!("{}\n{k}", caller.scope()));
+        let reattached = match (&scoped, call.last_event_id) {
+            (Some(k), _) => match inner.registry.by_idempotency(k) {
+                Some((request_key, _)) if request_key != key => return Err(GenerationError::IdempotencyKeyReused),
+                Some((_, run)) => run,
+                None => None,
+            },
             (None, Some(_)) => inner.registry.by_key(&key),
             (None, None) => None,
         };
         if let Some(run) = reattached {
-            return Ok(self.local(run, from, How::Reattached));
+            return Ok(self.attach(run, caller, call.wants, from, How::Reattached).await);
         }
         if let Some(plan) = self.cached(&key).await {
             if call.wants == Wants::Plan {
                 return Ok(Attached::Cached(Box::new(plan)));
             }
-            return Ok(self.replay(&key, call.request, &destination, &plan, from).await);
+            let run = self.replay(&key, &call.request, &destination, &plan, scoped.as_deref()).await;
+            return Ok(self.attach(run, caller, call.wants, from, How::Replayed).await);
         }
         let new = NewRun {
             key: &key,
             stream_id: new_stream_id(),
             request: &call.request,
-            idempotency_key: call.idempotency_key.as_deref(),
+            idempotency_key: scoped.as_deref(),
             first_seq: 0,
         };
-        let (listener, joined) = inner.registry.join_or_start(new, |run| {
-            let sink = RunSink::new(run.clone(), self.open_shared(&run.stream_id, &call.request), 0);
-            self.launch(call.request.clone(), destination, key.clone(), sink, run.cancellation());
+        let (run, joined) = inner.registry.join_or_start(new, |run| {
+            let (shared, cancels) = self.open_shared(&run.stream_id, &StreamRecord::new(&call.request).json());
+            let sink = RunSink::new(run.clone(), shared, 0);
+            self.launch(call.request.clone(), destination, key.clone(), sink, run.cancellation(), cancels);
         });
         let how = if joined { How::Joined } else { How::Started };
-        let stream_id = listener.run().stream_id.clone();
-        Ok(Attached::Stream(Attachment { stream_id, request: call.request, how, events: Source::Local(listener) }))
+        Ok(self.attach(run, caller, call.wants, 0, how).await)
     }
 
-    /// The rest of a stream after `after`, then live: from this replica's run, or from the shared log
-    /// of a stream another replica produces (or produced).
-    pub async fn resume(&self, stream_id: &str, after: Option<u64>) -> Result<Attached, GenerationError> {
+    /// The rest of a caller's stream after `after`, then live: from this replica's run, or from the
+    /// shared log of a stream another replica produces (or produced). Only the stream's owner (their key),
+    /// an admin, or whoever holds its resume token may read it; to anyone else it does not exist.
+    pub async fn resume(
+        &self,
+        stream_id: &str,
+        after: Option<u64>,
+        credentials: Credentials<'_>,
+    ) -> Result<Attached, GenerationError> {
         let from = after.map_or(0, |id| id.saturating_add(1));
-        if let Some(run) = self.inner.registry.run(stream_id)
-            && run.holds(from)
-        {
-            return Ok(self.local(run, from, How::Reattached));
-        }
         let unknown = || GenerationError::UnknownStream(stream_id.to_owned());
+        if let Some(handle) = self.inner.registry.handle(stream_id) {
+            if !credentials.allow(&handle.owner, &handle.token) {
+                return Err(unknown());
+            }
+            let (run, lang) = (&handle.run, handle.run.request.language);
+            if run.holds(from) {
+                let listener = Listener::on(run.clone(), from);
+                let cut = handle.cut_at();
+                if listener.is_exhausted() || cut.borrow().is_some_and(|at| from > at + 1) {
+                    return Ok(Attached::Finished);
+                }
+                let events = Events::new(Source::Local(listener), Cut::Live(cut), lang);
+                return Ok(self.attached(stream_id, None, run.request.clone(), How::Reattached, events));
+            }
+            let cut = *handle.cut_at().borrow();
+            return self.resume_shared(stream_id, &run.stream_id, from, cut).await;
+        }
+        let record = self.shared_handle(stream_id, credentials).await?;
+        self.resume_shared(stream_id, &record.stream, from, record.cancelled_at).await
+    }
+
+    /// A handle another replica made, from the shared log, if these credentials reach it.
+    async fn shared_handle(&self, id: &str, credentials: Credentials<'_>) -> Result<HandleRecord, GenerationError> {
+        let unknown = || GenerationError::UnknownStream(id.to_owned());
         let log = self.inner.shared.as_ref().ok_or_else(unknown)?;
-        let record = log.record(stream_id).await.map_err(GenerationError::SharedLog)?.ok_or_else(unknown)?;
+        let record = log.handle(id).await.map_err(GenerationError::SharedLog)?.ok_or_else(unknown)?;
+        let record: HandleRecord = serde_json::from_str(&record).map_err(|_| unknown())?;
+        let token = record.token().ok_or_else(unknown)?;
+        if !credentials.allow(&record.owner, &token) {
+            return Err(unknown());
+        }
+        Ok(record)
+    }
+
+    /// A caller's stream read from the shared log of its run.
+    async fn resume_shared(
+        &self,
+        handle_id: &str,
+        run_id: &str,
+        from: u64,
+        cut: Option<u64>,
+    ) -> Result<Attached, GenerationError> {
+        let unknown = || GenerationError::UnknownStream(handle_id.to_owned());
+        let log = self.inner.shared.as_ref().ok_or_else(unknown)?;
+        let record = log.record(run_id).await.map_err(GenerationError::SharedLog)?.ok_or_else(unknown)?;
         let request = StreamRecord::parse(&record, self.inner.limits).ok_or_else(unknown)?;
-        if let Some(last) = log.last(stream_id).await.map_err(GenerationError::SharedLog)?
-            && from > last.seq
-            && last.is_done()
-        {
+        let last = log.last(run_id).await.map_err(GenerationError::SharedLog)?;
+        let ended = last.is_some_and(|last| from > last.seq && last.is_done());
+        if ended || cut.is_some_and(|at| from > at + 1) {
             return Ok(Attached::Finished);
         }
-        let reader = log.reader(stream_id, from).await.map_err(GenerationError::SharedLog)?;
-        let events = Source::Shared { reader, ended: false };
-        Ok(Attached::Stream(Attachment { stream_id: stream_id.to_owned(), request, how: How::Reattached, events }))
+        let reader = log.reader(run_id, from).await.map_err(GenerationError::SharedLog)?;
+        let events = Events::new(Source::Shared { reader, ended: false }, Cut::Fixed(cut), request.language);
+        Ok(self.attached(handle_id, None, request, How::Reattached, events))
     }
 
-    /// Stops a stream's generation now: its listeners get a `cancelled` error with the days drafted so
-    /// far and the tokens spent, then `done`. `Ok(false)` if it had already ended.
-    pub fn cancel(&self, stream_id: &str) -> Result<bool, GenerationError> {
-        let run = self.inner.registry.run(stream_id).ok_or_else(|| GenerationError::UnknownStream(stream_id.into()))?;
-        Ok(run.cancel())
+    /// Cancels a caller's stream: the generation itself when nobody else reads it (its listeners get a
+    /// `cancelled` error with the days drafted so far and the tokens spent, then `done`), only this
+    /// caller's stream otherwise. On a stream another replica produces, the cancellation is passed on to
+    /// it. Only its owner, an admin or the holder of its resume token may cancel it. `Ok(false)` if it
+    /// had already ended.
+    pub async fn cancel(&self, stream_id: &str, credentials: Credentials<'_>) -> Result<bool, GenerationError> {
+        let unknown = || GenerationError::UnknownStream(stream_id.to_owned());
+        if let Some(handle) = self.inner.registry.handle(stream_id) {
+            if !credentials.allow(&handle.owner, &handle.token) {
+                return Err(unknown());
+            }
+            let cancelled = self.inner.registry.cancel(&handle);
+            if cancelled {
+                self.share_handle(&handle).await;
+            }
+            return Ok(cancelled);
+        }
+        let record = self.shared_handle(stream_id, credentials).await?;
+        let log = self.inner.shared.as_ref().ok_or_else(unknown)?;
+        if record.cancelled_at.is_some() || log.last(&record.stream).await.ok().flatten().is_some_and(|e| e.is_done()) {
+            return Ok(false);
+        }
+        log.request_cancel(&record.stream, stream_id).await.map_err(GenerationError::SharedLog)?;
+        Ok(true)
     }
 
     /// Looks for streams whose producer died, every lease renewal period, until the replica stops; each
@@ -273,7 +419,7 @@ impl Generations {
                 match log.claim_orphans(&this.inner.replica).await {
                     Ok(claimed) => {
                         for stream_id in claimed {
-                            let span = tracing::info_span!("takeover", stream_id = %stream_id);
+                            let span = tracing::info_span!("takeover", run_id = %stream_id);
                             this.inner.tasks.spawn(this.clone().take_over(stream_id).instrument(span));
                         }
                     }
@@ -299,13 +445,40 @@ impl Generations {
         }
     }
 
-    fn local(&self, run: Arc<registry::Run>, from: u64, how: How) -> Attached {
+    /// A caller's place on `run` from `from`: for a stream, a handle of their own (its id, resume token and
+    /// owner), kept in the shared log too so that any replica can authorize it.
+    async fn attach(&self, run: Arc<registry::Run>, caller: &Caller, wants: Wants, from: u64, how: How) -> Attached {
         let listener = Listener::on(run.clone(), from);
         if listener.is_exhausted() {
             return Attached::Finished;
         }
-        let (stream_id, request) = (run.stream_id.clone(), run.request.clone());
-        Attached::Stream(Attachment { stream_id, request, how, events: Source::Local(listener) })
+        let lang = run.request.language;
+        if wants == Wants::Plan {
+            let events = Events::new(Source::Local(listener), Cut::Fixed(None), lang);
+            return self.attached(&run.stream_id, None, run.request.clone(), how, events);
+        }
+        let token = random_id("tok_");
+        let owner = caller.key_id().map_or(Owner::Anonymous, |id| Owner::Key(id.to_owned()));
+        let handle = self.inner.registry.attach(&run, owner, secret::digest(&token), random_id("str_"));
+        self.share_handle(&handle).await;
+        let events = Events::new(Source::Local(listener), Cut::Live(handle.cut_at()), lang);
+        self.attached(&handle.id, Some(token), run.request.clone(), how, events)
+    }
+
+    fn attached(&self, id: &str, token: Option<String>, request: PlanRequest, how: How, events: Events) -> Attached {
+        Attached::Stream(Attachment { stream_id: id.to_owned(), resume_token: token, request, how, events })
+    }
+
+    /// Writes a handle's record to the shared log, so other replicas can resume and cancel by it. A
+    /// failure is logged: the stream still works here.
+    async fn share_handle(&self, handle: &registry::Handle) {
+        let Some(log) = &self.inner.shared else { return };
+        let record = HandleRecord::of(handle).json();
+        match tokio::time::timeout(SHARED_WRITE_TIMEOUT, log.put_handle(&handle.id, &record)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "a stream handle was not shared; other replicas cannot resume it"),
+            Err(_) => tracing::warn!("the shared log is slow; other replicas cannot resume this stream handle"),
+        }
     }
 
     /// A cached plan, marked as such.
@@ -320,37 +493,38 @@ impl Generations {
     async fn replay(
         &self,
         key: &str,
-        request: PlanRequest,
+        request: &PlanRequest,
         destination: &Destination,
         plan: &Plan,
-        from: u64,
-    ) -> Attached {
+        idempotency_key: Option<&str>,
+    ) -> Arc<registry::Run> {
         let mut events = Vec::new();
-        self.inner.engine.replay(&request, destination, plan, &mut events).await;
+        self.inner.engine.replay(request, destination, plan, &mut events).await;
         let events: Vec<Arc<StreamEvent>> = events.into_iter().map(Arc::new).collect();
         let stream_id = new_stream_id();
-        if let Some(mut shared) = self.open_shared(&stream_id, &request) {
+        if let (Some(mut shared), _) = self.open_shared(&stream_id, &StreamRecord::new(request).json()) {
             for (seq, event) in events.iter().enumerate() {
                 shared.append(tripstream_adapters::eventlog::Entry { seq: seq as u64, event: event.clone() });
             }
         }
-        let new = NewRun { key, stream_id, request: &request, idempotency_key: None, first_seq: 0 };
-        let run = self.inner.registry.completed(new, events);
-        self.local(run, from, How::Replayed)
+        let new = NewRun { key, stream_id, request, idempotency_key, first_seq: 0 };
+        self.inner.registry.completed(new, events)
     }
 
-    /// Opens a stream's shared log for this replica, its writer task on the tracker.
-    fn open_shared(&self, stream_id: &str, request: &PlanRequest) -> Option<Box<dyn LogWriter>> {
-        self.open_shared_record(stream_id, &StreamRecord::new(request).json())
-    }
-
-    fn open_shared_record(&self, stream_id: &str, record: &str) -> Option<Box<dyn LogWriter>> {
-        let log = self.inner.shared.as_ref()?;
-        let (writer, background) = log.open(OpenStream { stream_id, record, owner: &self.inner.replica });
+    /// Opens a stream's shared log for this replica, its writer task on the tracker; with the channel on
+    /// which cancellations asked for on other replicas arrive.
+    fn open_shared(
+        &self,
+        stream_id: &str,
+        record: &str,
+    ) -> (Option<Box<dyn LogWriter>>, mpsc::UnboundedReceiver<String>) {
+        let (cancels, requested) = mpsc::unbounded_channel();
+        let Some(log) = self.inner.shared.as_ref() else { return (None, requested) };
+        let (writer, background) = log.open(OpenStream { stream_id, record, owner: &self.inner.replica, cancels });
         if let Some(task) = background {
             self.inner.tasks.spawn(task);
         }
-        Some(writer)
+        (Some(writer), requested)
     }
 
     /// Spawns a generation writing to `sink`: the one place a generation starts, for new requests and
@@ -363,15 +537,32 @@ impl Generations {
         key: String,
         mut sink: RunSink,
         cancel: CancellationToken,
+        mut cancels: mpsc::UnboundedReceiver<String>,
     ) {
         let inner = self.inner.clone();
-        let span =
-            tracing::info_span!("generation", stream_id = %sink.stream_id(), location = %request.location.as_str());
+        let span = tracing::info_span!("generation", run_id = %sink.stream_id(), location = %request.location.as_str());
         self.inner.tasks.spawn(
             async move {
-                let outcome = tokio::select! {
-                    () = inner.stopped.cancelled() => None,
-                    result = inner.engine.run_until(&request, &destination, &mut sink, cancel.cancelled_owned()) => Some(result),
+                let outcome = {
+                    let run =
+                        inner.engine.run_until(&request, &destination, &mut sink, cancel.clone().cancelled_owned());
+                    tokio::pin!(run);
+                    loop {
+                        tokio::select! {
+                            () = inner.stopped.cancelled() => break None,
+                            result = &mut run => break Some(result),
+                            // Another replica was asked to cancel a caller's stream of this run. A caller this
+                            // replica does not know (it took the run over) cancels the run.
+                            Some(handle) = cancels.recv() => match inner.registry.handle(&handle) {
+                                Some(handle) => {
+                                    if inner.registry.cancel(&handle) {
+                                        Generations { inner: inner.clone() }.share_handle(&handle).await;
+                                    }
+                                }
+                                None => cancel.cancel(),
+                            },
+                        }
+                    }
                 };
                 match outcome {
                     Some(Ok(plan)) => {
@@ -433,13 +624,14 @@ impl Generations {
             NewRun { key: &key, stream_id: stream_id.clone(), request: &request, idempotency_key: None, first_seq };
         // Its clients may be reading it through any replica: nobody listening here does not cancel it.
         let run = inner.registry.taken_over(new);
-        let mut sink = RunSink::new(run.clone(), self.open_shared_record(&stream_id, &record), floor);
+        let (shared, cancels) = self.open_shared(&stream_id, &record);
+        let mut sink = RunSink::new(run.clone(), shared, floor);
         sink.emit(StreamEvent::Status(StepMessage {
             message: messages::restarted(request.language),
             progress: floor,
             step: Step::GatherContext,
             iteration: None,
         }));
-        self.launch(request, destination, key, sink, run.cancellation());
+        self.launch(request, destination, key, sink, run.cancellation(), cancels);
     }
 }

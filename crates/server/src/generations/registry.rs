@@ -1,10 +1,13 @@
-//! This replica's runs: each generation's event log in memory, read by any number of [`Listener`]s from
-//! any sequence number and then live. Identical requests find the run in flight (coalescing); a
-//! reconnecting client finds it by stream id, request or `Idempotency-Key`. A run whose listeners have all
-//! gone is cancelled after a grace period; a finished run stays readable for the retention period.
+//! This replica's runs and the callers' handles on them. A run is one generation's event log in memory,
+//! read by any number of [`Listener`]s from any sequence number and then live. Identical requests find the
+//! run in flight (coalescing), but each caller holds a [`Handle`] of its own: its own stream id, owner and
+//! resume token, and its own cancellation. A reconnecting client finds a run by request or
+//! `Idempotency-Key` (scoped to the caller and bound to the request). A run whose listeners have all gone
+//! is cancelled after a grace period; a finished run (and its handles) stays readable for the retention
+//! period.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
@@ -36,9 +39,45 @@ pub struct Registry {
 struct Maps {
     /// The latest run of each request key, finished or not.
     by_key: HashMap<String, Arc<Run>>,
+    /// Runs by their (internal) stream id.
     by_stream: HashMap<String, Arc<Run>>,
-    /// `Idempotency-Key` → stream id.
-    by_idempotency: HashMap<String, String>,
+    /// Callers' handles by the stream id they were given.
+    by_handle: HashMap<String, Arc<Handle>>,
+    /// A caller's `Idempotency-Key` (`scope` + key) → the request key it was used with, and its run.
+    by_idempotency: HashMap<String, (String, String)>,
+}
+
+/// Who a stream belongs to: the key that started or joined it, or an anonymous caller (who proves it is
+/// theirs with the resume token alone).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Owner {
+    Key(String),
+    Anonymous,
+}
+
+/// A caller's hold on a run: the stream id they were given, who they are, the digest of their resume
+/// token, and where their stream was cut off if they cancelled it while others still read the run.
+pub struct Handle {
+    pub id: String,
+    pub run: Arc<Run>,
+    pub owner: Owner,
+    pub token: [u8; 32],
+    cancelled: AtomicBool,
+    cut: watch::Sender<Option<u64>>,
+}
+
+impl Handle {
+    /// Where this caller's stream ends (its own `cancelled`, then `done`), if they cancelled it.
+    pub fn cut_at(&self) -> watch::Receiver<Option<u64>> {
+        self.cut.subscribe()
+    }
+
+    /// Cuts this caller's stream off at the run's next event.
+    fn cut(&self) {
+        let at = self.run.next_seq();
+        self.cut.send_if_modified(|cut| cut.is_none() && cut.replace(at).is_none());
+    }
 }
 
 /// How far a run's log has grown, and whether it will grow more.
@@ -53,6 +92,7 @@ pub struct NewRun<'a> {
     pub key: &'a str,
     pub stream_id: String,
     pub request: &'a PlanRequest,
+    /// The caller's scoped `Idempotency-Key`, if they sent one.
     pub idempotency_key: Option<&'a str>,
     /// The sequence number of its first event here: 0, or where a taken-over stream goes on.
     pub first_seq: u64,
@@ -60,10 +100,14 @@ pub struct NewRun<'a> {
 
 pub struct Run {
     key: String,
+    /// Internal: never shown to a client, who sees their handle's id.
     pub stream_id: String,
     /// What was asked, for the run log of connections that attach to it.
     pub request: PlanRequest,
-    idempotency_key: Option<String>,
+    /// The scoped `Idempotency-Key`s and the handles that lead here, forgotten with the run.
+    aliases: Mutex<Vec<Alias>>,
+    /// Handles that have not cancelled.
+    active_handles: AtomicUsize,
     /// The sequence number of `log[0]`.
     first_seq: u64,
     /// Shared, not copied, by every listener that reads it.
@@ -88,25 +132,56 @@ impl Registry {
         lock(&self.maps)
     }
 
-    /// A listener on the unfinished run of the same request (or of the same `Idempotency-Key`), or on a
-    /// new run registered and handed to `start`, which must begin its generation. Returns whether an
-    /// existing run was joined.
-    pub fn join_or_start(self: &Arc<Self>, new: NewRun<'_>, start: impl FnOnce(&Arc<Run>)) -> (Listener, bool) {
+    /// The unfinished run of the same request, or a new run registered and handed to `start`, which must
+    /// begin its generation. Returns whether an existing run was joined. The caller's `Idempotency-Key`
+    /// leads to the run from now on.
+    pub fn join_or_start(self: &Arc<Self>, new: NewRun<'_>, start: impl FnOnce(&Arc<Run>)) -> (Arc<Run>, bool) {
         let mut maps = self.maps();
-        let existing = new
-            .idempotency_key
-            .and_then(|k| maps.by_idempotency.get(k))
-            .and_then(|id| maps.by_stream.get(id))
-            .or_else(|| maps.by_key.get(new.key).filter(|r| !r.is_finished() && r.first_seq == 0))
-            .cloned();
+        let existing = maps.by_key.get(new.key).filter(|r| !r.is_finished() && r.first_seq == 0).cloned();
         if let Some(run) = existing {
-            return (Listener::new(run, 0), true);
+            if let Some(k) = new.idempotency_key {
+                Self::remember_idempotency(&mut maps, &run, k);
+            }
+            return (run, true);
         }
         let run = self.register(&mut maps, new, Progress::default(), Vec::new());
         drop(maps);
-        let listener = Listener::new(run.clone(), run.first_seq);
         start(&run);
-        (listener, false)
+        (run, false)
+    }
+
+    fn remember_idempotency(maps: &mut Maps, run: &Arc<Run>, scoped_key: &str) {
+        maps.by_idempotency.insert(scoped_key.to_owned(), (run.key.clone(), run.stream_id.clone()));
+        lock(&run.aliases).push(Alias::Idempotency(scoped_key.to_owned()));
+    }
+
+    /// A new handle on `run` for a caller.
+    pub fn attach(&self, run: &Arc<Run>, owner: Owner, token: [u8; 32], id: String) -> Arc<Handle> {
+        let cut = watch::channel(None).0;
+        let handle = Arc::new(Handle { id, run: run.clone(), owner, token, cancelled: AtomicBool::new(false), cut });
+        run.active_handles.fetch_add(1, Ordering::SeqCst);
+        lock(&run.aliases).push(Alias::Handle(handle.id.clone()));
+        self.maps().by_handle.insert(handle.id.clone(), handle.clone());
+        handle
+    }
+
+    pub fn handle(&self, id: &str) -> Option<Arc<Handle>> {
+        self.maps().by_handle.get(id).cloned()
+    }
+
+    /// Cancels a caller's stream: the run itself when no other caller holds it (its listeners get the
+    /// generation's own `cancelled` with the days so far and the tokens spent), else only this caller's
+    /// stream, cut off at the run's next event. False if it had already ended.
+    pub fn cancel(&self, handle: &Handle) -> bool {
+        if handle.run.is_finished() || handle.cancelled.swap(true, Ordering::SeqCst) {
+            return false;
+        }
+        let before = handle.run.active_handles.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+        if before.unwrap_or(0) <= 1 {
+            return handle.run.cancel();
+        }
+        handle.cut();
+        true
     }
 
     /// Registers a stream taken over from another replica, running from `new.first_seq`.
@@ -134,7 +209,8 @@ impl Registry {
             key: new.key.to_owned(),
             stream_id: new.stream_id,
             request: new.request.clone(),
-            idempotency_key: new.idempotency_key.map(str::to_owned),
+            aliases: Mutex::default(),
+            active_handles: AtomicUsize::new(0),
             first_seq: new.first_seq,
             log: Mutex::new(events),
             progress: watch::channel(progress).0,
@@ -147,8 +223,8 @@ impl Registry {
             maps.by_key.insert(run.key.clone(), run.clone());
         }
         maps.by_stream.insert(run.stream_id.clone(), run.clone());
-        if let Some(k) = &run.idempotency_key {
-            maps.by_idempotency.insert(k.clone(), run.stream_id.clone());
+        if let Some(k) = new.idempotency_key {
+            Self::remember_idempotency(maps, &run, k);
         }
         run
     }
@@ -158,13 +234,15 @@ impl Registry {
         self.maps().by_key.get(key).cloned()
     }
 
-    /// The run of an `Idempotency-Key` seen before.
-    pub fn by_idempotency(&self, idempotency_key: &str) -> Option<Arc<Run>> {
+    /// The request key a caller's scoped `Idempotency-Key` was used with, and its run if still here.
+    pub fn by_idempotency(&self, scoped_key: &str) -> Option<(String, Option<Arc<Run>>)> {
         let maps = self.maps();
-        maps.by_idempotency.get(idempotency_key).and_then(|id| maps.by_stream.get(id)).cloned()
+        let (request_key, stream_id) = maps.by_idempotency.get(scoped_key)?;
+        Some((request_key.clone(), maps.by_stream.get(stream_id).cloned()))
     }
 
-    pub fn run(&self, stream_id: &str) -> Option<Arc<Run>> {
+    #[cfg(test)]
+    fn run(&self, stream_id: &str) -> Option<Arc<Run>> {
         self.maps().by_stream.get(stream_id).cloned()
     }
 
@@ -188,23 +266,32 @@ impl Registry {
         });
     }
 
-    /// A finished run stays readable for the retention period, then is forgotten.
+    /// A finished run stays readable for the retention period, then is forgotten with its handles.
     fn retire(self: Arc<Self>, run: &Arc<Run>) {
-        let (stream_id, key, idem) = (run.stream_id.clone(), run.key.clone(), run.idempotency_key.clone());
         let retention = self.config.retention;
         let registry = self.clone();
+        let run = run.clone();
         self.after(retention, move || {
             let mut maps = registry.maps();
-            let same = |r: &Arc<Run>| r.stream_id == stream_id;
-            if maps.by_key.get(&key).is_some_and(same) {
-                maps.by_key.remove(&key);
+            let same = |r: &Arc<Run>| r.stream_id == run.stream_id;
+            if maps.by_key.get(&run.key).is_some_and(same) {
+                maps.by_key.remove(&run.key);
             }
-            maps.by_stream.remove(&stream_id);
-            if let Some(k) = idem {
-                maps.by_idempotency.remove(&k);
+            maps.by_stream.remove(&run.stream_id);
+            for alias in lock(&run.aliases).drain(..) {
+                match alias {
+                    Alias::Handle(id) => maps.by_handle.remove(&id).map(drop),
+                    Alias::Idempotency(k) => maps.by_idempotency.remove(&k).map(drop),
+                };
             }
         });
     }
+}
+
+/// A name that leads to a run, forgotten with it.
+enum Alias {
+    Handle(String),
+    Idempotency(String),
 }
 
 impl Run {
@@ -315,6 +402,20 @@ impl Listener {
         &self.run
     }
 
+    /// The days the run's draft had sent before sequence number `seq`.
+    pub fn days_before(&self, seq: u64) -> Vec<tripstream_domain::plan::Day> {
+        let end = seq.saturating_sub(self.run.first_seq) as usize;
+        let log = lock(&self.run.log);
+        let events = &log[..end.min(log.len())];
+        events
+            .iter()
+            .filter_map(|e| match &**e {
+                StreamEvent::Day(d) => Some(d.day.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Whether everything has been read from a finished run: nothing will come.
     pub fn is_exhausted(&self) -> bool {
         self.run.is_finished() && self.next >= self.run.next_seq()
@@ -403,7 +504,7 @@ mod tests {
         let (registry, tasks) = registry(Duration::from_secs(30), Duration::from_secs(120));
         let request = request();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let (mut first, joined) = registry.join_or_start(new_run(&request, "str_1"), |run| {
+        let (run, joined) = registry.join_or_start(new_run(&request, "str_1"), |run| {
             let mut sink = RunSink::new(run.clone(), None, 0);
             tasks.spawn(async move {
                 sink.emit(chunk(1));
@@ -413,10 +514,12 @@ mod tests {
             });
         });
         assert!(!joined);
+        let mut first = Listener::on(run, 0);
         assert_eq!(read(&mut first).await, Some((0, chunk(1))));
-        let (mut second, joined) = registry.join_or_start(new_run(&request, "str_x"), |_| unreachable!());
+        let (run, joined) = registry.join_or_start(new_run(&request, "str_x"), |_| unreachable!());
         assert!(joined);
-        assert_eq!(second.run().stream_id, "str_1");
+        assert_eq!(run.stream_id, "str_1");
+        let mut second = Listener::on(run, 0);
         assert_eq!(read(&mut second).await, Some((0, chunk(1))));
         tx.send(()).unwrap();
         for l in [&mut first, &mut second] {
@@ -438,7 +541,7 @@ mod tests {
         let (registry, tasks) = registry(Duration::from_secs(30), Duration::from_secs(60));
         let request = request();
         let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
-        let (a, _) = registry.join_or_start(new_run(&request, "s"), |run| {
+        let (run, _) = registry.join_or_start(new_run(&request, "s"), |run| {
             let mut sink = RunSink::new(run.clone(), None, 0);
             let cancel = run.cancellation();
             tasks.spawn(async move {
@@ -448,7 +551,7 @@ mod tests {
                 let _ = done_tx.send(());
             });
         });
-        drop(a);
+        drop(Listener::on(run, 0));
         tokio::time::sleep(Duration::from_secs(29)).await;
         assert!(!registry.run("s").unwrap().is_finished(), "still within the grace period");
         // A client that comes back in time keeps it going.
@@ -469,11 +572,11 @@ mod tests {
         let config = RegistryConfig { cancel_grace: Duration::from_secs(30), retention: Duration::from_secs(600) };
         let registry = Registry::new(config, tasks.clone(), stopped.clone());
         let request = request();
-        let (listener, _) = registry.join_or_start(new_run(&request, "s"), |run| {
+        let (run, _) = registry.join_or_start(new_run(&request, "s"), |run| {
             let mut sink = RunSink::new(run.clone(), None, 0);
             sink.emit(StreamEvent::Done);
         });
-        drop(listener);
+        drop(Listener::on(run, 0));
         assert_eq!(tasks.len(), 1, "the retention timer");
         stopped.cancel();
         tasks.close();

@@ -6,13 +6,19 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
+use crate::auth::{Admin, MaybeCaller};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-pub async fn health(State(state): State<AppState>) -> Json<Value> {
+/// `/health`: its status for everyone; the details (providers, stores, load) for admins only.
+pub async fn health(State(state): State<AppState>, MaybeCaller(caller): MaybeCaller) -> Json<Value> {
+    let status = if state.readiness.is_draining() { "draining" } else { "ok" };
+    if !caller.is_admin() {
+        return Json(json!({ "status": status }));
+    }
     let info = state.generations.generator_info();
     Json(json!({
-        "status": if state.readiness.is_draining() { "draining" } else { "ok" },
+        "status": status,
         "version": env!("CARGO_PKG_VERSION"),
         "uptimeSecs": state.started.elapsed().as_secs(),
         "llm": {
@@ -27,6 +33,7 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
         "cache": state.about.cache,
         "runLog": state.runlog.db().kind(),
         "sharedLog": state.generations.shared_log(),
+        "authMode": state.auth.mode,
         "generationsInFlight": state.generations.active(),
     }))
 }
@@ -62,7 +69,9 @@ pub async fn destinations(State(state): State<AppState>) -> Json<Value> {
             })
         })
         .collect();
-    Json(json!({ "destinations": list }))
+    // Whether a place beyond this list can be planned (a model plans anywhere, the offline planner not).
+    let plans_anywhere = state.about.generators.first().is_some_and(|g| g != "offline");
+    Json(json!({ "destinations": list, "plansAnywhere": plans_anywhere }))
 }
 
 #[derive(serde::Deserialize)]
@@ -74,6 +83,7 @@ pub struct StatsQuery {
 /// last 24 hours).
 pub async fn stats(
     State(state): State<AppState>,
+    _: Admin,
     axum::extract::Query(query): axum::extract::Query<StatsQuery>,
 ) -> Result<Json<tripstream_adapters::runlog::Stats>, ApiError> {
     let since_ms = match query.since.as_deref().map(str::trim) {
@@ -92,8 +102,13 @@ fn parse_since(s: &str) -> Option<i64> {
     s.parse::<i64>().ok().or_else(|| s.parse::<jiff::Timestamp>().ok().map(|t| t.as_millisecond()))
 }
 
-/// Prometheus text exposition.
-pub async fn metrics() -> impl IntoResponse {
+/// Prometheus text exposition, for admins (or, unauthenticated, on `METRICS_ADDR`'s own listener).
+pub async fn metrics(_: Admin) -> impl IntoResponse {
+    exposition()
+}
+
+/// The Prometheus text of the process's metrics.
+pub fn exposition() -> impl IntoResponse {
     let body = crate::observe::prometheus().render();
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body)
 }

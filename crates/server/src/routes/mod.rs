@@ -4,6 +4,7 @@ mod meta;
 mod page;
 mod plans;
 
+pub use meta::exposition as metrics_exposition;
 pub use page::Page;
 
 use axum::Router;

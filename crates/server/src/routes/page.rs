@@ -17,7 +17,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::config::MapSettings;
+use crate::config::{AuthMode, MapSettings};
 use crate::state::AppState;
 
 const INDEX_HTML: &str = include_str!("../../../../web/dist/index.html");
@@ -160,6 +160,10 @@ pub async fn index(State(state): State<AppState>, headers: HeaderMap) -> Respons
     let response_headers = response.headers_mut();
     response_headers.insert(header::CONTENT_SECURITY_POLICY, page.csp.clone());
     response_headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    // Where keys are required, the page calls the API through a session of its own origin.
+    if state.auth.mode == AuthMode::Required && !state.auth.sessions.is_valid(&headers) {
+        response_headers.insert(header::SET_COOKIE, state.auth.sessions.issue());
+    }
     response
 }
 

@@ -15,9 +15,10 @@ use futures::stream::{self, Stream};
 use tripstream_domain::event::Failure;
 use tripstream_domain::{ErrorCode, PlanRequest, StreamEvent, messages};
 
+use crate::auth::{Caller, MaybeCaller};
 use crate::error::ApiError;
 use crate::extract::{QueryPlanRequest, ValidPlanRequest};
-use crate::generations::{Attached, Attachment, How, PlanCall, Wants};
+use crate::generations::{Attached, Attachment, Credentials, How, PlanCall, Wants};
 use crate::observe::{Endpoint, Recorder};
 use crate::sse;
 use crate::state::AppState;
@@ -28,6 +29,7 @@ const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
 pub async fn generate(
     State(state): State<AppState>,
     headers: HeaderMap,
+    caller: Caller,
     ValidPlanRequest(request): ValidPlanRequest,
 ) -> Result<Response, ApiError> {
     let mut recorder = recorder(&state, Endpoint::Json, &request, &headers);
@@ -35,7 +37,7 @@ pub async fn generate(
     let call =
         PlanCall { request, wants: Wants::Plan, idempotency_key: idempotency_key(&headers), last_event_id: None };
     let mut failure = None;
-    match state.generations.start(call).await? {
+    match state.generations.start(call, &caller).await? {
         Attached::Cached(plan) => {
             recorder.cache_hit();
             recorder.delivered(&plan);
@@ -72,9 +74,10 @@ pub async fn generate(
 pub async fn generate_stream(
     State(state): State<AppState>,
     headers: HeaderMap,
+    caller: Caller,
     ValidPlanRequest(request): ValidPlanRequest,
 ) -> Result<Response, ApiError> {
-    open_stream(state, headers, request, None).await
+    open_stream(state, headers, caller, request, None).await
 }
 
 /// `GET /api/v1/plans/generate/stream?…`: `EventSource` can only GET; the same stream, the request in the
@@ -82,34 +85,39 @@ pub async fn generate_stream(
 pub async fn generate_stream_get(
     State(state): State<AppState>,
     headers: HeaderMap,
+    caller: Caller,
     query: QueryPlanRequest,
 ) -> Result<Response, ApiError> {
-    open_stream(state, headers, query.request, query.last_event_id).await
+    open_stream(state, headers, caller, query.request, query.last_event_id).await
 }
 
 async fn open_stream(
     state: AppState,
     headers: HeaderMap,
+    caller: Caller,
     request: PlanRequest,
     last_event_id_query: Option<String>,
 ) -> Result<Response, ApiError> {
     let recorder = recorder(&state, Endpoint::Stream, &request, &headers);
     let last_event_id = sse::last_event_id(&headers, last_event_id_query.as_deref());
     let call = PlanCall { request, wants: Wants::Stream, idempotency_key: idempotency_key(&headers), last_event_id };
-    Ok(stream_response(&state, state.generations.start(call).await?, recorder, Endpoint::Stream))
+    Ok(stream_response(&state, state.generations.start(call, &caller).await?, recorder, Endpoint::Stream))
 }
 
-/// `GET /api/v1/plans/streams/{streamId}/events`: the rest of a stream after `Last-Event-ID`, then live.
-/// A finished stream with nothing left to send is `204` (EventSource stops reconnecting); an unknown or
-/// expired one is `404`.
+/// `GET /api/v1/plans/streams/{streamId}/events`: the rest of a stream after `Last-Event-ID`, then live,
+/// for its owner's key or its resume token (`X-Resume-Token`, or `?token=`). A finished stream with
+/// nothing left to send is `204` (EventSource stops reconnecting); an unknown, expired or someone else's
+/// stream is `404`.
 pub async fn resume(
     State(state): State<AppState>,
     Path(stream_id): Path<String>,
     headers: HeaderMap,
-    Query(query): Query<ResumeQuery>,
+    MaybeCaller(caller): MaybeCaller,
+    Query(query): Query<StreamQuery>,
 ) -> Result<Response, ApiError> {
     let after = sse::last_event_id(&headers, query.last_event_id.as_deref());
-    let attached = state.generations.resume(&stream_id, after).await?;
+    let token = sse::resume_token(&headers, query.token.as_deref());
+    let attached = state.generations.resume(&stream_id, after, Credentials { caller: &caller, token }).await?;
     let recorder = match &attached {
         Attached::Stream(a) => recorder(&state, Endpoint::Resume, &a.request, &headers),
         _ => return Ok(StatusCode::NO_CONTENT.into_response()),
@@ -119,14 +127,22 @@ pub async fn resume(
 
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ResumeQuery {
+pub struct StreamQuery {
     last_event_id: Option<String>,
+    token: Option<String>,
 }
 
-/// `POST /api/v1/plans/streams/{streamId}/cancel`: stops the generation now. Listeners get a `cancelled`
-/// error with the days drafted so far and the tokens spent, then `done`.
-pub async fn cancel(State(state): State<AppState>, Path(stream_id): Path<String>) -> Result<Response, ApiError> {
-    let cancelled = state.generations.cancel(&stream_id)?;
+/// `POST /api/v1/plans/streams/{streamId}/cancel`: stops the caller's stream now, for its owner's key or
+/// its resume token. Its listeners get a `cancelled` error with the days drafted so far, then `done`.
+pub async fn cancel(
+    State(state): State<AppState>,
+    Path(stream_id): Path<String>,
+    headers: HeaderMap,
+    MaybeCaller(caller): MaybeCaller,
+    Query(query): Query<StreamQuery>,
+) -> Result<Response, ApiError> {
+    let token = sse::resume_token(&headers, query.token.as_deref());
+    let cancelled = state.generations.cancel(&stream_id, Credentials { caller: &caller, token }).await?;
     let status = if cancelled { StatusCode::ACCEPTED } else { StatusCode::OK };
     Ok((status, Json(serde_json::json!({ "streamId": stream_id, "cancelled": cancelled }))).into_response())
 }
@@ -151,6 +167,7 @@ fn stream_response(state: &AppState, attached: Attached, mut recorder: Recorder,
         Attached::Finished | Attached::Cached(_) => return StatusCode::NO_CONTENT.into_response(),
     };
     recorder.attached(&attachment);
+    tracing::Span::current().record("stream_id", attachment.stream_id.as_str());
     let mut headers = HeaderMap::new();
     headers.insert(HeaderName::from_static("x-accel-buffering"), HeaderValue::from_static("no"));
     headers.insert(axum::http::header::CONNECTION, HeaderValue::from_static("keep-alive"));
@@ -160,6 +177,9 @@ fn stream_response(state: &AppState, attached: Attached, mut recorder: Recorder,
     }
     if let Ok(id) = HeaderValue::from_str(&attachment.stream_id) {
         headers.insert(HeaderName::from_static("x-stream-id"), id);
+    }
+    if let Some(token) = attachment.resume_token.as_deref().and_then(|t| HeaderValue::from_str(t).ok()) {
+        headers.insert(HeaderName::from_static("x-resume-token"), token);
     }
     let messages = messages(attachment, recorder, state.sse_retry);
     (headers, Sse::new(sse::keep_alive(messages, state.keep_alive))).into_response()
@@ -174,17 +194,16 @@ fn messages(
     recorder: Recorder,
     retry: std::time::Duration,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
-    let Attachment { events, stream_id, .. } = attachment;
-    stream::unfold(
-        (events, true, stream_id, recorder),
-        move |(mut events, first, stream_id, mut recorder)| async move {
-            let (seq, event) = events.next().await?;
-            recorder.saw(&event);
-            let mut message = sse::encode(seq, &event, &stream_id);
-            if first {
-                message = message.retry(retry);
-            }
-            Some((Ok(message), (events, false, stream_id, recorder)))
-        },
-    )
+    let Attachment { events, stream_id, resume_token, .. } = attachment;
+    // The first message names the caller's stream (and gives its token); later ones carry neither.
+    let first = Some((stream_id, resume_token));
+    stream::unfold((events, first, recorder), move |(mut events, first, mut recorder)| async move {
+        let (seq, event) = events.next().await?;
+        recorder.saw(&event);
+        let message = match &first {
+            Some((id, token)) => sse::encode(seq, &event, Some(id), token.as_deref()).retry(retry),
+            None => sse::encode(seq, &event, None, None),
+        };
+        Some((Ok(message), (events, None, recorder)))
+    })
 }

@@ -20,9 +20,29 @@ use tripstream_server::{Application, ServerConfig};
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
+    /// The run log's database, where the test makes its API keys.
+    pub database_url: String,
+    admin_key: tokio::sync::OnceCell<String>,
     /// Sending on it starts a graceful shutdown.
     pub shutdown: Option<oneshot::Sender<()>>,
     pub server: tokio::task::JoinHandle<()>,
+}
+
+/// A response's stream id and resume token.
+pub fn stream_handle(response: &reqwest::Response) -> (String, String) {
+    let header = |name: &str| response.headers()[name].to_str().unwrap().to_owned();
+    (header("x-stream-id"), header("x-resume-token"))
+}
+
+/// An event's data without what names the caller's stream (`streamId`, `resumeToken`): what every
+/// reader of a run receives alike.
+pub fn shared_part(data: &Value) -> Value {
+    let mut data = data.clone();
+    if let Some(object) = data.as_object_mut() {
+        object.remove("streamId");
+        object.remove("resumeToken");
+    }
+    data
 }
 
 /// One parsed SSE message.
@@ -59,6 +79,13 @@ pub async fn spawn_app_unready(
     services: Option<Services>,
     shared: Option<Arc<dyn tripstream_adapters::eventlog::EventLog>>,
 ) -> TestApp {
+    let mut config = config;
+    // A file rather than memory, so the test can make API keys in the app's own database.
+    if config.store.database_url.expose() == "sqlite::memory:" {
+        let path = std::env::temp_dir().join(format!("{}.db", unique("tripstream-test")));
+        config.store.database_url = SecretUrl::new(format!("sqlite://{}", path.display()));
+    }
+    let database_url = config.store.database_url.expose().to_owned();
     let services = services.unwrap_or_else(|| Services::from_settings(&config.engine).unwrap());
     let app = Application::with_shared_log(config, services, shared).await.expect("the app builds");
     let base = format!("http://{}", app.local_addr());
@@ -73,6 +100,8 @@ pub async fn spawn_app_unready(
     TestApp {
         base,
         client: tripstream_adapters::http::client(std::time::Duration::from_secs(5)),
+        database_url,
+        admin_key: tokio::sync::OnceCell::new(),
         shutdown: Some(tx),
         server,
     }
@@ -103,6 +132,39 @@ impl TestApp {
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client.get(format!("{}{path}", self.base)).send().await.expect("the request is sent")
+    }
+
+    /// A new API key in the app's database.
+    pub async fn key(&self, name: &str, admin: bool) -> String {
+        let store = tripstream_adapters::keys::KeyStore::new(
+            tripstream_adapters::runlog::Db::open(&self.database_url).await.expect("the test's database opens"),
+        );
+        let new = tripstream_adapters::keys::NewKey { name: name.into(), admin, ..Default::default() };
+        store.create(new).await.expect("a key is made").1.expose().to_owned()
+    }
+
+    /// `GET` as an admin: `/health`'s details, stats, metrics.
+    pub async fn admin_get(&self, path: &str) -> reqwest::Response {
+        let key = self.admin_key.get_or_init(|| self.key("test admin", true)).await;
+        self.client.get(format!("{}{path}", self.base)).bearer_auth(key).send().await.expect("the request is sent")
+    }
+
+    /// `GET /api/v1/plans/streams/{id}/events` after `last` with the stream's resume token.
+    pub async fn resume(&self, stream_id: &str, last: Option<&str>, token: &str) -> reqwest::Response {
+        let mut request = self
+            .client
+            .get(format!("{}/api/v1/plans/streams/{stream_id}/events", self.base))
+            .header("x-resume-token", token);
+        if let Some(last) = last {
+            request = request.header("last-event-id", last);
+        }
+        request.send().await.expect("the request is sent")
+    }
+
+    /// `POST /api/v1/plans/streams/{id}/cancel` with the stream's resume token.
+    pub async fn cancel(&self, stream_id: &str, token: &str) -> reqwest::Response {
+        let url = format!("{}/api/v1/plans/streams/{stream_id}/cancel", self.base);
+        self.client.post(url).header("x-resume-token", token).send().await.expect("the request is sent")
     }
 }
 

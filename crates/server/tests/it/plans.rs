@@ -53,7 +53,7 @@ async fn an_english_request_gets_an_english_plan() {
 #[tokio::test]
 async fn health_names_the_providers_and_destinations_are_listed() {
     let app = spawn_app().await;
-    let health: Value = app.get("/health").await.json().await.unwrap();
+    let health: Value = app.admin_get("/health").await.json().await.unwrap();
     assert_eq!(health["status"], "ok");
     assert_eq!(health["llm"]["provider"], "offline");
     assert_eq!(health["weather"], "climatology");

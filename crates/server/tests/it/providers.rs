@@ -58,7 +58,7 @@ fn gemini_config(base: &str) -> ServerConfig {
 #[tokio::test]
 async fn health_shows_the_chosen_provider_and_its_fallbacks() {
     let app = spawn_app_with(gemini_config("http://127.0.0.1:9"), None).await;
-    let health: serde_json::Value = app.get("/health").await.json().await.unwrap();
+    let health: serde_json::Value = app.admin_get("/health").await.json().await.unwrap();
     assert_eq!(health["llm"]["provider"], "gemini");
     assert_eq!(health["llm"]["model"], "gemini-2.5-flash-lite");
     assert_eq!(health["llm"]["chain"], json!(["gemini", "offline"]));
@@ -67,7 +67,7 @@ async fn health_shows_the_chosen_provider_and_its_fallbacks() {
     config.engine.llm.llm_provider = LlmChoice::Offline;
     config.engine.llm.llm_fallback = vec![LlmChoice::None];
     let app = spawn_app_with(config, None).await;
-    let health: serde_json::Value = app.get("/health").await.json().await.unwrap();
+    let health: serde_json::Value = app.admin_get("/health").await.json().await.unwrap();
     assert_eq!(health["llm"]["chain"], json!(["offline"]));
 }
 

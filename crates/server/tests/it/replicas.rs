@@ -42,9 +42,8 @@ async fn read(response: reqwest::Response, limit: Option<usize>) -> Vec<Message>
     out
 }
 
-async fn resume(app: &TestApp, stream_id: &str, after: &str) -> reqwest::Response {
-    let url = format!("{}/api/v1/plans/streams/{stream_id}/events", app.base);
-    app.client.get(url).header("last-event-id", after).send().await.unwrap()
+async fn resume(app: &TestApp, (stream_id, token): &(String, String), after: &str) -> reqwest::Response {
+    app.resume(stream_id, Some(after), token).await
 }
 
 fn ids(messages: &[Message]) -> Vec<u64> {
@@ -57,7 +56,7 @@ async fn a_stream_started_on_one_replica_is_resumed_on_the_other() {
     let one = replica(&log, Duration::from_millis(5), config()).await;
     let two = replica(&log, Duration::from_millis(5), config()).await;
     let response = one.stream(BODY).await;
-    let stream_id = response.headers()["x-stream-id"].to_str().unwrap().to_owned();
+    let stream_id = stream_handle(&response);
     let head = read(response, Some(5)).await;
 
     let resumed = resume(&two, &stream_id, &head.last().unwrap().id).await;
@@ -70,7 +69,12 @@ async fn a_stream_started_on_one_replica_is_resumed_on_the_other() {
 
     // Read to the end on the other replica: nothing is left, and EventSource is told to stop.
     assert_eq!(resume(&two, &stream_id, &all.last().unwrap().id).await.status(), 204);
-    assert_eq!(resume(&two, "str_unknown", "0").await.status(), 404);
+    assert_eq!(resume(&two, &("str_unknown".into(), stream_id.1.clone()), "0").await.status(), 404);
+    assert_eq!(
+        resume(&two, &(stream_id.0.clone(), "tok_wrong".into()), "0").await.status(),
+        404,
+        "not without its token"
+    );
 }
 
 #[tokio::test]
@@ -79,7 +83,7 @@ async fn a_replica_that_shuts_down_mid_stream_hands_it_over_and_the_other_finish
     let mut one = replica(&log, Duration::from_millis(40), config()).await;
     let two = replica(&log, Duration::from_millis(40), config()).await;
     let response = one.stream(BODY).await;
-    let stream_id = response.headers()["x-stream-id"].to_str().unwrap().to_owned();
+    let stream_id = stream_handle(&response);
     let mut events = response.bytes_stream().eventsource();
     let mut head = Vec::new();
     while head.len() < 6 {

@@ -51,17 +51,11 @@ async fn a_dropped_stream_is_resumed_by_id_after_the_last_event_seen() {
     )
     .await;
     let response = app.stream(&kyoto(3)).await;
-    let stream_id = response.headers()["x-stream-id"].to_str().unwrap().to_owned();
+    let (stream_id, token) = stream_handle(&response);
     let head = read_some(response, 7).await;
     assert_eq!(ids(&head), (0..7).collect::<Vec<_>>());
 
-    let resumed = app
-        .client
-        .get(format!("{}/api/v1/plans/streams/{stream_id}/events", app.base))
-        .header("last-event-id", "6")
-        .send()
-        .await
-        .unwrap();
+    let resumed = app.resume(&stream_id, Some("6"), &token).await;
     assert_eq!(resumed.status(), 200);
     assert_eq!(resumed.headers()["x-stream-id"], stream_id.as_str());
     let tail = messages(resumed).await;
@@ -73,7 +67,7 @@ async fn a_dropped_stream_is_resumed_by_id_after_the_last_event_seen() {
 
     // Everything delivered: EventSource is told to stop reconnecting. The query form works too.
     let last = all.len() - 1;
-    let url = format!("{}/api/v1/plans/streams/{stream_id}/events?lastEventId={last}", app.base);
+    let url = format!("{}/api/v1/plans/streams/{stream_id}/events?lastEventId={last}&token={token}", app.base);
     assert_eq!(app.client.get(&url).send().await.unwrap().status(), 204);
     let unknown = app.get("/api/v1/plans/streams/str_nope/events").await;
     assert_eq!(unknown.status(), 404);
@@ -87,7 +81,7 @@ async fn a_re_post_with_last_event_id_attaches_instead_of_generating_again() {
     let (services, drafts) = counting_services(&config, Duration::from_millis(5));
     let app = spawn_app_with(config, Some(services)).await;
     let first = app.stream(&kyoto(2)).await;
-    let stream_id = first.headers()["x-stream-id"].to_str().unwrap().to_owned();
+    let (stream_id, _) = stream_handle(&first);
     let head = read_some(first, 4).await;
 
     // react-native-sse reconnects by sending the same POST again with Last-Event-ID.
@@ -100,8 +94,11 @@ async fn a_re_post_with_last_event_id_attaches_instead_of_generating_again() {
         .send()
         .await
         .unwrap();
-    assert_eq!(again.headers()["x-stream-id"], stream_id.as_str());
+    // A stream of its own on the same generation: the caller who attaches never learns the first id.
+    let (again_id, _) = stream_handle(&again);
+    assert_ne!(again_id, stream_id);
     let tail = messages(again).await;
+    assert_eq!(tail[0].data["streamId"], again_id.as_str(), "its first event names its own stream");
     let all: Vec<Message> = head.into_iter().chain(tail).collect();
     assert_eq!(ids(&all), (0..all.len() as u64).collect::<Vec<_>>());
     assert_eq!(drafts.load(Ordering::SeqCst), 1);
@@ -122,9 +119,11 @@ async fn an_idempotency_key_seen_before_attaches_to_its_stream() {
     };
     let a = post("k-1").await.unwrap();
     let b = post("k-1").await.unwrap();
-    assert_eq!(a.headers()["x-stream-id"], b.headers()["x-stream-id"]);
+    assert_ne!(stream_handle(&a), stream_handle(&b), "each attachment is a stream of its own");
     let (a, b) = tokio::join!(messages(a), messages(b));
     assert_eq!(ids(&a), ids(&b));
+    let shared = |ms: &[Message]| ms.iter().map(|m| shared_part(&m.data)).collect::<Vec<_>>();
+    assert_eq!(shared(&a), shared(&b), "the same events");
     assert_eq!(drafts.load(Ordering::SeqCst), 1);
 }
 
@@ -165,7 +164,7 @@ async fn eventsource_can_get_the_stream_with_the_request_in_the_query() {
 async fn cancel_ends_every_listener_with_cancelled_and_the_days_so_far() {
     let app = slow_app(Duration::from_millis(20), ServerConfig::for_tests()).await;
     let response = app.stream(&kyoto(5)).await;
-    let stream_id = response.headers()["x-stream-id"].to_str().unwrap().to_owned();
+    let (stream_id, token) = stream_handle(&response);
     let mut events = response.bytes_stream().eventsource();
     let mut seen = Vec::new();
     // Read until the first day is drafted, then cancel.
@@ -177,7 +176,7 @@ async fn cancel_ends_every_listener_with_cancelled_and_the_days_so_far() {
             break;
         }
     }
-    let cancel = app.client.post(format!("{}/api/v1/plans/streams/{stream_id}/cancel", app.base)).send().await.unwrap();
+    let cancel = app.cancel(&stream_id, &token).await;
     assert_eq!(cancel.status(), 202);
     while let Some(Ok(e)) = events.next().await {
         seen.push(serde_json::from_str(&e.data).unwrap());
@@ -190,8 +189,7 @@ async fn cancel_ends_every_listener_with_cancelled_and_the_days_so_far() {
     assert!(!error["partialDays"].as_array().unwrap().is_empty(), "{error}");
     assert!(seen.iter().all(|e| e["type"] != "complete"));
     // Cancelling again changes nothing; an unknown stream is 404.
-    let again = app.client.post(format!("{}/api/v1/plans/streams/{stream_id}/cancel", app.base)).send().await.unwrap();
-    assert_eq!(again.status(), 200);
+    assert_eq!(app.cancel(&stream_id, &token).await.status(), 200);
     let unknown = app.client.post(format!("{}/api/v1/plans/streams/str_x/cancel", app.base)).send().await.unwrap();
     assert_eq!(unknown.status(), 404);
 }
@@ -255,6 +253,7 @@ async fn a_hundred_random_cuts_lose_and_repeat_nothing() {
         );
         let mut received: Vec<Message> = Vec::new();
         let mut stream_id: Option<String> = None;
+        let mut token = String::new();
         for attempt in 0..500 {
             assert!(attempt < 499, "the stream never completed");
             let request = match &stream_id {
@@ -263,7 +262,9 @@ async fn a_hundred_random_cuts_lose_and_repeat_nothing() {
                     .header("content-type", "application/json")
                     .body(body.clone()),
                 Some(id) => {
-                    let mut r = client.get(format!("{proxy}/api/v1/plans/streams/{id}/events"));
+                    let mut r = client
+                        .get(format!("{proxy}/api/v1/plans/streams/{id}/events"))
+                        .header("x-resume-token", &token);
                     if let Some(last) = received.last() {
                         r = r.header("last-event-id", last.id.clone());
                     }
@@ -275,9 +276,12 @@ async fn a_hundred_random_cuts_lose_and_repeat_nothing() {
                 break;
             }
             if stream_id.is_none() {
-                match response.headers().get("x-stream-id") {
-                    Some(id) => stream_id = Some(id.to_str().unwrap().to_owned()),
-                    None => continue,
+                match (response.headers().get("x-stream-id"), response.headers().get("x-resume-token")) {
+                    (Some(id), Some(t)) => {
+                        stream_id = Some(id.to_str().unwrap().to_owned());
+                        token = t.to_str().unwrap().to_owned();
+                    }
+                    _ => continue,
                 }
             }
             let mut events = response.bytes_stream().eventsource();
@@ -308,17 +312,11 @@ async fn with_redis_a_stream_started_on_one_replica_is_resumed_on_another() {
     let one = slow_app(Duration::from_millis(10), config()).await;
     let two = slow_app(Duration::from_millis(10), config()).await;
     let response = one.stream(&kyoto(3)).await;
-    let stream_id = response.headers()["x-stream-id"].to_str().unwrap().to_owned();
+    let (stream_id, token) = stream_handle(&response);
     let head = read_some(response, 5).await;
 
     // The client's connection dropped; the load balancer sends the resume to the other replica.
-    let resumed = two
-        .client
-        .get(format!("{}/api/v1/plans/streams/{stream_id}/events", two.base))
-        .header("last-event-id", "4")
-        .send()
-        .await
-        .unwrap();
+    let resumed = two.resume(&stream_id, Some("4"), &token).await;
     assert_eq!(resumed.status(), 200);
     let tail = messages(resumed).await;
     let all: Vec<Message> = head.into_iter().chain(tail).collect();
@@ -329,8 +327,9 @@ async fn with_redis_a_stream_started_on_one_replica_is_resumed_on_another() {
     // Fully delivered: 204 from either replica; a stream neither knows: 404.
     let last = all.len() - 1;
     for app in [&one, &two] {
+        assert_eq!(app.resume(&stream_id, Some(&last.to_string()), &token).await.status(), 204);
         let url = format!("{}/api/v1/plans/streams/{stream_id}/events?lastEventId={last}", app.base);
-        assert_eq!(app.client.get(&url).send().await.unwrap().status(), 204);
+        assert_eq!(app.client.get(&url).send().await.unwrap().status(), 404, "not without its token");
     }
     assert_eq!(two.get("/api/v1/plans/streams/str_unknown/events").await.status(), 404);
 }

@@ -1,0 +1,84 @@
+//! The bundled page's session: a cookie the page at `/` sets, signed with `SESSION_SECRET`, that lets
+//! the page call the API where keys are required. It is `HttpOnly` and `SameSite=Strict`, so only the
+//! page's own origin sends it; it names no one (its caller is anonymous, limited like any anonymous
+//! caller) and owns nothing (streams are still reached by their tokens).
+
+use axum::http::{HeaderMap, HeaderValue, header};
+use tripstream_adapters::http::Secret;
+
+use super::secret::{equal, hmac, random_bits, random_id};
+
+const COOKIE: &str = "tripstream_page";
+/// A day: the page is reloaded long before.
+const MAX_AGE_SECS: u64 = 86_400;
+
+pub struct PageSessions {
+    key: Vec<u8>,
+}
+
+impl PageSessions {
+    /// Signs with `secret`; without one, with a key of this process only (a page session then works
+    /// only on the replica that issued it).
+    pub fn new(secret: Option<&Secret>) -> PageSessions {
+        let key = match secret {
+            Some(s) => s.expose().as_bytes().to_vec(),
+            None => random_bits().to_le_bytes().to_vec(),
+        };
+        PageSessions { key }
+    }
+
+    /// A fresh session's `Set-Cookie` value.
+    pub fn issue(&self) -> HeaderValue {
+        let id = random_id("ses_");
+        let mac = hex(&hmac(&self.key, id.as_bytes()));
+        let cookie = format!("{COOKIE}={id}.{mac}; Path=/; Max-Age={MAX_AGE_SECS}; HttpOnly; SameSite=Strict");
+        HeaderValue::from_str(&cookie).expect("ids and hex are header-safe")
+    }
+
+    /// Whether the request carries a session this server signed.
+    pub fn is_valid(&self, headers: &HeaderMap) -> bool {
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().strip_prefix(COOKIE)?.strip_prefix('='))
+            .any(|value| {
+                let Some((id, mac)) = value.split_once('.') else { return false };
+                equal(hex(&hmac(&self.key, id.as_bytes())).as_bytes(), mac.as_bytes())
+            })
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_cookie(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::COOKIE, HeaderValue::from_str(value).unwrap());
+        headers
+    }
+
+    #[test]
+    fn only_a_session_this_server_signed_is_valid() {
+        let sessions = PageSessions::new(Some(&Secret::new("shared secret")));
+        let set = sessions.issue();
+        let cookie = set.to_str().unwrap().split(';').next().unwrap().to_owned();
+        assert!(set.to_str().unwrap().contains("HttpOnly; SameSite=Strict"));
+        assert!(sessions.is_valid(&with_cookie(&format!("theme=dark; {cookie}"))));
+        // Another replica with the same secret accepts it; one with another secret does not.
+        assert!(PageSessions::new(Some(&Secret::new("shared secret"))).is_valid(&with_cookie(&cookie)));
+        assert!(!PageSessions::new(Some(&Secret::new("other"))).is_valid(&with_cookie(&cookie)));
+        assert!(!PageSessions::new(None).is_valid(&with_cookie(&cookie)));
+        let flipped = if cookie.ends_with('0') { '1' } else { '0' };
+        let forged = format!("{}{flipped}", &cookie[..cookie.len() - 1]);
+        assert!(!sessions.is_valid(&with_cookie(&forged)));
+        assert!(!sessions.is_valid(&with_cookie("tripstream_page=ses_x")));
+        assert!(!sessions.is_valid(&HeaderMap::new()));
+    }
+}
