@@ -335,6 +335,10 @@ impl BundledDestinations {
     pub fn new(catalog: Arc<Catalog>) -> Self {
         Self { catalog }
     }
+
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
+    }
 }
 
 #[async_trait]

@@ -55,6 +55,11 @@ impl GeocodedDestinations {
 
 #[async_trait]
 impl Destinations for GeocodedDestinations {
+    fn costs_a_lookup(&self, location: &Location) -> bool {
+        self.bundled.catalog().find(location.as_str()).is_none()
+            && !self.found.contains_key(&location.as_str().to_lowercase())
+    }
+
     async fn resolve(&self, location: &Location) -> Result<Destination, ResolveError> {
         let unknown = match self.bundled.resolve(location).await {
             Ok(d) => return Ok(d),

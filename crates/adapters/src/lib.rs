@@ -10,6 +10,7 @@ pub mod fallback;
 pub mod geocoded;
 pub mod http;
 pub mod keys;
+pub mod limited;
 pub mod llm;
 pub mod offline;
 pub mod runlog;

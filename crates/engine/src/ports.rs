@@ -117,4 +117,10 @@ pub trait Destinations: Send + Sync {
 
     /// Every destination known without a network, for suggestions.
     fn list(&self) -> Vec<Destination>;
+
+    /// Whether resolving `location` would ask an outside service (a geocoder, with its own quota), so that
+    /// callers can be metered for it. The bundled data and answers already kept cost nothing.
+    fn costs_a_lookup(&self, _location: &Location) -> bool {
+        false
+    }
 }

@@ -18,11 +18,13 @@ pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
     pub field: Option<String>,
+    /// Sent as `Retry-After` (whole seconds, rounded up): when the client may try again.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), field: None }
+        Self { status, code, message: message.into(), field: None, retry_after: None }
     }
 
     /// A 4xx about one field of the request.
@@ -89,6 +91,10 @@ impl From<GenerationError> for ApiError {
             }
             GenerationError::UnknownStream(_) => Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, e.to_string()),
             GenerationError::SharedLog(source) => Self::unavailable("the shared event log", &source),
+            GenerationError::Refused(refusal) => Self {
+                retry_after: Some(refusal.retry_after),
+                ..Self::new(Self::status_of(refusal.code), refusal.code, refusal.message)
+            },
             GenerationError::IdempotencyKeyReused => Self {
                 field: Some("Idempotency-Key".into()),
                 ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::IdempotencyKeyReused, e.to_string())
@@ -114,6 +120,11 @@ impl IntoResponse for ApiError {
         if let Some(field) = self.field {
             error["field"] = json!(field);
         }
-        (self.status, Json(json!({ "error": error }))).into_response()
+        let mut response = (self.status, Json(json!({ "error": error }))).into_response();
+        if let Some(wait) = self.retry_after {
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, secs.max(1).into());
+        }
+        response
     }
 }

@@ -41,7 +41,12 @@ impl FromRequest<AppState> for ValidPlanRequest {
             .get(header::ACCEPT_LANGUAGE)
             .and_then(|v| v.to_str().ok())
             .and_then(Language::from_accept_language);
-        let body = Bytes::from_request(req, state).await.map_err(|rejection| {
+        // A body that trickles in is not waited for without end.
+        let body =
+            tokio::time::timeout(state.body_read_timeout, Bytes::from_request(req, state)).await.map_err(|_| {
+                ApiError::invalid(StatusCode::REQUEST_TIMEOUT, "the request body did not arrive in time", None)
+            })?;
+        let body = body.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::invalid(
                     StatusCode::PAYLOAD_TOO_LARGE,

@@ -12,10 +12,15 @@ use tokio_util::sync::CancellationToken;
 use tripstream_adapters::eventlog::EventLog;
 use tripstream_adapters::runlog::Db;
 
+use crate::admission::Admission;
+
 /// How long one store check may take before the store counts as down.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long a report is reused.
 const REUSE: Duration = Duration::from_secs(1);
+
+/// The run log's database's answer, and Redis's when configured: `ok`, `migrating` or `down`.
+type Stores = (&'static str, Option<&'static str>);
 
 #[derive(Clone)]
 pub struct Readiness {
@@ -27,13 +32,17 @@ struct Inner {
     draining: CancellationToken,
     db: Db,
     shared: Option<Arc<dyn EventLog>>,
-    last: Mutex<Option<(Instant, Report)>>,
+    /// No place for a new generation: the balancer should send new streams elsewhere.
+    admission: Arc<Admission>,
+    /// The stores' last answers, and when.
+    last: Mutex<Option<(Instant, Stores)>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Report {
-    /// `ready`, `draining`, `starting` (the database's schema is not applied yet) or `unavailable`.
+    /// `ready`, `draining`, `saturated` (no place for another generation), `starting` (the database's
+    /// schema is not applied yet) or `unavailable`.
     pub status: &'static str,
     pub run_log: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -47,8 +56,13 @@ impl Report {
 }
 
 impl Readiness {
-    pub fn new(draining: CancellationToken, db: Db, shared: Option<Arc<dyn EventLog>>) -> Self {
-        Readiness { inner: Arc::new(Inner { draining, db, shared, last: Mutex::new(None) }) }
+    pub fn new(
+        draining: CancellationToken,
+        db: Db,
+        shared: Option<Arc<dyn EventLog>>,
+        admission: Arc<Admission>,
+    ) -> Self {
+        Readiness { inner: Arc::new(Inner { draining, db, shared, admission, last: Mutex::new(None) }) }
     }
 
     pub fn is_draining(&self) -> bool {
@@ -57,11 +71,26 @@ impl Readiness {
 
     pub async fn check(&self) -> Report {
         let inner = &self.inner;
-        if let Some((at, report)) = &*inner.last.lock().unwrap_or_else(|p| p.into_inner())
+        let (run_log, redis) = self.stores().await;
+        // Draining and saturation are this process's own state: always read fresh.
+        let status = match (self.is_draining(), run_log, redis) {
+            (true, _, _) => "draining",
+            _ if inner.admission.saturated() => "saturated",
+            (_, "ok", None | Some("ok")) => "ready",
+            // Never reached its database yet: still starting, whether it answers now or not.
+            _ if !inner.db.is_migrated() => "starting",
+            _ => "unavailable",
+        };
+        Report { status, run_log, redis }
+    }
+
+    /// The stores' answers: the run log's database, and Redis when configured.
+    async fn stores(&self) -> Stores {
+        let inner = &self.inner;
+        if let Some((at, stores)) = *inner.last.lock().unwrap_or_else(|p| p.into_inner())
             && at.elapsed() < REUSE
-            && !self.is_draining()
         {
-            return report.clone();
+            return stores;
         }
         let db = async {
             match tokio::time::timeout(CHECK_TIMEOUT, inner.db.ping()).await {
@@ -77,16 +106,8 @@ impl Readiness {
                 _ => "down",
             })
         };
-        let (run_log, redis) = tokio::join!(db, redis);
-        let status = match (self.is_draining(), run_log, redis) {
-            (true, _, _) => "draining",
-            (_, "ok", None | Some("ok")) => "ready",
-            // Never reached its database yet: still starting, whether it answers now or not.
-            _ if !inner.db.is_migrated() => "starting",
-            _ => "unavailable",
-        };
-        let report = Report { status, run_log, redis };
-        *inner.last.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), report.clone()));
-        report
+        let stores = tokio::join!(db, redis);
+        *inner.last.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), stores));
+        stores
     }
 }

@@ -4,6 +4,7 @@
 //! `Application::build(config)` binds and wires everything; `run_until_stopped` serves until a shutdown
 //! signal. Tests build the same `Application` on port 0.
 
+pub mod admission;
 pub mod auth;
 pub mod config;
 mod error;
@@ -12,6 +13,7 @@ pub mod generations;
 mod health;
 mod observe;
 mod routes;
+mod serve;
 mod sse;
 mod startup;
 mod state;

@@ -1,6 +1,6 @@
 //! Building and running the application, separately, so tests can run exactly what `serve` runs.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 
 use anyhow::Context;
 use std::net::SocketAddr;
@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, Request};
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -21,12 +20,14 @@ use tripstream_adapters::eventlog::EventLog;
 use tripstream_adapters::keys::{CachedKeys, KeyStore};
 use tripstream_adapters::runlog::{Db, RunLog};
 
+use crate::admission::{Admission, AdmissionSettings, Rate};
 use crate::auth::{Auth, PageSessions};
-use crate::config::{AuthMode, AuthSettings, ServerConfig};
+use crate::config::{AuthMode, AuthSettings, LimitSettings, ServerConfig};
 use crate::extract::BODY_LIMIT;
 use crate::generations::{Generations, GenerationsConfig, RegistryConfig};
 use crate::health::Readiness;
 use crate::routes::{Page, router};
+use crate::serve;
 use crate::state::{About, AppState};
 use crate::wiring::{Services, Stores};
 
@@ -36,6 +37,7 @@ pub struct Application {
     listener: TcpListener,
     /// `METRICS_ADDR`: Prometheus without credentials, for a scraper on a private network.
     metrics_listener: Option<TcpListener>,
+    limits: serve::Limits,
     router: Router,
     grace: Duration,
     generations: Generations,
@@ -47,6 +49,8 @@ pub struct Application {
     stores_stopped: CancellationToken,
 }
 
+/// How often an idle HTTP/2 connection is pinged (and how long it has to answer).
+const HTTP2_KEEP_ALIVE: Duration = Duration::from_secs(20);
 /// After the grace period, how long the remaining connections get to close once their streams ended.
 const CLOSE_DEADLINE: Duration = Duration::from_secs(5);
 /// How long shutdown waits for the service's tasks (log writers releasing leases, run-log flush).
@@ -72,27 +76,33 @@ impl Application {
         shared: Option<Arc<dyn EventLog>>,
     ) -> anyhow::Result<Application> {
         let page = Arc::new(Page::new(&config.map)?);
-        let listener = TcpListener::bind(SocketAddr::new(config.host, config.port)).await?;
+        let listener = serve::bind(SocketAddr::new(config.host, config.port))?;
         let tasks = TaskTracker::new();
         let stores_stopped = CancellationToken::new();
         let retention = config.stream_retention_secs.get();
         let stores = Stores::open(&config.store, retention, &tasks, stores_stopped.clone()).await?;
         let shared = shared.or(stores.event_log);
         crate::observe::prometheus();
+        let admission = Arc::new(Admission::new(admission_settings(&config.limits), stores.counters.clone()));
         let generations = Generations::new(
             services.engine,
             services.destinations.clone(),
             stores.cache.clone(),
             shared.clone(),
+            admission.clone(),
             GenerationsConfig {
-                registry: RegistryConfig { cancel_grace: config.stream_cancel_grace_secs.get(), retention },
+                registry: RegistryConfig {
+                    cancel_grace: config.stream_cancel_grace_secs.get(),
+                    retention,
+                    finished_bytes: config.limits.finished_streams_max_bytes,
+                },
                 limits: config.engine.request_limits(),
             },
         );
         let draining = CancellationToken::new();
         let auth = Arc::new(auth(&config.auth, stores.runlog.db()));
         let metrics_listener = match config.auth.metrics_addr {
-            Some(addr) => Some(TcpListener::bind(addr).await.with_context(|| format!("METRICS_ADDR {addr}"))?),
+            Some(addr) => Some(serve::bind(addr).with_context(|| format!("METRICS_ADDR {addr}"))?),
             None => None,
         };
         let state = AppState {
@@ -104,11 +114,12 @@ impl Application {
                 cache: stores.cache.as_ref().map_or("off", |c| c.name()),
             }),
             limits: config.engine.request_limits(),
+            body_read_timeout: config.limits.body_read_timeout_secs.get(),
             keep_alive: config.keep_alive_secs.get(),
             sse_retry: config.sse_retry_ms.get(),
             started: Instant::now(),
             runlog: stores.runlog.clone(),
-            readiness: Readiness::new(draining.clone(), stores.runlog.db().clone(), shared),
+            readiness: Readiness::new(draining.clone(), stores.runlog.db().clone(), shared, admission),
             auth,
             page,
         };
@@ -131,10 +142,18 @@ impl Application {
                     // A 5xx is logged once, where it is made (`ApiError`); a probe's 503 is no error at all.
                     .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)),
             )
-            .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid));
+            .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+            // Outermost: a client's oversized or odd ids never reach a log line, a row or a map.
+            .layer(axum::middleware::map_request(bounded_ids));
         Ok(Application {
             listener,
             metrics_listener,
+            limits: serve::Limits {
+                max_connections: serve::connection_cap(config.limits.max_connections),
+                header_read_timeout: config.limits.header_read_timeout_secs.get(),
+                http2_max_streams: config.limits.http2_max_streams,
+                http2_keep_alive: HTTP2_KEEP_ALIVE,
+            },
             router,
             grace: config.shutdown_grace_secs.get(),
             generations,
@@ -154,41 +173,25 @@ impl Application {
     /// with a retryable error. Waits for every task, then flushes the run log.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         self.generations.watch();
-        // Events are small writes that must leave at once, not wait on Nagle's algorithm.
-        let listener = self.listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "TCP_NODELAY not set");
-            }
-        });
         if let Some(metrics) = self.metrics_listener {
             let router =
                 Router::new().route("/metrics", axum::routing::get(|| async { crate::routes::metrics_exposition() }));
-            let stop = self.draining.clone().cancelled_owned();
-            self.tasks.spawn(async move {
-                if let Err(e) = axum::serve(metrics, router).with_graceful_shutdown(stop).await {
-                    tracing::warn!(error = %e, "the metrics listener failed");
-                }
-            });
+            self.tasks.spawn(serve::serve(metrics, router, self.limits, self.draining.clone()));
         }
-        // The peer's address is what anonymous callers are known by (or the trusted proxy in front).
-        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
-        let serve = axum::serve(listener, service).with_graceful_shutdown(self.draining.clone().cancelled_owned());
-        let mut serve = std::pin::pin!(serve.into_future());
-        let served = tokio::select! {
-            result = &mut serve => result,
+        let serve = serve::serve(self.listener, self.router, self.limits, self.draining.clone());
+        let mut serve = std::pin::pin!(serve);
+        tokio::select! {
+            () = &mut serve => {}
             () = shutdown => {
                 tracing::info!(grace_secs = self.grace.as_secs(), "shutting down: no new requests, finishing streams");
                 self.draining.cancel();
-                match tokio::time::timeout(self.grace, &mut serve).await {
-                    Ok(result) => result,
-                    Err(_) => {
-                        tracing::info!("shutdown grace period over; ending the streams still running");
-                        self.generations.stop();
-                        tokio::time::timeout(CLOSE_DEADLINE, serve).await.unwrap_or(Ok(()))
-                    }
+                if tokio::time::timeout(self.grace, &mut serve).await.is_err() {
+                    tracing::info!("shutdown grace period over; ending the streams still running");
+                    self.generations.stop();
+                    let _ = tokio::time::timeout(CLOSE_DEADLINE, serve).await;
                 }
             }
-        };
+        }
         self.generations.shutdown(TASKS_DEADLINE).await;
         // Every request has been answered; the rows they left are written before the process ends.
         self.runlog.close(TASKS_DEADLINE).await;
@@ -198,8 +201,42 @@ impl Application {
             tracing::warn!(tasks = self.tasks.len(), "store tasks still running at the shutdown deadline");
         }
         tracing::info!("stopped");
-        Ok(served?)
+        Ok(())
     }
+}
+
+fn admission_settings(limits: &LimitSettings) -> AdmissionSettings {
+    let rate = |per_minute| Rate { per_minute, burst: limits.rate_limit_burst };
+    AdmissionSettings {
+        anonymous: rate(limits.rate_limit_anonymous),
+        key: rate(limits.rate_limit_key),
+        lookups: rate(limits.geocode_limit),
+        max_generations: limits.max_generations,
+        wait: limits.admission_wait_ms.get(),
+        queue: limits.admission_queue,
+    }
+}
+
+/// The longest request id or idempotency key kept as sent.
+const MAX_ID_CHARS: usize = 128;
+
+/// Keeps client-chosen ids to at most 128 visible ASCII characters: a longer or odd `X-Request-Id` is
+/// dropped (a fresh one is made, as for a request without one); a longer or odd `Idempotency-Key` is
+/// replaced by its SHA-256, so it still names the same request without its size.
+async fn bounded_ids(mut request: Request<axum::body::Body>) -> Request<axum::body::Body> {
+    let fits = |v: &HeaderValue| v.len() <= MAX_ID_CHARS && v.as_bytes().iter().all(|b| b.is_ascii_graphic());
+    let headers = request.headers_mut();
+    if headers.get(&REQUEST_ID).is_some_and(|v| !fits(v)) {
+        headers.remove(&REQUEST_ID);
+    }
+    let idempotency = HeaderName::from_static("idempotency-key");
+    if let Some(key) = headers.get(&idempotency).filter(|v| !fits(v)) {
+        let digest: String =
+            crate::auth::secret::digest_bytes(key.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+        let replaced = HeaderValue::from_str(&format!("sha256:{digest}")).expect("hex is a header value");
+        headers.insert(idempotency, replaced);
+    }
+    request
 }
 
 /// Callers told apart: API keys from the run log's database (look-ups cached for `KEY_CACHE_SECS`),

@@ -19,6 +19,8 @@ pub struct AppState {
     /// What `/health` reports about the wiring.
     pub about: Arc<About>,
     pub limits: RequestLimits,
+    /// How long a request body may take to arrive.
+    pub body_read_timeout: Duration,
     pub keep_alive: Duration,
     /// The `retry:` hint at the start of every stream.
     pub sse_retry: Duration,

@@ -7,6 +7,7 @@ use anyhow::{Context, bail};
 use tripstream_adapters::fallback::FallbackChain;
 use tripstream_adapters::geocoded::Geocoder;
 use tripstream_adapters::http::{self, PoolLimits, Secret};
+use tripstream_adapters::limited::Limited;
 use tripstream_adapters::llm::{
     ChatModel, Gemini, GeminiConfig, LlmPlanner, OpenAi, OpenAiConfig, Prompts, RetryPolicy, Timeouts,
 };
@@ -16,6 +17,7 @@ use tripstream_adapters::{
 };
 use tripstream_engine::{Destinations, Engine, PlanGenerator, Weather};
 
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tripstream_adapters::cache::{MemoryCache, PlanStore, RedisCache, Resilient};
@@ -52,12 +54,15 @@ impl Services {
             None => Some(Prompts::embedded().context("the bundled prompts are broken")?),
         }
         .map(Arc::new);
+        // Every model's calls count against one cap: a provider's concurrency is the process's.
+        let model_calls = Arc::new(tokio::sync::Semaphore::new(settings.llm.max_model_calls as usize));
         let links: Vec<Arc<dyn PlanGenerator>> = chain
             .iter()
             .map(|choice| match (choice, &prompts) {
                 (LlmChoice::Gemini | LlmChoice::Openai, Some(prompts)) => {
                     let model = chat_model(*choice, &settings.llm);
-                    Arc::new(LlmPlanner::new(model, prompts.clone(), catalog.clone())) as Arc<dyn PlanGenerator>
+                    let planner = Arc::new(LlmPlanner::new(model, prompts.clone(), catalog.clone()));
+                    Arc::new(Limited::new(planner, model_calls.clone())) as Arc<dyn PlanGenerator>
                 }
                 _ => offline.clone(),
             })
@@ -226,6 +231,8 @@ pub struct Stores {
     pub runlog: RunLog,
     /// Stream event logs shared by replicas, with Redis.
     pub event_log: Option<Arc<dyn EventLog>>,
+    /// Redis for what replicas count together (request rates, token budgets), with its key prefix.
+    pub counters: Option<(ConnectionManager, String)>,
 }
 
 impl Stores {
@@ -262,8 +269,18 @@ impl Stores {
             Some(url) => Some(Arc::new(RedisEventLog::new(url, settings.redis_key_prefix.clone(), stream_retention)?)),
             None => None,
         };
+        let counters = match redis_url {
+            Some(url) => {
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(Duration::from_secs(1)))
+                    .set_response_timeout(Some(Duration::from_millis(500)));
+                let connection = ConnectionManager::new_lazy_with_config(redis::Client::open(url)?, config)?;
+                Some((connection, settings.redis_key_prefix.clone()))
+            }
+            None => None,
+        };
         let runlog = RunLog::start(db, config, tasks);
-        Ok(Stores { cache: cache.map(|c| Arc::new(Resilient::new(c))), runlog, event_log })
+        Ok(Stores { cache: cache.map(|c| Arc::new(Resilient::new(c))), runlog, event_log, counters })
     }
 }
 

@@ -40,6 +40,8 @@ async fn a_thousand_streams_reach_an_http2_provider_together() {
         ("GEMINI_BASE_URL", base_url.clone()),
         ("LLM_FALLBACK", "none".to_owned()),
         ("LLM_STREAMS_PER_CONNECTION", PER_CONNECTION.to_string()),
+        // Every stream at the provider at once: above the process's cap on model calls.
+        ("MAX_MODEL_CALLS", (2 * STREAMS).to_string()),
         // Held replies stay quiet until the last stream arrives.
         ("LLM_IDLE_TIMEOUT_SECS", "120".to_owned()),
         ("LLM_TOTAL_TIMEOUT_SECS", "300".to_owned()),

@@ -1,5 +1,6 @@
 //! The `tripstream` command line, run as a user runs it.
 
+mod abuse;
 mod auth;
 mod healthcheck;
 mod http2_provider;

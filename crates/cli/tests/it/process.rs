@@ -27,6 +27,9 @@ impl Served {
             .env("PORT", port.to_string())
             .env("DATABASE_URL", "sqlite::memory:")
             .env("RUST_LOG", "warn")
+            // Tests come from one address faster than people would; the limits' own tests set theirs.
+            .env("RATE_LIMIT_ANONYMOUS", "1000000")
+            .env("RATE_LIMIT_BURST", "1000000")
             .envs(env)
             .stdout(Stdio::null())
             .stderr(stderr)

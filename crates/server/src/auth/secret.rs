@@ -21,7 +21,12 @@ pub fn random_id(prefix: &str) -> String {
 
 /// What is kept of a secret: its SHA-256.
 pub fn digest(secret: &str) -> [u8; 32] {
-    Sha256::digest(secret.as_bytes()).into()
+    digest_bytes(secret.as_bytes())
+}
+
+/// The SHA-256 of some bytes.
+pub fn digest_bytes(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
 }
 
 /// Whether `presented` is the secret whose digest is `expected`, in time that does not depend on where

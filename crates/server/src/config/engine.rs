@@ -133,6 +133,10 @@ pub struct LlmSettings {
     /// HTTP/2 connections to a provider at most.
     #[arg(long, env = "LLM_MAX_CONNECTIONS", default_value_t = d::LLM_MAX_CONNECTIONS, value_parser = clap::value_parser!(u32).range(1..=10000))]
     pub llm_max_connections: u32,
+    /// Calls to model providers in flight from this process at most (a provider's concurrency quota);
+    /// more wait their turn.
+    #[arg(long, env = "MAX_MODEL_CALLS", default_value_t = d::MAX_MODEL_CALLS, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_model_calls: u32,
     /// A directory with `system.yaml`, `draft.yaml` and `refine.yaml` replacing the bundled prompts.
     #[arg(long, env = "PROMPTS_DIR")]
     pub prompts_dir: Option<PathBuf>,
@@ -158,6 +162,7 @@ impl Default for LlmSettings {
             llm_retry_base_ms: d::LLM_RETRY_BASE,
             llm_streams_per_connection: d::LLM_STREAMS_PER_CONNECTION,
             llm_max_connections: d::LLM_MAX_CONNECTIONS,
+            max_model_calls: d::MAX_MODEL_CALLS,
             prompts_dir: None,
         }
     }

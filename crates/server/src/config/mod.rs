@@ -5,6 +5,7 @@
 
 mod auth;
 mod engine;
+mod limits;
 mod store;
 mod values;
 
@@ -12,6 +13,7 @@ use std::net::IpAddr;
 
 pub use self::auth::{AuthMode, AuthSettings};
 pub use self::engine::{EngineSettings, LlmChoice, LlmSettings, WeatherChoice, WeatherSettings};
+pub use self::limits::LimitSettings;
 pub use self::store::StoreSettings;
 pub use self::values::{Millis, SecretUrl, Secs, configured};
 
@@ -31,6 +33,20 @@ pub mod defaults {
     /// None: the page's own origin only.
     pub const CORS_ALLOW_ORIGINS: &str = "";
     pub const KEY_CACHE: Secs = Secs::new(5);
+
+    pub const MAX_CONNECTIONS: usize = 10_000;
+    pub const HEADER_READ_TIMEOUT: Secs = Secs::new(10);
+    pub const BODY_READ_TIMEOUT: Secs = Secs::new(10);
+    pub const HTTP2_MAX_STREAMS: u32 = 256;
+    pub const RATE_LIMIT_ANONYMOUS: u32 = 30;
+    pub const RATE_LIMIT_KEY: u32 = 120;
+    pub const RATE_LIMIT_BURST: u32 = 10;
+    pub const GEOCODE_LIMIT: u32 = 10;
+    pub const MAX_GENERATIONS: usize = 2_000;
+    pub const MAX_MODEL_CALLS: u32 = 500;
+    pub const ADMISSION_WAIT: Millis = Millis::new(1_000);
+    pub const ADMISSION_QUEUE: usize = 64;
+    pub const FINISHED_STREAMS_MAX_BYTES: usize = 64 * 1024 * 1024;
 
     pub const MAX_TRIP_DAYS: u32 = 14;
     pub const MAX_REFINE_ITERATIONS: u32 = 2;
@@ -101,6 +117,8 @@ pub struct ServerConfig {
     #[command(flatten)]
     pub auth: AuthSettings,
     #[command(flatten)]
+    pub limits: LimitSettings,
+    #[command(flatten)]
     pub engine: EngineSettings,
     #[command(flatten)]
     pub store: StoreSettings,
@@ -110,7 +128,8 @@ pub struct ServerConfig {
 
 impl ServerConfig {
     /// The command line's defaults, but for a test: on a free port of the loopback interface, the run
-    /// log in memory, and a stream nobody listens to cancelled at once.
+    /// log in memory, a stream nobody listens to cancelled at once, and request rates a test's burst from
+    /// one address does not reach (the tests of the limits set their own).
     pub fn for_tests() -> ServerConfig {
         ServerConfig {
             host: IpAddr::from([127, 0, 0, 1]),
@@ -122,6 +141,13 @@ impl ServerConfig {
             sse_retry_ms: d::SSE_RETRY,
             cors_allow_origins: d::CORS_ALLOW_ORIGINS.into(),
             auth: AuthSettings::default(),
+            limits: LimitSettings {
+                rate_limit_anonymous: 1_000_000,
+                rate_limit_key: 1_000_000,
+                rate_limit_burst: 1_000_000,
+                geocode_limit: 1_000_000,
+                ..LimitSettings::default()
+            },
             engine: EngineSettings::default(),
             store: StoreSettings { database_url: SecretUrl::new("sqlite::memory:"), ..StoreSettings::default() },
             map: MapSettings::default(),
@@ -181,6 +207,7 @@ mod tests {
         tests.port = d::PORT;
         tests.stream_cancel_grace_secs = d::STREAM_CANCEL_GRACE;
         tests.store.database_url = SecretUrl::new(d::DATABASE_URL);
+        tests.limits = LimitSettings::default();
         assert_eq!(format!("{tests:?}"), cli);
     }
 

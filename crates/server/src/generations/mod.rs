@@ -17,7 +17,7 @@ mod source;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
@@ -34,6 +34,7 @@ use self::registry::{Listener, NewRun, Registry, RunSink};
 pub use self::registry::{Owner, RegistryConfig};
 pub use self::source::Events;
 use self::source::{Cut, Source};
+use crate::admission::{Admission, Refusal};
 use crate::auth::Caller;
 use crate::auth::secret::{self, random_id};
 
@@ -48,6 +49,14 @@ pub enum GenerationError {
     SharedLog(#[source] EventLogError),
     #[error("this Idempotency-Key was used before with another request")]
     IdempotencyKeyReused,
+    #[error("{}", .0.message)]
+    Refused(Refusal),
+}
+
+impl From<Refusal> for GenerationError {
+    fn from(refusal: Refusal) -> Self {
+        GenerationError::Refused(refusal)
+    }
 }
 
 /// What a plan request wants back.
@@ -194,6 +203,30 @@ struct Inner {
     tasks: TaskTracker,
     /// Cancelled when the shutdown grace period is over: running generations end at once.
     stopped: CancellationToken,
+    /// Rates, budgets and the replica's places for generations.
+    admission: Arc<Admission>,
+    /// Cached plans' replays by plan id and the location as typed, shared by every stream that replays
+    /// them; bounded in bytes.
+    replays: moka::future::Cache<(String, String), Arc<Vec<Arc<StreamEvent>>>>,
+}
+
+/// Bytes the shared replays may hold, about.
+const REPLAYS_MAX_BYTES: u64 = 32 * 1024 * 1024;
+
+/// A generation about to be spawned.
+struct Launch {
+    request: PlanRequest,
+    destination: Destination,
+    /// The request's cache key.
+    key: String,
+    sink: RunSink,
+    cancel: CancellationToken,
+    /// Cancellations of this run's callers asked for on other replicas.
+    cancels: mpsc::UnboundedReceiver<String>,
+    /// The replica's place it holds until it ends (a takeover holds none: it was admitted elsewhere).
+    place: Option<OwnedSemaphorePermit>,
+    /// The key whose daily token budget it spends.
+    payer: Option<String>,
 }
 
 /// The request in the contract's JSON form: what the shared log keeps for other replicas.
@@ -238,14 +271,34 @@ impl Generations {
         destinations: Arc<dyn Destinations>,
         cache: Option<Arc<Resilient>>,
         shared: Option<Arc<dyn EventLog>>,
+        admission: Arc<Admission>,
         config: GenerationsConfig,
     ) -> Generations {
         let tasks = TaskTracker::new();
         let stopped = CancellationToken::new();
         let registry = Registry::new(config.registry, tasks.clone(), stopped.clone());
         let replica = prefixed_id("rep_", uuid::Uuid::now_v7().as_u128());
-        let inner =
-            Inner { engine, destinations, cache, registry, shared, limits: config.limits, replica, tasks, stopped };
+        let limits = config.limits;
+        let replays = moka::future::Cache::builder()
+            .max_capacity(REPLAYS_MAX_BYTES)
+            .weigher(|_, events: &Arc<Vec<Arc<StreamEvent>>>| {
+                events.iter().map(|e| registry::approximate_size(e) as u32).fold(0u32, u32::saturating_add)
+            })
+            .time_to_idle(std::time::Duration::from_secs(600))
+            .build();
+        let inner = Inner {
+            engine,
+            destinations,
+            cache,
+            registry,
+            shared,
+            limits,
+            replica,
+            tasks,
+            stopped,
+            admission,
+            replays,
+        };
         Generations { inner: Arc::new(inner) }
     }
 
@@ -270,6 +323,10 @@ impl Generations {
     /// caller as a handle of their own: its id and resume token are theirs, whoever else reads the run.
     pub async fn start(&self, call: PlanCall, caller: &Caller) -> Result<Attached, GenerationError> {
         let inner = &self.inner;
+        inner.admission.request(caller).await?;
+        if inner.destinations.costs_a_lookup(&call.request.location) {
+            inner.admission.lookup(caller).await?;
+        }
         let destination = inner.destinations.resolve(&call.request.location).await?;
         let key = plan_key(&call.request, &inner.engine.generator_info());
         let from = call.last_event_id.map_or(0, |id| id.saturating_add(1));
@@ -294,6 +351,15 @@ impl Generations {
             let run = self.replay(&key, &call.request, &destination, &plan, scoped.as_deref()).await;
             return Ok(self.attach(run, caller, call.wants, from, How::Replayed).await);
         }
+        // A new generation takes a place on this replica and spends from the caller's budget; joining one in
+        // flight takes neither.
+        let place = match inner.registry.joinable(&key) {
+            Some(_) => None,
+            None => {
+                inner.admission.budget(caller).await?;
+                Some(inner.admission.generation().await?)
+            }
+        };
         let new = NewRun {
             key: &key,
             stream_id: new_stream_id(),
@@ -303,8 +369,16 @@ impl Generations {
         };
         let (run, joined) = inner.registry.join_or_start(new, |run| {
             let (shared, cancels) = self.open_shared(&run.stream_id, &StreamRecord::new(&call.request).json());
-            let sink = RunSink::new(run.clone(), shared, 0);
-            self.launch(call.request.clone(), destination, key.clone(), sink, run.cancellation(), cancels);
+            self.launch(Launch {
+                request: call.request.clone(),
+                destination,
+                key: key.clone(),
+                sink: RunSink::new(run.clone(), shared, 0),
+                cancel: run.cancellation(),
+                cancels,
+                place,
+                payer: caller.key_id().map(str::to_owned),
+            });
         });
         let how = if joined { How::Joined } else { How::Started };
         Ok(self.attach(run, caller, call.wants, 0, how).await)
@@ -498,9 +572,15 @@ impl Generations {
         plan: &Plan,
         idempotency_key: Option<&str>,
     ) -> Arc<registry::Run> {
-        let mut events = Vec::new();
-        self.inner.engine.replay(request, destination, plan, &mut events).await;
-        let events: Vec<Arc<StreamEvent>> = events.into_iter().map(Arc::new).collect();
+        // Every replay of a plan (as its location was typed) is the same events: made once, shared.
+        let replay = async {
+            let mut events = Vec::new();
+            self.inner.engine.replay(request, destination, plan, &mut events).await;
+            Arc::new(events.into_iter().map(Arc::new).collect::<Vec<_>>())
+        };
+        let shared_events =
+            self.inner.replays.get_with((plan.id.clone(), request.location.as_str().into()), replay).await;
+        let events: Vec<Arc<StreamEvent>> = shared_events.iter().cloned().collect();
         let stream_id = new_stream_id();
         if let (Some(mut shared), _) = self.open_shared(&stream_id, &StreamRecord::new(request).json()) {
             for (seq, event) in events.iter().enumerate() {
@@ -527,22 +607,17 @@ impl Generations {
         (Some(writer), requested)
     }
 
-    /// Spawns a generation writing to `sink`: the one place a generation starts, for new requests and
+    /// Spawns a generation writing to its sink: the one place a generation starts, for new requests and
     /// takeovers alike. A plan goes into the cache; when the replica stops before the generation ends,
     /// the stream is handed over (with a shared log) or ends with a retryable error.
-    fn launch(
-        &self,
-        request: PlanRequest,
-        destination: Destination,
-        key: String,
-        mut sink: RunSink,
-        cancel: CancellationToken,
-        mut cancels: mpsc::UnboundedReceiver<String>,
-    ) {
+    fn launch(&self, launch: Launch) {
+        let Launch { request, destination, key, mut sink, cancel, mut cancels, place, payer } = launch;
         let inner = self.inner.clone();
         let span = tracing::info_span!("generation", run_id = %sink.stream_id(), location = %request.location.as_str());
         self.inner.tasks.spawn(
             async move {
+                // Held until the generation ends.
+                let _place = place;
                 let outcome = {
                     let run =
                         inner.engine.run_until(&request, &destination, &mut sink, cancel.clone().cancelled_owned());
@@ -568,11 +643,25 @@ impl Generations {
                     Some(Ok(plan)) => {
                         let m = &plan.metadata;
                         crate::observe::count_tokens(&m.provider, m.usage.input_tokens, m.usage.output_tokens);
-                        if let Some(cache) = &inner.cache {
-                            cache.put(&key, &plan).await;
+                        if let Some(payer) = &payer {
+                            inner.admission.spend(payer, m.usage.input_tokens + m.usage.output_tokens).await;
+                        }
+                        // The key names the chain's first generator: a plan a fallback wrote is not served
+                        // under it (it would pass for the first one's for a day).
+                        let first = inner.engine.generator_info();
+                        match &inner.cache {
+                            Some(cache) if m.provider == first.provider && m.model == first.model => {
+                                cache.put(&key, &plan).await;
+                            }
+                            Some(_) => tracing::info!(provider = %m.provider, "a fallback's plan is not cached"),
+                            None => {}
                         }
                     }
-                    Some(Err(_)) => {}
+                    Some(Err(e)) => {
+                        if let Some(payer) = &payer {
+                            inner.admission.spend(payer, e.usage.input_tokens + e.usage.output_tokens).await;
+                        }
+                    }
                     // Ending the stream here without `done` sends this replica's clients to resume
                     // elsewhere, and releases the stream for another replica to take over.
                     None if inner.shared.is_some() => {
@@ -632,6 +721,7 @@ impl Generations {
             step: Step::GatherContext,
             iteration: None,
         }));
-        self.launch(request, destination, key, sink, run.cancellation(), cancels);
+        let cancel = run.cancellation();
+        self.launch(Launch { request, destination, key, sink, cancel, cancels, place: None, payer: None });
     }
 }

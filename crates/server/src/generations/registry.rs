@@ -6,7 +6,7 @@
 //! is cancelled after a grace period; a finished run (and its handles) stays readable for the retention
 //! period.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
@@ -24,11 +24,19 @@ pub struct RegistryConfig {
     pub cancel_grace: Duration,
     /// How long a finished run stays readable.
     pub retention: Duration,
+    /// Bytes (about) the finished runs may hold; beyond it the oldest are forgotten first.
+    pub finished_bytes: usize,
 }
 
 pub struct Registry {
     maps: Mutex<Maps>,
     config: RegistryConfig,
+    /// Runs still generating, counted as they start and finish (no scan under the lock).
+    running: AtomicUsize,
+    /// Finished runs, oldest first, with the bytes each holds (those already forgotten leave from the
+    /// front).
+    finished: Mutex<VecDeque<(Arc<Run>, usize)>>,
+    finished_bytes: AtomicUsize,
     /// Runs the retention and grace timers.
     tasks: TaskTracker,
     /// Cancelled when the replica stops: timers end at once.
@@ -114,6 +122,10 @@ pub struct Run {
     log: Mutex<Vec<Arc<StreamEvent>>>,
     progress: watch::Sender<Progress>,
     listeners: AtomicUsize,
+    /// About how many bytes its own events hold (a replay's are shared with the cache's: none).
+    bytes: AtomicUsize,
+    /// Forgotten by the registry (by the retention timer, or the byte budget).
+    forgotten: AtomicBool,
     /// Cancelled to stop the generation early: it then ends with a `cancelled` error and `done`.
     cancel: CancellationToken,
     registry: Weak<Registry>,
@@ -125,11 +137,24 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Registry {
     pub fn new(config: RegistryConfig, tasks: TaskTracker, stopped: CancellationToken) -> Arc<Registry> {
-        Arc::new(Registry { maps: Mutex::default(), config, tasks, stopped })
+        Arc::new(Registry {
+            maps: Mutex::default(),
+            config,
+            running: AtomicUsize::new(0),
+            finished: Mutex::default(),
+            finished_bytes: AtomicUsize::new(0),
+            tasks,
+            stopped,
+        })
     }
 
     fn maps(&self) -> MutexGuard<'_, Maps> {
         lock(&self.maps)
+    }
+
+    /// The unfinished run of the same request that a new caller would join, if any.
+    pub fn joinable(&self, key: &str) -> Option<Arc<Run>> {
+        self.maps().by_key.get(key).filter(|r| !r.is_finished() && r.first_seq == 0).cloned()
     }
 
     /// The unfinished run of the same request, or a new run registered and handed to `start`, which must
@@ -217,7 +242,12 @@ impl Registry {
             listeners: AtomicUsize::new(0),
             cancel: CancellationToken::new(),
             registry: Arc::downgrade(self),
+            bytes: AtomicUsize::new(0),
+            forgotten: AtomicBool::new(false),
         });
+        if !progress.finished {
+            self.running.fetch_add(1, Ordering::Relaxed);
+        }
         // A taken-over run holds only the end of its stream: it is not joined by new requests.
         if run.first_seq == 0 {
             maps.by_key.insert(run.key.clone(), run.clone());
@@ -248,7 +278,7 @@ impl Registry {
 
     /// Runs still generating.
     pub fn active(&self) -> usize {
-        self.maps().by_stream.values().filter(|r| !r.is_finished()).count()
+        self.running.load(Ordering::Relaxed)
     }
 
     /// Runs `then` after `wait`, or at once when the replica stops.
@@ -266,26 +296,68 @@ impl Registry {
         });
     }
 
-    /// A finished run stays readable for the retention period, then is forgotten with its handles.
+    /// A finished run stays readable for the retention period, within the finished runs' byte budget
+    /// (the oldest go first when it is full), then is forgotten with its handles.
     fn retire(self: Arc<Self>, run: &Arc<Run>) {
-        let retention = self.config.retention;
+        let bytes = run.bytes.load(Ordering::Relaxed);
+        self.finished_bytes.fetch_add(bytes, Ordering::Relaxed);
+        let mut finished = lock(&self.finished);
+        finished.push_back((run.clone(), bytes));
+        // Oldest first: those the retention timer already forgot, then, over the budget, the oldest held.
+        while let Some((oldest, _)) = finished.front() {
+            let over = self.finished_bytes.load(Ordering::Relaxed) > self.config.finished_bytes;
+            if !oldest.forgotten.load(Ordering::SeqCst) && !over {
+                break;
+            }
+            let (oldest, _) = finished.pop_front().expect("there is a front");
+            if !oldest.forgotten.load(Ordering::SeqCst) {
+                self.forget(&oldest);
+                metrics::counter!("tripstream_finished_streams_evicted_total").increment(1);
+            }
+        }
+        drop(finished);
         let registry = self.clone();
         let run = run.clone();
-        self.after(retention, move || {
-            let mut maps = registry.maps();
-            let same = |r: &Arc<Run>| r.stream_id == run.stream_id;
-            if maps.by_key.get(&run.key).is_some_and(same) {
-                maps.by_key.remove(&run.key);
-            }
-            maps.by_stream.remove(&run.stream_id);
-            for alias in lock(&run.aliases).drain(..) {
-                match alias {
-                    Alias::Handle(id) => maps.by_handle.remove(&id).map(drop),
-                    Alias::Idempotency(k) => maps.by_idempotency.remove(&k).map(drop),
-                };
-            }
-        });
+        self.after(self.config.retention, move || registry.forget(&run));
     }
+
+    /// Forgets a finished run, once, with everything that leads to it.
+    fn forget(&self, run: &Arc<Run>) {
+        if run.forgotten.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        self.finished_bytes.fetch_sub(run.bytes.load(Ordering::Relaxed), Ordering::Relaxed);
+        let mut maps = self.maps();
+        let same = |r: &Arc<Run>| r.stream_id == run.stream_id;
+        if maps.by_key.get(&run.key).is_some_and(same) {
+            maps.by_key.remove(&run.key);
+        }
+        maps.by_stream.remove(&run.stream_id);
+        for alias in lock(&run.aliases).drain(..) {
+            match alias {
+                Alias::Handle(id) => maps.by_handle.remove(&id).map(drop),
+                Alias::Idempotency(k) => maps.by_idempotency.remove(&k).map(drop),
+            };
+        }
+    }
+}
+
+/// About how many bytes an event holds: its text, and a rough figure per activity of a day or plan.
+pub(super) fn approximate_size(event: &StreamEvent) -> usize {
+    const OVERHEAD: usize = 96;
+    const PER_ACTIVITY: usize = 320;
+    let activities = |days: &[tripstream_domain::plan::Day]| days.iter().map(|d| d.activities.len()).sum::<usize>();
+    OVERHEAD
+        + match event {
+            StreamEvent::Status(m) | StreamEvent::Progress(m) => m.message.len(),
+            StreamEvent::Chunk(c) => c.content.len(),
+            StreamEvent::Day(d) => PER_ACTIVITY * d.day.activities.len(),
+            StreamEvent::Complete(c) => PER_ACTIVITY * activities(&c.plan.days) + 512,
+            StreamEvent::Error(f) => {
+                f.message.len() + f.partial_days.as_deref().map_or(0, |d| PER_ACTIVITY * activities(d))
+            }
+            StreamEvent::Done => 0,
+        }
 }
 
 /// A name that leads to a run, forgotten with it.
@@ -329,6 +401,7 @@ impl Run {
             p.finished = true;
         });
         if first && let Some(registry) = self.registry.upgrade() {
+            registry.running.fetch_sub(1, Ordering::Relaxed);
             registry.retire(self);
         }
     }
@@ -359,6 +432,7 @@ impl EventSink for RunSink {
             event.raise_progress(self.floor);
             self.floor = event.progress().unwrap_or(self.floor);
         }
+        self.run.bytes.fetch_add(approximate_size(&event), Ordering::Relaxed);
         let event = Arc::new(event);
         let mut log = lock(&self.run.log);
         let seq = self.run.first_seq + log.len() as u64;
@@ -492,7 +566,8 @@ mod tests {
 
     fn registry(cancel_grace: Duration, retention: Duration) -> (Arc<Registry>, TaskTracker) {
         let tasks = TaskTracker::new();
-        (Registry::new(RegistryConfig { cancel_grace, retention }, tasks.clone(), CancellationToken::new()), tasks)
+        let config = RegistryConfig { cancel_grace, retention, finished_bytes: usize::MAX };
+        (Registry::new(config, tasks.clone(), CancellationToken::new()), tasks)
     }
 
     fn new_run<'a>(request: &'a PlanRequest, id: &str) -> NewRun<'a> {
@@ -569,7 +644,11 @@ mod tests {
     async fn stopping_the_replica_ends_every_timer_at_once() {
         let tasks = TaskTracker::new();
         let stopped = CancellationToken::new();
-        let config = RegistryConfig { cancel_grace: Duration::from_secs(30), retention: Duration::from_secs(600) };
+        let config = RegistryConfig {
+            cancel_grace: Duration::from_secs(30),
+            retention: Duration::from_secs(600),
+            finished_bytes: usize::MAX,
+        };
         let registry = Registry::new(config, tasks.clone(), stopped.clone());
         let request = request();
         let (run, _) = registry.join_or_start(new_run(&request, "s"), |run| {
@@ -584,5 +663,31 @@ mod tests {
         tasks.wait().await;
         assert_eq!(waited.elapsed(), Duration::ZERO);
         assert!(registry.run("s").is_none(), "forgotten when the replica stops");
+    }
+
+    #[tokio::test]
+    async fn finished_runs_are_held_within_a_byte_budget_oldest_forgotten_first() {
+        let one_run = approximate_size(&chunk(1)) + approximate_size(&StreamEvent::Done);
+        let config = RegistryConfig {
+            cancel_grace: Duration::from_secs(30),
+            retention: Duration::from_secs(3600),
+            finished_bytes: 3 * one_run,
+        };
+        let registry = Registry::new(config, TaskTracker::new(), CancellationToken::new());
+        let request = request();
+        let ids = ["s1", "s2", "s3", "s4", "s5"];
+        for id in ids {
+            let new = NewRun { key: id, stream_id: id.into(), request: &request, idempotency_key: None, first_seq: 0 };
+            let (_, _) = registry.join_or_start(new, |run| {
+                let mut sink = RunSink::new(run.clone(), None, 0);
+                sink.emit(chunk(1));
+                assert_eq!(registry.active(), 1, "counted while it runs");
+                sink.emit(StreamEvent::Done);
+            });
+        }
+        assert_eq!(registry.active(), 0);
+        let held: Vec<bool> = ids.iter().map(|id| registry.run(id).is_some()).collect();
+        assert_eq!(held, [false, false, true, true, true], "the two oldest were forgotten");
+        assert_eq!(registry.finished_bytes.load(Ordering::Relaxed), 3 * one_run);
     }
 }

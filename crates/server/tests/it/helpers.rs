@@ -22,6 +22,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// The run log's database, where the test makes its API keys.
     pub database_url: String,
+    /// The SQLite file made for this app, removed with it.
+    scratch: Option<std::path::PathBuf>,
     admin_key: tokio::sync::OnceCell<String>,
     /// Sending on it starts a graceful shutdown.
     pub shutdown: Option<oneshot::Sender<()>>,
@@ -81,9 +83,11 @@ pub async fn spawn_app_unready(
 ) -> TestApp {
     let mut config = config;
     // A file rather than memory, so the test can make API keys in the app's own database.
+    let mut scratch = None;
     if config.store.database_url.expose() == "sqlite::memory:" {
         let path = std::env::temp_dir().join(format!("{}.db", unique("tripstream-test")));
         config.store.database_url = SecretUrl::new(format!("sqlite://{}", path.display()));
+        scratch = Some(path);
     }
     let database_url = config.store.database_url.expose().to_owned();
     let services = services.unwrap_or_else(|| Services::from_settings(&config.engine).unwrap());
@@ -101,6 +105,7 @@ pub async fn spawn_app_unready(
         base,
         client: tripstream_adapters::http::client(std::time::Duration::from_secs(5)),
         database_url,
+        scratch,
         admin_key: tokio::sync::OnceCell::new(),
         shutdown: Some(tx),
         server,
@@ -109,6 +114,16 @@ pub async fn spawn_app_unready(
 
 pub fn seoul_body() -> &'static str {
     r#"{"location": "Seoul", "startDate": "2025-11-10", "endDate": "2025-11-12", "budget": "medium"}"#
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(path) = &self.scratch {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+            }
+        }
+    }
 }
 
 impl TestApp {

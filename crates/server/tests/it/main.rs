@@ -1,5 +1,6 @@
 //! The HTTP contract of API.md, over a real socket with a real SSE parser.
 
+mod admission;
 mod auth;
 mod helpers;
 mod page;

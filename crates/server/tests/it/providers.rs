@@ -215,3 +215,18 @@ async fn a_model_plans_a_place_outside_the_bundled_data_with_geocoding_and_archi
     let offline = spawn_app().await;
     assert_eq!(offline.generate(body).await.status(), 422);
 }
+
+#[tokio::test]
+async fn a_fallback_plan_is_never_served_from_the_cache_as_the_first_providers() {
+    // Gemini is unreachable: the offline planner writes the plan instead.
+    let app = spawn_app_with(gemini_config("http://127.0.0.1:9"), None).await;
+    let body = r#"{"location":"Seoul","startDate":"2025-11-10","endDate":"2025-11-11","budget":"low"}"#;
+    for attempt in ["first", "second"] {
+        let response = app.generate(body).await;
+        assert_eq!(response.status(), 200, "{attempt}");
+        assert_eq!(response.headers()["x-cache"], "MISS", "{attempt}: the fallback's plan was not cached as Gemini's");
+        let plan: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(plan["metadata"]["provider"], "offline", "{attempt}");
+        assert_eq!(plan["metadata"]["cached"], false, "{attempt}");
+    }
+}

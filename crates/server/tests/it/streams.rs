@@ -137,5 +137,5 @@ async fn shutdown_ends_unfinished_streams_with_a_retryable_error_then_done() {
     assert_eq!(rest[n - 2]["retryable"], true);
     assert_eq!(rest[n - 1]["type"], "done");
     assert!(dropped.load(Ordering::SeqCst));
-    tokio::time::timeout(Duration::from_secs(10), app.server).await.expect("the server stops").unwrap();
+    tokio::time::timeout(Duration::from_secs(10), &mut app.server).await.expect("the server stops").unwrap();
 }

@@ -1,0 +1,154 @@
+//! Serving connections, with the limits a server facing the internet needs and `axum::serve` does not
+//! expose: a cap on open connections, a deadline for a request's headers (and for the first request of a
+//! connection: a client that connects and says nothing is closed), HTTP/2's concurrent streams and
+//! keep-alive pings, a deep accept backlog for bursts, and every connection's task tracked so shutdown can
+//! wait for them.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::{TcpListener, TcpSocket};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower_service::Service;
+
+/// How many connections wait to be accepted: a burst of new streams must not overflow it.
+const BACKLOG: u32 = 4096;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Open connections at most; beyond it new ones wait in the backlog.
+    pub max_connections: usize,
+    /// The longest a client may take to send a request's headers, and to start its first request.
+    pub header_read_timeout: Duration,
+    /// Concurrent streams on one HTTP/2 connection.
+    pub http2_max_streams: u32,
+    /// How often an idle HTTP/2 connection is pinged; one that does not answer within the same time is
+    /// closed.
+    pub http2_keep_alive: Duration,
+}
+
+/// `wanted` connections, or fewer if the process may not open that many files (each connection is one,
+/// and the process needs some for itself: the database, Redis, upstream calls).
+pub fn connection_cap(wanted: usize) -> usize {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit only writes the struct it is given.
+    let files = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
+        usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX)
+    } else {
+        usize::MAX
+    };
+    // Half for client connections: each stream to a provider may need one more.
+    let cap = wanted.min(files / 2).max(16);
+    if cap < wanted {
+        tracing::info!(wanted, cap, open_files = files, "MAX_CONNECTIONS lowered to fit the open-file limit");
+    }
+    cap
+}
+
+/// Binds with a backlog deep enough for a burst (the default of 128 drops connections when hundreds of
+/// clients connect at once).
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
+}
+
+/// Serves `router` on `listener` until `stop` is cancelled, then stops accepting and waits for the open
+/// connections to finish (an SSE stream ends when its generation does).
+pub async fn serve(listener: TcpListener, router: Router, limits: Limits, stop: CancellationToken) {
+    let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let connections = TaskTracker::new();
+    let graceful = GracefulShutdown::new();
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(limits.http2_max_streams)
+        .keep_alive_interval(Some(limits.http2_keep_alive))
+        .keep_alive_timeout(limits.http2_keep_alive);
+    let builder = Arc::new(builder);
+    loop {
+        let permit = tokio::select! {
+            permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            () = stop.cancelled() => break,
+        };
+        if permits.available_permits() == 0 {
+            metrics::counter!("tripstream_connections_at_cap_total").increment(1);
+        }
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors, or a connection reset before it was accepted: wait a little.
+                    tracing::debug!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+            () = stop.cancelled() => break,
+        };
+        // Events are small writes that must leave at once, not wait on Nagle's algorithm.
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set");
+        }
+        let started = Arc::new(AtomicBool::new(false));
+        let service = {
+            let (router, started) = (router.clone(), started.clone());
+            hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+                started.store(true, Ordering::Relaxed);
+                // Anonymous callers are known by their address (or the trusted proxy's word for it).
+                request.extensions_mut().insert(ConnectInfo(peer));
+                let mut router = router.clone();
+                async move { Ok::<_, Infallible>(router.call(request).await.unwrap_or_else(|never| match never {})) }
+            })
+        };
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        let first_request = limits.header_read_timeout;
+        connections.spawn(async move {
+            let connection = builder.serve_connection_with_upgrades(TokioIo::new(tcp), service);
+            let connection = watcher.watch(connection);
+            tokio::pin!(connection);
+            let deadline = tokio::time::sleep(first_request);
+            tokio::pin!(deadline);
+            let mut waiting = true;
+            loop {
+                tokio::select! {
+                    result = &mut connection => {
+                        if let Err(e) = result {
+                            tracing::debug!(error = %e, "connection ended with an error");
+                        }
+                        break;
+                    }
+                    // A client that has not started a request in time is closed (it may be holding a
+                    // connection open on purpose); one that has goes on under hyper's own limits.
+                    () = &mut deadline, if waiting => {
+                        if !started.load(Ordering::Relaxed) {
+                            metrics::counter!("tripstream_connections_timed_out_total").increment(1);
+                            break;
+                        }
+                        waiting = false;
+                    }
+                }
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    connections.close();
+    connections.wait().await;
+}
