@@ -193,6 +193,8 @@ def check_place_day(doc, p, w):
 def check_meals(doc, ids):
     meals = doc["meals"]
     assert len(meals) >= 30, f"meals: {len(meals)} < 30"
+    restaurants = [m for m in meals if m.get("category") == "food"]
+    assert len(restaurants) >= 30, f"meals: {len(restaurants)} restaurants (category food, not cafe) < 30"
     for m in meals:
         w = f"meals/{m.get('id')}"
         assert m["id"] not in ids, f"{w}: duplicate id"

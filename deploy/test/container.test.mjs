@@ -260,6 +260,10 @@ describe("the build stage's context (.dockerignore)", { skip }, () => {
         mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
         copyFileSync(path.join(repoRoot, f), path.join(dir, f));
       }
+      // Every package of the lock file, for every platform (a fresh machine's cache holds only what its
+      // own builds needed), then resolved offline: nothing but the lock file decides the versions.
+      const fetched = spawnSync("cargo", ["fetch", "--locked"], { cwd: dir, encoding: "utf8" });
+      assert.equal(fetched.status, 0, fetched.stderr);
       const metadata = spawnSync("cargo", ["metadata", "--locked", "--offline", "--format-version", "1"], {
         cwd: dir,
         encoding: "utf8",

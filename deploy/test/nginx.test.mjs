@@ -42,8 +42,15 @@ async function collect(response, limit = Infinity) {
   return { events, ...result };
 }
 
+/** `TAKEOVER_GAP` (crates/adapters/src/eventlog): a replica taking a stream over numbers on from past it, since
+ * the replica that died may have sent its clients events it never logged, and no id may name two events. */
+const TAKEOVER_GAP = 100_000;
+
 function assertWhole(events, what) {
-  assert.deepEqual(events.map((e) => e.id), events.map((_, i) => String(i)), `${what}: every event once, in order`);
+  // Contiguous from 0; from a takeover's "starting it again" status on, contiguous from past the gap.
+  const restart = events.findIndex((e) => e.event.message?.includes("starting it again"));
+  const expected = events.map((_, i) => String(restart >= 0 && i >= restart ? i + TAKEOVER_GAP : i));
+  assert.deepEqual(events.map((e) => e.id), expected, `${what}: every event once, in order`);
   assert.deepEqual(events.slice(-2).map((e) => e.event.type), ["complete", "done"], `${what}: ends with complete, done`);
   const progress = events.map((e) => e.event.progress).filter((p) => p !== undefined);
   assert.deepEqual(progress, [...progress].sort((a, b) => a - b), `${what}: progress never goes back`);
@@ -166,7 +173,9 @@ describe("nothing is buffered", () => {
     // The first four events leave together; then the offline planner writes a chunk every DELAY_MS.
     const times = await timeline(cluster.nginx.base, 10);
     const gaps = times.slice(4).map((t, i) => t - times[3 + i]);
-    assert.ok(gaps.every((g) => g > DELAY_MS * 0.5), `chunks arrive one by one, ${DELAY_MS} ms apart: gaps ${gaps.map((g) => g.toFixed(0))}`);
+    // Buffering gathers them all (gaps near 0); a busy machine may delay one chunk into the next (196, 20).
+    const spaced = gaps.filter((g) => g > DELAY_MS * 0.5).length;
+    assert.ok(spaced >= gaps.length - 1, `chunks arrive one by one, ${DELAY_MS} ms apart: gaps ${gaps.map((g) => g.toFixed(0))}`);
   });
 });
 

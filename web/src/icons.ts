@@ -21,6 +21,7 @@ export const ICONS = {
   alert: `${open}<circle cx="12" cy="12" r="9"/><path d="M12 7.5v5.5M12 16.3h.01"/></svg>`,
   print: `${open}<path d="M7 8V3.5h10V8"/><rect x="3.5" y="8" width="17" height="8.5" rx="2"/><path d="M7 14h10v6.5H7z"/></svg>`,
   check: `${open}<path d="M5 12.5l4.5 4.5L19 7.5"/></svg>`,
+  calendar: `${open}<rect x="3.5" y="5" width="17" height="15.5" rx="2"/><path d="M3.5 10h17M8 3v4M16 3v4M12 13v5M9.5 15.5h5"/></svg>`,
 } as const;
 
 /** An icon for a day's weather, from its rain chance and temperature. */

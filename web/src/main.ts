@@ -3,8 +3,12 @@
 
 import {
   TripstreamError,
+  calendarUrl,
   getCatalog,
+  getSharedPlan,
   isAbortError,
+  regenerateDay,
+  sharePlan,
   streamPlan,
   type Budget,
   type Day,
@@ -14,9 +18,10 @@ import {
   type Step,
   type StreamEvent,
 } from "../../clients/typescript/src/index.js";
-import { byId, h } from "./dom.js";
+import { byId, h, svg } from "./dom.js";
 import { dateRange, isoDate, money, tripDays } from "./format.js";
 import { STRINGS, type Lang } from "./i18n.js";
+import { ICONS } from "./icons.js";
 import { activateMaps } from "./map.js";
 import { budgetLabel, dayCard, summary, tips } from "./render.js";
 
@@ -37,6 +42,15 @@ const state = {
   run: null as Run | null,
   /** What the results show, kept so a language switch can draw it again. */
   plan: null as Plan | null,
+  /** The caller's saved copy of the plan shown (from the `complete` event), which Share links to. */
+  planId: null as string | null,
+  /** The link made for it, once Share was pressed. */
+  shareUrl: null as string | null,
+  sharing: false,
+  shareProblem: false,
+  copied: false,
+  /** `/p/{shareId}`: the page shows that shared plan, read-only, without the form. */
+  sharedId: sharedIdOf(location.pathname),
   request: null as PlanRequest | null,
   draftDays: new Map<number, Day>(),
   draftCurrency: "",
@@ -45,7 +59,19 @@ const state = {
   progress: 0,
   /** The try to resume a broken stream under way (1, 2, …), or null when connected. */
   reconnecting: null as number | null,
+  /** A day being written again ("Regenerate this day"), or the last one's failure. */
+  regen: null as Regen | null,
+  /** What was typed in each day's instruction field, kept across redraws. */
+  instructions: new Map<number, string>(),
 };
+
+interface Regen {
+  day: number;
+  controller: AbortController | null;
+  /** The last status line: `{progress}% {message}`. */
+  status: string;
+  error: unknown;
+}
 
 const el = {
   form: byId<HTMLFormElement>("plan-form"),
@@ -75,7 +101,16 @@ const el = {
   draftPanel: byId<HTMLDetailsElement>("draft-panel"),
   draft: byId<HTMLPreElement>("draft"),
   plan: byId("plan"),
+  formPanel: byId("plan-form").closest("section") as HTMLElement,
+  sharedHead: byId("shared-head"),
+  sharedTitle: byId("shared-title"),
+  sharedNote: byId("shared-note"),
 };
+
+function sharedIdOf(path: string): string | null {
+  const match = /^\/p\/([^/]+)$/.exec(path);
+  return match ? decodeURIComponent(match[1] ?? "") : null;
+}
 
 function t() {
   return STRINGS[state.lang];
@@ -123,7 +158,8 @@ function applyLanguage() {
     const label = item.querySelector(".step-label");
     if (label) label.textContent = t().steps[item.dataset.step as Step];
   }
-  document.title = `tripstream — ${t().formTitle}`;
+  // A shared plan keeps the title the server gave it (its Open Graph title).
+  if (!state.sharedId) document.title = `tripstream — ${t().formTitle}`;
   fillDestinations();
   updateBudgetCeilings();
   updateButtons();
@@ -298,7 +334,14 @@ function drawReconnecting() {
 }
 
 function resetResults(request: PlanRequest) {
+  state.regen?.controller?.abort();
+  state.regen = null;
+  state.instructions.clear();
   state.plan = null;
+  state.planId = null;
+  state.shareUrl = null;
+  state.shareProblem = false;
+  state.copied = false;
   state.error = null;
   state.request = request;
   state.draftDays.clear();
@@ -337,6 +380,7 @@ function onEvent(event: StreamEvent) {
       break;
     case "complete":
       setProgress(100, event.message, event.step);
+      state.planId = event.planId ?? null;
       break;
     case "error":
     case "done":
@@ -432,8 +476,17 @@ function redrawResults() {
       destination && destination.currency === plan.currency
         ? destination.budget[plan.budget] * plan.days.length * plan.travelers
         : null;
-    const days = h("div", { class: "days", id: "days" }, ...plan.days.map((day) => dayCard(day, plan.currency, lang)));
-    el.plan.replaceChildren(summary(plan, ceiling, lang), days);
+    const canRegenerate = state.planId !== null && !state.sharedId;
+    const days = h(
+      "div",
+      { class: "days", id: "days" },
+      ...plan.days.map((day) => dayCard(day, plan.currency, lang, false, canRegenerate ? regenBox(day.day) : null)),
+    );
+    const actions = [calendarLink(), state.planId && !state.sharedId ? shareButton() : null].filter((a) => a !== null);
+    el.plan.replaceChildren(summary(plan, ceiling, lang, actions));
+    const box = shareBox();
+    if (box) el.plan.append(box);
+    el.plan.append(days);
     const tipList = tips(plan, lang);
     if (tipList) el.plan.append(tipList);
   } else if (state.draftDays.size) {
@@ -443,6 +496,180 @@ function redrawResults() {
     );
   }
   activateMaps(el.plan);
+}
+
+// ---------------------------------------------------------------------------------------------- calendar
+
+/**
+ * "Add to calendar": the plan's `calendar.ics` (one event per activity, in the destination's time zone) for
+ * a saved plan of this page's session or a share link; nothing for a plan that was not saved.
+ */
+function calendarLink(): HTMLAnchorElement | null {
+  const of = state.sharedId ? { shareId: state.sharedId } : state.planId ? { planId: state.planId } : null;
+  if (!of) return null;
+  return h(
+    "a",
+    { class: "calendar-link", id: "calendar", href: calendarUrl(of), download: "", type: "text/calendar" },
+    svg(ICONS.calendar, "icon"),
+    t().addToCalendar,
+  );
+}
+
+// ------------------------------------------------------------------------------------ regenerating a day
+
+/** A day card's foot: an instruction field and "Regenerate this day", with the run's progress or failure. */
+function regenBox(day: number): HTMLElement {
+  const strings = t();
+  const regen = state.regen;
+  const busy = regen !== null && regen.controller !== null;
+  const mine = regen?.day === day;
+  const inputId = `regen-instruction-${day}`;
+  const input = h("input", {
+    id: inputId,
+    type: "text",
+    class: "regen-instruction",
+    maxlength: "200",
+    placeholder: strings.regeneratePlaceholder,
+    value: state.instructions.get(day) ?? "",
+    disabled: busy,
+  }) as HTMLInputElement;
+  input.addEventListener("input", () => state.instructions.set(day, input.value));
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Enter") void regenerate(day);
+  });
+  const button = h(
+    "button",
+    { type: "button", class: "secondary regen-button", "data-regenerate": day, disabled: busy },
+    busy && mine ? strings.regenerating : strings.regenerate,
+  );
+  button.addEventListener("click", () => void regenerate(day));
+  let status: string | null = null;
+  if (mine && regen.controller) status = regen.status;
+  else if (mine && regen.error) status = `${strings.regenerateFailed} ${regen.error instanceof Error ? regen.error.message : ""}`;
+  return h(
+    "div",
+    { class: "regen", "aria-busy": String(busy && mine) },
+    h("label", { for: inputId }, strings.regenerateLabel(day)),
+    h("div", { class: "regen-row" }, input, button),
+    h(
+      "p",
+      { class: mine && regen.error ? "regen-status problem" : "regen-status", id: `regen-status-${day}`, role: "status" },
+      status ?? "",
+    ),
+  );
+}
+
+/** Writes day `day` of the saved plan shown again; the plan shown becomes the new version. */
+async function regenerate(day: number) {
+  const planId = state.planId;
+  if (!planId || state.regen?.controller) return;
+  const controller = new AbortController();
+  const regen: Regen = { day, controller, status: t().regenerating, error: null };
+  state.regen = regen;
+  redrawResults();
+  const instruction = (state.instructions.get(day) ?? "").trim();
+  try {
+    await regenerateDay(planId, day, {
+      signal: controller.signal,
+      ...(instruction ? { instruction } : {}),
+      onEvent: (event) => {
+        if (state.regen !== regen) return;
+        if (event.type === "status" || event.type === "progress") {
+          regen.status = `${event.progress}% ${event.message}`;
+          const line = document.getElementById(`regen-status-${day}`);
+          if (line) line.textContent = regen.status;
+        } else if (event.type === "complete") {
+          state.plan = event.plan;
+          state.planId = event.planId ?? planId;
+          // A new version: a link made for the old one still shows the latest, but say nothing stale.
+          state.copied = false;
+        }
+      },
+    });
+    if (state.regen !== regen) return;
+    state.regen = null;
+    state.instructions.delete(day);
+  } catch (error) {
+    if (state.regen !== regen) return;
+    regen.controller = null;
+    regen.error = isAbortError(error) ? null : error;
+    if (!regen.error) state.regen = null;
+  }
+  redrawResults();
+  document.querySelector<HTMLButtonElement>(`[data-regenerate="${day}"]`)?.focus();
+}
+
+// ----------------------------------------------------------------------------------------------- sharing
+
+/** "Share": makes a read-only link to the saved plan (once), shows it and copies it. */
+function shareButton(): HTMLButtonElement {
+  const label = state.sharing ? t().sharing : t().share;
+  const button = h("button", { type: "button", class: "secondary share-button", id: "share", disabled: state.sharing }, label);
+  button.addEventListener("click", () => void share());
+  return button;
+}
+
+async function share() {
+  const planId = state.planId;
+  if (!planId || state.sharing) return;
+  if (!state.shareUrl) {
+    state.sharing = true;
+    state.shareProblem = false;
+    redrawResults();
+    try {
+      const link = await sharePlan(planId);
+      if (state.planId !== planId) return;
+      state.shareUrl = new URL(link.url, location.origin).href;
+    } catch {
+      state.shareProblem = true;
+    } finally {
+      state.sharing = false;
+    }
+  }
+  if (state.shareUrl) {
+    try {
+      await navigator.clipboard.writeText(state.shareUrl);
+      state.copied = true;
+    } catch {
+      // No clipboard (permissions, an insecure origin): the link is shown to copy by hand.
+      state.copied = false;
+    }
+  }
+  redrawResults();
+  document.getElementById("share-url")?.focus();
+}
+
+/** The link made, to copy, and what happened; nothing before Share is pressed. */
+function shareBox(): HTMLElement | null {
+  if (!state.shareUrl && !state.shareProblem) return null;
+  const strings = t();
+  if (!state.shareUrl) return h("p", { class: "panel share-box problem", id: "share-box", role: "alert" }, strings.shareFailed);
+  const input = h("input", { id: "share-url", type: "text", readonly: true, value: state.shareUrl, spellcheck: "false" });
+  input.addEventListener("focus", () => input.select());
+  return h(
+    "div",
+    { class: "panel share-box", id: "share-box" },
+    h("label", { for: "share-url" }, strings.shareLink),
+    input,
+    h("p", { class: "share-status", id: "share-status", role: "status" }, state.copied ? strings.shareCopied : strings.shareReady),
+  );
+}
+
+/** The page at `/p/{shareId}`: the shared plan, read-only; no form, nothing generated. */
+async function showShared(shareId: string) {
+  document.body.dataset.mode = "shared";
+  el.formPanel.hidden = true;
+  el.empty.hidden = true;
+  el.sharedHead.hidden = false;
+  try {
+    const shared = await getSharedPlan(shareId);
+    state.plan = shared.plan;
+  } catch {
+    el.sharedTitle.dataset.i18n = "sharedMissingTitle";
+    el.sharedNote.dataset.i18n = "sharedMissing";
+    el.sharedHead.dataset.missing = "true";
+  }
+  applyLanguage();
 }
 
 // ---------------------------------------------------------------------------------------------- wiring
@@ -497,6 +724,14 @@ function init() {
   wire();
   applyLanguage();
   document.body.dataset.ready = "true";
+  if (state.sharedId) {
+    // The destinations are still loaded: they give the shared plan its budget ceiling.
+    void Promise.all([loadServerInfo(), showShared(state.sharedId)]).then(() => {
+      redrawResults();
+      document.body.dataset.loaded = "true";
+    });
+    return;
+  }
   void loadServerInfo().then(() => {
     if (!el.location.value) el.location.value = state.destinations.find((d) => d.id === "seoul")?.name[state.lang] ?? "";
     updateBudgetCeilings();

@@ -52,8 +52,11 @@ function activityItem(activity: Activity, n: number, currency: string, lang: Lan
   );
 }
 
-/** One day's card. `draft` marks a card from a `day` event, before the final plan replaces it. */
-export function dayCard(day: Day, currency: string, lang: Lang, draft = false): HTMLElement {
+/**
+ * One day's card. `draft` marks a card from a `day` event, before the final plan replaces it; `extra` goes at
+ * its foot (the page's "Regenerate this day").
+ */
+export function dayCard(day: Day, currency: string, lang: Lang, draft = false, extra: HTMLElement | null = null): HTMLElement {
   const t = STRINGS[lang];
   const weather = day.weather;
   const forecast = weather.source === "forecast";
@@ -100,11 +103,13 @@ export function dayCard(day: Day, currency: string, lang: Lang, draft = false): 
       h("span", null, t.dayCost),
       h("strong", { class: "day-cost" }, money(day.dailyCost, currency, lang)),
     ),
+    extra,
   );
 }
 
 /** The plan's head: title, dates, the total against the budget ceiling (when known), warnings. */
-export function summary(plan: Plan, ceiling: number | null, lang: Lang): HTMLElement {
+/** The plan's head: title, dates, total against the budget; `actions` are buttons beside Print (Share). */
+export function summary(plan: Plan, ceiling: number | null, lang: Lang, actions: HTMLElement[] = []): HTMLElement {
   const t = STRINGS[lang];
   const days = plan.days.length;
   const share = ceiling ? plan.totalCost / ceiling : null;
@@ -130,7 +135,12 @@ export function summary(plan: Plan, ceiling: number | null, lang: Lang): HTMLEle
           `${dateRange(plan.startDate, plan.endDate, lang)} · ${t.nights(days)} · ${t.travelersCount(plan.travelers)}`,
         ),
       ),
-      h("div", { class: "summary-side" }, h("span", { class: "badge budget-badge" }, budgetLabel(plan.budget, lang)), printButton(lang)),
+      h(
+        "div",
+        { class: "summary-side" },
+        h("span", { class: "badge budget-badge" }, budgetLabel(plan.budget, lang)),
+        h("div", { class: "summary-actions" }, printButton(lang), ...actions),
+      ),
     ),
     h(
       "div",

@@ -3,11 +3,10 @@
 // one day per page, and nothing of the form or the buttons. The PDF, its pages as PNGs and a print-media
 // screenshot go to e2e/artifacts/.
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 
-import { ARTIFACTS, browserAndServer, fetchPlan, finished, openPage, plan } from "../support/browser.mjs";
+import { ARTIFACTS, browserAndServer, fetchPlan, finished, openPage, pdfPageText as pageText, pdfPages, plan, poppler } from "../support/browser.mjs";
 
 const REQUEST = { location: "Seoul", startDate: "2025-11-10", endDate: "2025-11-13", budget: "medium", language: "en" };
 const A4_POINTS = [595, 842];
@@ -16,20 +15,6 @@ let browser;
 let server;
 let tileOrigin;
 let close;
-
-function poppler(tool, args) {
-  try {
-    return execFileSync(tool, args, { encoding: "utf8" });
-  } catch (error) {
-    if (error.code === "ENOENT") assert.fail(`${tool} is missing (apt-get install poppler-utils)`);
-    throw error;
-  }
-}
-
-/** A page's text with its runs of white space made one space, so a name wrapped over two lines still reads whole. */
-function pageText(pdf, n) {
-  return poppler("pdftotext", ["-f", String(n), "-l", String(n), "-layout", pdf, "-"]).replace(/\s+/g, " ");
-}
 
 before(async () => {
   ({ browser, server, tileOrigin, close } = await browserAndServer());
@@ -77,11 +62,9 @@ describe("printing the plan", () => {
 
     const pdf = path.join(ARTIFACTS, "plan.pdf");
     await page.pdf({ path: pdf, preferCSSPageSize: true, printBackground: true });
-    const info = poppler("pdfinfo", [pdf]);
-    const pages = Number(info.match(/^Pages:\s+(\d+)/m)?.[1]);
+    const { pages, size, info } = pdfPages(pdf);
     assert.equal(pages, 1 + expected.days.length, `the summary, then one page per day:\n${info}`);
-    const [width, height] = info.match(/^Page size:\s+([\d.]+) x ([\d.]+) pts/m).slice(1).map(Number);
-    assert.deepEqual([Math.round(width), Math.round(height)], A4_POINTS, "A4");
+    assert.deepEqual(size, A4_POINTS, "A4");
     poppler("pdftoppm", ["-r", "60", "-png", pdf, path.join(ARTIFACTS, "plan-pdf")]);
 
     const cover = pageText(pdf, 1);

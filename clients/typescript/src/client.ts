@@ -1,12 +1,26 @@
 import { createParser, type EventSourceMessage } from "eventsource-parser";
 
 import { TripstreamError, type TripstreamErrorInit } from "./errors.js";
-import type { Catalog, DestinationInfo, Health, Plan, PlanRequest, StreamEvent } from "./types.js";
+import type {
+  Catalog,
+  DestinationInfo,
+  GeneratedPlan,
+  Health,
+  Plan,
+  PlanRequest,
+  PlanSummary,
+  SavedPlan,
+  Share,
+  SharedPlan,
+  StreamEvent,
+} from "./types.js";
 
 export const STREAM_PATH = "/api/v1/plans/generate/stream";
 export const GENERATE_PATH = "/api/v1/plans/generate";
 export const DESTINATIONS_PATH = "/api/v1/destinations";
 export const HEALTH_PATH = "/health";
+export const PLANS_PATH = "/api/v1/plans";
+export const SHARES_PATH = "/api/v1/shares";
 
 const KNOWN_TYPES: ReadonlySet<string> = new Set(["status", "progress", "chunk", "day", "complete", "error", "done"]);
 
@@ -176,6 +190,36 @@ export async function errorFromResponse(response: Response): Promise<TripstreamE
  * when aborted, also while waiting to reconnect, after which no event is delivered.
  */
 export async function streamPlan(request: PlanRequest, options: StreamPlanOptions = {}): Promise<Plan> {
+  return streamFrom(STREAM_PATH, JSON.stringify(request), options);
+}
+
+/** Options of {@link regenerateDay}: a stream's, and what the new day should be like. */
+export interface RegenerateDayOptions extends StreamPlanOptions {
+  /** The traveller's wish for the day ("more food, less walking", "실내 위주로"): at most 200 characters. */
+  instruction?: string;
+}
+
+/** Where day `n` of a saved plan is written again. */
+export function regeneratePath(planId: string, n: number): string {
+  return `${PLANS_PATH}/${encodeURIComponent(planId)}/days/${encodeURIComponent(String(n))}/regenerate`;
+}
+
+/**
+ * Writes day `n` (1 for the first) of the caller's saved plan `planId` again over
+ * `POST /api/v1/plans/{planId}/days/{n}/regenerate`, streamed exactly like {@link streamPlan} (the same
+ * events through `onEvent`, one `day` event for the new day, the same resume after a broken connection),
+ * and resolves with the whole plan, whose other days are unchanged; the `complete` event's `planId` names
+ * the saved plan, now at its next version. Rejects like {@link streamPlan}: `plan_not_found` (unknown, or
+ * someone else's), `invalid_request` with `field` `day` or `instruction`.
+ */
+export async function regenerateDay(planId: string, n: number, options: RegenerateDayOptions = {}): Promise<Plan> {
+  const { instruction, ...rest } = options;
+  const body = JSON.stringify(instruction !== undefined ? { instruction } : {});
+  return streamFrom(regeneratePath(planId, n), body, rest);
+}
+
+/** One stream opened by a `POST` of `body` to `path`, read to its end and resumed where it breaks. */
+async function streamFrom(path: string, body: string, options: StreamPlanOptions): Promise<Plan> {
   const { signal, onEvent } = options;
   const maxReconnects = Math.max(0, Math.floor(options.maxReconnects ?? DEFAULT_MAX_RECONNECTS));
   const baseDelay = Math.max(0, options.reconnectDelayMs ?? DEFAULT_RECONNECT_DELAY_MS);
@@ -187,11 +231,7 @@ export async function streamPlan(request: PlanRequest, options: StreamPlanOption
   };
   if (options.lastEventId !== undefined) headers["Last-Event-ID"] = options.lastEventId;
 
-  const response = await send(
-    endpoint(options.baseUrl, STREAM_PATH),
-    { method: "POST", headers, body: JSON.stringify(request) },
-    options,
-  );
+  const response = await send(endpoint(options.baseUrl, path), { method: "POST", headers, body }, options);
   if (!response.ok) throw await errorFromResponse(response);
 
   let lastEventId = options.lastEventId;
@@ -470,8 +510,11 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   });
 }
 
-/** Generates a plan over `POST /api/v1/plans/generate` (one JSON document, no progress). */
-export async function generatePlan(request: PlanRequest, options: ClientOptions = {}): Promise<Plan> {
+/**
+ * Generates a plan over `POST /api/v1/plans/generate` (one JSON document, no progress), with `planId`, the
+ * caller's saved copy.
+ */
+export async function generatePlan(request: PlanRequest, options: ClientOptions = {}): Promise<GeneratedPlan> {
   const response = await send(
     endpoint(options.baseUrl, GENERATE_PATH),
     {
@@ -482,7 +525,7 @@ export async function generatePlan(request: PlanRequest, options: ClientOptions 
     options,
   );
   if (!response.ok) throw await errorFromResponse(response);
-  return (await readJson(response, options)) as Plan;
+  return (await readJson(response, options)) as GeneratedPlan;
 }
 
 /** The destinations the server knows (`GET /api/v1/destinations`), with names and budget ceilings. */
@@ -506,13 +549,81 @@ export async function getHealth(options: ClientOptions = {}): Promise<Health> {
   return (await getJson(HEALTH_PATH, options)) as Health;
 }
 
-async function getJson(path: string, options: ClientOptions): Promise<unknown> {
+/**
+ * The latest version of one of the caller's saved plans (`GET /api/v1/plans/{planId}`), or version `version`.
+ * Another caller's plan fails like an unknown one: `plan_not_found`.
+ */
+export async function getPlan(planId: string, options: ClientOptions & { version?: number } = {}): Promise<SavedPlan> {
+  const id = encodeURIComponent(planId);
+  const path = options.version === undefined ? `${PLANS_PATH}/${id}` : `${PLANS_PATH}/${id}/versions/${options.version}`;
+  return (await getJson(path, options)) as SavedPlan;
+}
+
+/** The caller's saved plans, the most recently changed first (`GET /api/v1/plans`, at most `limit`, 1–100). */
+export async function listPlans(options: ClientOptions & { limit?: number } = {}): Promise<PlanSummary[]> {
+  const query = options.limit === undefined ? "" : `?limit=${options.limit}`;
+  return ((await getJson(`${PLANS_PATH}${query}`, options)) as { plans: PlanSummary[] }).plans;
+}
+
+/** A new read-only link to one of the caller's plans (`POST /api/v1/plans/{planId}/share`). */
+export async function sharePlan(planId: string, options: ClientOptions = {}): Promise<Share> {
+  return (await requestJson("POST", `${PLANS_PATH}/${encodeURIComponent(planId)}/share`, options)) as Share;
+}
+
+/** The plan behind a share link, for anyone with it (`GET /api/v1/shares/{shareId}`). */
+export async function getSharedPlan(shareId: string, options: ClientOptions = {}): Promise<SharedPlan> {
+  return (await getJson(`${SHARES_PATH}/${encodeURIComponent(shareId)}`, options)) as SharedPlan;
+}
+
+/** Whose calendar: one of the caller's saved plans, or the plan behind a share link. */
+export type CalendarOf = { planId: string } | { shareId: string };
+
+/**
+ * Where a plan's calendar file is (RFC 5545, one event per activity in the destination's time zone):
+ * `GET /api/v1/plans/{planId}/calendar.ics` for the caller's own plan, `GET /api/v1/shares/{shareId}/calendar.ics`
+ * for a share link. For a link or a calendar app's "subscribe"; the plan's own URL needs the caller's
+ * credentials (a key, or the page's session cookie), a share link's does not.
+ */
+export function calendarUrl(of: CalendarOf, options: Pick<ClientOptions, "baseUrl"> = {}): string {
+  const path =
+    "planId" in of
+      ? `${PLANS_PATH}/${encodeURIComponent(of.planId)}/calendar.ics`
+      : `${SHARES_PATH}/${encodeURIComponent(of.shareId)}/calendar.ics`;
+  return endpoint(options.baseUrl, path);
+}
+
+/**
+ * A plan's calendar file as text (`text/calendar`), fetched with the client's credentials. Another caller's
+ * plan fails like an unknown one (`plan_not_found`), a revoked link with `share_not_found`.
+ */
+export async function getCalendar(of: CalendarOf, options: ClientOptions = {}): Promise<string> {
   const response = await send(
-    endpoint(options.baseUrl, path),
-    { method: "GET", headers: { Accept: "application/json", ...authHeaders(options) } },
+    calendarUrl(of, options),
+    { method: "GET", headers: { Accept: "text/calendar", ...authHeaders(options) } },
     options,
   );
   if (!response.ok) throw await errorFromResponse(response);
+  return response.text();
+}
+
+/** Revokes a link to one of the caller's plans (`DELETE /api/v1/shares/{shareId}`); it is `share_not_found` after. */
+export async function revokeShare(shareId: string, options: ClientOptions = {}): Promise<void> {
+  await requestJson("DELETE", `${SHARES_PATH}/${encodeURIComponent(shareId)}`, options);
+}
+
+async function getJson(path: string, options: ClientOptions): Promise<unknown> {
+  return requestJson("GET", path, options);
+}
+
+/** A request without a body; its JSON answer (`undefined` for `204`). */
+async function requestJson(method: string, path: string, options: ClientOptions): Promise<unknown> {
+  const response = await send(
+    endpoint(options.baseUrl, path),
+    { method, headers: { Accept: "application/json", ...authHeaders(options) } },
+    options,
+  );
+  if (!response.ok) throw await errorFromResponse(response);
+  if (response.status === 204) return undefined;
   return readJson(response, options);
 }
 

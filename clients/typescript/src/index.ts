@@ -1,9 +1,18 @@
 export {
   streamPlan,
+  regenerateDay,
+  regeneratePath,
   generatePlan,
   listDestinations,
   getCatalog,
   getHealth,
+  getPlan,
+  listPlans,
+  sharePlan,
+  getSharedPlan,
+  revokeShare,
+  calendarUrl,
+  getCalendar,
   errorFromResponse,
   resumePath,
   DEFAULT_MAX_RECONNECTS,
@@ -13,8 +22,18 @@ export {
   GENERATE_PATH,
   DESTINATIONS_PATH,
   HEALTH_PATH,
+  PLANS_PATH,
+  SHARES_PATH,
 } from "./client.js";
-export type { ClientOptions, StreamPlanOptions, EventMeta, ReconnectInfo, ReconnectedInfo } from "./client.js";
+export type {
+  CalendarOf,
+  ClientOptions,
+  StreamPlanOptions,
+  RegenerateDayOptions,
+  EventMeta,
+  ReconnectInfo,
+  ReconnectedInfo,
+} from "./client.js";
 export { TripstreamError, isAbortError } from "./errors.js";
 export type { TripstreamErrorInit } from "./errors.js";
 export type * from "./types.js";

@@ -158,7 +158,11 @@ export type ErrorCode =
   /** HTTP only: the key's daily LLM token budget is spent. */
   | "quota_exceeded"
   /** HTTP only: this replica is at capacity; retry after `Retry-After`. */
-  | "overloaded";
+  | "overloaded"
+  /** HTTP only: no saved plan or version with this id, or not the caller's (the two are not told apart). */
+  | "plan_not_found"
+  /** HTTP only: no share link with this id, or it was revoked. */
+  | "share_not_found";
 
 /** Codes this client adds for failures that never reached the contract's error shape. */
 export type ClientErrorCode =
@@ -182,8 +186,6 @@ interface EventExt {
    * (`X-Resume-Token` on a resume or cancel, or `?token=` for EventSource). Keep it like a password.
    */
   resumeToken?: string;
-  /** On refine events: the refine iteration, 1-based. */
-  iteration?: number;
 }
 
 /** A step started. */
@@ -192,6 +194,8 @@ export interface StatusEvent extends EventExt {
   message: string;
   progress: number;
   step: Step;
+  /** (ext) On refine events: the refine iteration, 1-based. */
+  iteration?: number;
 }
 
 /** A step reached its milestone. */
@@ -200,6 +204,8 @@ export interface ProgressEvent extends EventExt {
   message: string;
   progress: number;
   step: Step;
+  /** (ext) On refine events: the refine iteration, 1-based. */
+  iteration?: number;
 }
 
 /** A piece of the draft as it is written: text for people, not JSON. */
@@ -225,6 +231,8 @@ export interface CompleteEvent extends EventExt {
   progress: 100;
   step: "finalize_plan";
   plan: Plan;
+  /** (ext) The caller's saved copy of the plan (`plan_…`), saved before this event was sent: `getPlan(planId)`. */
+  planId?: string;
 }
 
 /** The generation failed; `message` is for people, `error` is a stable code. */
@@ -234,6 +242,10 @@ export interface ErrorEvent extends EventExt {
   error: ErrorCode;
   /** (ext) Whether trying again may succeed. */
   retryable?: boolean;
+  /** (ext) Tokens spent before the failure, when an LLM was called. */
+  usage?: Usage;
+  /** (ext) On `cancelled`: the days drafted before the cancellation. */
+  partialDays?: Day[];
 }
 
 /** The last message of every stream. */
@@ -272,7 +284,6 @@ export interface DestinationInfo {
   budget: Record<Budget, number>;
 }
 
-/** `GET /health`. */
 /** `GET /health`: the status for everyone, the details for admins only. */
 export interface Health {
   status: string;
@@ -295,4 +306,47 @@ export interface Catalog {
   destinations: DestinationInfo[];
   /** Whether places beyond the list can be planned (an LLM provider is configured). */
   plansAnywhere: boolean;
+}
+
+/** The answer of `POST /api/v1/plans/generate`: the plan, and (ext) the id of the caller's saved copy. */
+export type GeneratedPlan = Plan & { planId?: string };
+
+/** A saved plan as `GET /api/v1/plans` lists it. */
+export interface PlanSummary {
+  planId: string;
+  /** The latest version's title. */
+  title: string;
+  location: string;
+  startDate: string;
+  endDate: string;
+  latestVersion: number;
+  createdAtMs: number;
+  /** When the latest version was saved; retention (`PLAN_RETENTION_DAYS`) counts from here. */
+  updatedAtMs: number;
+}
+
+/** One version of a saved plan (`GET /api/v1/plans/{planId}` and `…/versions/{n}`). */
+export interface SavedPlan extends PlanSummary {
+  version: number;
+  versionCreatedAtMs: number;
+  /** The request the plan was generated for. */
+  request: Partial<PlanRequest>;
+  plan: Plan;
+}
+
+/** A read-only link to a saved plan (`POST /api/v1/plans/{planId}/share`). */
+export interface Share {
+  shareId: string;
+  planId: string;
+  /** The page that shows the plan: `/p/{shareId}`, on the server's origin. */
+  url: string;
+  createdAtMs: number;
+}
+
+/** A shared plan as anyone with the link reads it (`GET /api/v1/shares/{shareId}`). */
+export interface SharedPlan {
+  shareId: string;
+  title: string;
+  version: number;
+  plan: Plan;
 }

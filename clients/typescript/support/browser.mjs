@@ -1,6 +1,7 @@
 // What the browser tests share: Debian's Chromium driven by playwright-core, a page opened on a running
 // `tripstream serve` with its requests and complaints recorded, the form filled in, and axe-core's audit.
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
@@ -38,19 +39,16 @@ export async function browserAndServer(env = {}) {
  * A fresh page on `server`, loaded, with every request and every page or console error recorded. Failed loads
  * from `tileOrigin` are expected where tiles are unreachable, and are not counted as problems.
  */
-export async function openPage(browser, server, { width = 1280, height = 900, locale = "ko-KR", query = "", tileOrigin = null } = {}) {
+export async function openPage(
+  browser,
+  server,
+  { width = 1280, height = 900, locale = "ko-KR", path: pagePath = "/", query = "", tileOrigin = null } = {},
+) {
   const context = await browser.newContext({ viewport: { width, height }, locale, deviceScaleFactor: 1 });
   const page = await context.newPage();
   page.setDefaultTimeout(15_000);
-  const requests = [];
-  const problems = [];
-  page.on("request", (request) => requests.push(request.url()));
-  page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
-  page.on("console", (message) => {
-    const fromTiles = tileOrigin && message.location().url.startsWith(tileOrigin);
-    if (message.type() === "error" && !fromTiles) problems.push(`console: ${message.text()} (${message.location().url})`);
-  });
-  await page.goto(`${server.baseUrl}/${query}`);
+  const { requests, problems } = record(page, { ignoreFrom: tileOrigin });
+  await page.goto(`${server.baseUrl}${pagePath}${query}`);
   try {
     await page.waitForSelector("body[data-loaded]");
   } catch (error) {
@@ -60,6 +58,42 @@ export async function openPage(browser, server, { width = 1280, height = 900, lo
     );
   }
   return { page, context, requests, problems };
+}
+
+/** Records every request `page` makes and every page or console error (but console errors from `ignoreFrom`). */
+export function record(page, { ignoreFrom = null } = {}) {
+  const requests = [];
+  const problems = [];
+  page.on("request", (request) => requests.push(request.url()));
+  page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
+  page.on("console", (message) => {
+    const ignored = ignoreFrom && message.location().url.startsWith(ignoreFrom);
+    if (message.type() === "error" && !ignored) problems.push(`console: ${message.text()} (${message.location().url})`);
+  });
+  return { requests, problems };
+}
+
+/** Runs one of poppler's tools (Debian's poppler-utils) and returns what it printed. */
+export function poppler(tool, args) {
+  try {
+    return execFileSync(tool, args, { encoding: "utf8" });
+  } catch (error) {
+    if (error.code === "ENOENT") assert.fail(`${tool} is missing (apt-get install poppler-utils)`);
+    throw error;
+  }
+}
+
+/** A PDF page's text with its runs of white space made one space, so a name wrapped over two lines still reads whole. */
+export function pdfPageText(pdf, n) {
+  return poppler("pdftotext", ["-f", String(n), "-l", String(n), "-layout", pdf, "-"]).replace(/\s+/g, " ");
+}
+
+/** How many pages a PDF has, and their size in points. */
+export function pdfPages(pdf) {
+  const info = poppler("pdfinfo", [pdf]);
+  const pages = Number(info.match(/^Pages:\s+(\d+)/m)?.[1]);
+  const size = info.match(/^Page size:\s+([\d.]+) x ([\d.]+) pts/m).slice(1).map((n) => Math.round(Number(n)));
+  return { pages, size, info };
 }
 
 /** Fills the form (the destination as typed, ISO dates) and submits it. */

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use tripstream_domain::Day;
 use tripstream_domain::event::ErrorCode;
 use tripstream_domain::rules::Finding;
-use tripstream_engine::{Draft, DraftSink, GenerateError, GeneratorInfo, PlanContext, PlanGenerator};
+use tripstream_engine::{DayRequest, Draft, DraftSink, GenerateError, GeneratorInfo, PlanContext, PlanGenerator};
 
 pub struct FallbackChain {
     links: Vec<Arc<dyn PlanGenerator>>,
@@ -40,6 +40,7 @@ impl FallbackChain {
             let result = match call {
                 Call::Draft => link.generate_draft(ctx, &mut watch).await,
                 Call::Refine { current, findings } => link.refine_plan(ctx, current, findings, &mut watch).await,
+                Call::Day(day) => link.regenerate_day(ctx, day, &mut watch).await,
             };
             let touched = watch.touched;
             match result {
@@ -76,6 +77,7 @@ impl FallbackChain {
 enum Call<'a> {
     Draft,
     Refine { current: &'a Draft, findings: &'a [Finding] },
+    Day(&'a DayRequest<'a>),
 }
 
 fn falls_through(code: ErrorCode) -> bool {
@@ -124,6 +126,17 @@ impl PlanGenerator for FallbackChain {
             .and_then(|g| self.links.iter().position(|l| l.info().provider == g.provider))
             .unwrap_or(0);
         self.run(from, ctx, Call::Refine { current, findings }, sink).await
+    }
+
+    /// A day is written by the first link that can, as a draft is: the plan's other days were perhaps
+    /// written by another, but they stay as they are.
+    async fn regenerate_day(
+        &self,
+        ctx: &PlanContext,
+        day: &DayRequest<'_>,
+        sink: &mut dyn DraftSink,
+    ) -> Result<Draft, GenerateError> {
+        self.run(0, ctx, Call::Day(day), sink).await
     }
 }
 

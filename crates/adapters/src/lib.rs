@@ -5,6 +5,7 @@
 pub mod cache;
 pub mod catalog;
 pub mod climatology;
+pub mod eval;
 pub mod eventlog;
 pub mod fallback;
 pub mod geocoded;
@@ -13,6 +14,8 @@ pub mod keys;
 pub mod limited;
 pub mod llm;
 pub mod offline;
+pub mod places;
+pub mod plans;
 pub mod runlog;
 pub mod weather;
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio::sync::Semaphore;
 use tripstream_domain::Finding;
-use tripstream_engine::{Draft, DraftSink, GenerateError, GeneratorInfo, PlanContext, PlanGenerator};
+use tripstream_engine::{DayRequest, Draft, DraftSink, GenerateError, GeneratorInfo, PlanContext, PlanGenerator};
 
 pub struct Limited {
     inner: Arc<dyn PlanGenerator>,
@@ -47,6 +47,16 @@ impl PlanGenerator for Limited {
     ) -> Result<Draft, GenerateError> {
         let _turn = self.turn().await;
         self.inner.refine_plan(ctx, current, findings, sink).await
+    }
+
+    async fn regenerate_day(
+        &self,
+        ctx: &PlanContext,
+        day: &DayRequest<'_>,
+        sink: &mut dyn DraftSink,
+    ) -> Result<Draft, GenerateError> {
+        let _turn = self.turn().await;
+        self.inner.regenerate_day(ctx, day, sink).await
     }
 }
 

@@ -30,12 +30,19 @@ enum Command {
     Plan(commands::plan::PlanArgs),
     /// List the bundled destinations.
     Destinations(commands::destinations::DestinationsArgs),
+    /// Generate a corpus of offline plans and print the commonsense scorecard.
+    Eval(commands::eval::EvalArgs),
     /// Print the monitoring numbers from the run log.
     Stats(commands::stats::StatsArgs),
     /// Create, list and revoke the API keys callers send as `Authorization: Bearer …`.
     Keys(commands::keys::KeysArgs),
+    /// Saved plans in the database `serve` uses: list them, print one (`plans show ID`), write one day of
+    /// one again (`plans regenerate ID DAY`).
+    Plans(commands::plans::PlansArgs),
     /// Ask the server on this machine whether it is ready (a container's health check): exit 0 if so.
     Healthcheck(commands::healthcheck::HealthcheckArgs),
+    /// Print the API's OpenAPI 3.1 document (what `serve` answers at /openapi.json).
+    Openapi,
 }
 
 fn main() -> ExitCode {
@@ -52,9 +59,12 @@ fn main() -> ExitCode {
             Command::Serve(args) => commands::serve::run(args).await,
             Command::Plan(args) => commands::plan::run(args).await,
             Command::Destinations(args) => commands::destinations::run(args),
+            Command::Eval(args) => commands::eval::run(args).await,
             Command::Stats(args) => commands::stats::run(args).await,
             Command::Keys(args) => commands::keys::run(args).await,
+            Command::Plans(args) => commands::plans::run(args).await,
             Command::Healthcheck(args) => commands::healthcheck::run(args).await,
+            Command::Openapi => commands::openapi::run(),
         }
     })
 }

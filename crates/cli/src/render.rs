@@ -4,9 +4,10 @@ use std::fmt::Write;
 
 use tripstream_domain::money::format_amount;
 use tripstream_domain::text::day_lines;
-use tripstream_domain::{Destination, Language, Plan};
+use tripstream_domain::{Language, Plan};
 
-pub fn itinerary(plan: &Plan, destination: &Destination) -> String {
+/// The plan as text; with the trip's budget ceiling (from its destination) when it is known.
+pub fn itinerary(plan: &Plan, ceiling: Option<u64>) -> String {
     let lang = plan.language;
     let ko = lang == Language::Ko;
     let mut out = String::new();
@@ -31,16 +32,17 @@ pub fn itinerary(plan: &Plan, destination: &Destination) -> String {
             let _ = writeln!(out, "{indent}{line}");
         }
     }
-    let ceiling = destination.budget.for_trip(plan.budget, plan.days.len() as u32, plan.travelers);
     let _ = writeln!(out);
-    let _ = writeln!(
-        out,
-        "{} {} / {} {}",
-        if ko { "총비용:" } else { "Total:" },
-        format_amount(&plan.currency, plan.total_cost),
-        if ko { "예산 상한" } else { "budget ceiling" },
-        format_amount(&plan.currency, ceiling)
-    );
+    let total = format!("{} {}", if ko { "총비용:" } else { "Total:" }, format_amount(&plan.currency, plan.total_cost));
+    match ceiling {
+        Some(ceiling) => {
+            let label = if ko { "예산 상한" } else { "budget ceiling" };
+            let _ = writeln!(out, "{total} / {label} {}", format_amount(&plan.currency, ceiling));
+        }
+        None => {
+            let _ = writeln!(out, "{total}");
+        }
+    }
     if !plan.tips.is_empty() {
         let _ = writeln!(out, "\n{}", if ko { "팁:" } else { "Tips:" });
         for tip in &plan.tips {

@@ -8,6 +8,7 @@ use crate::request::{BudgetLevel, Language};
 
 /// A text in both languages the service speaks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Localized {
     pub en: String,
     pub ko: String,
@@ -25,6 +26,7 @@ impl Localized {
 /// Spending ceilings per traveller per day for activities and meals (lodging excluded), in the
 /// destination's currency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BudgetCeilings {
     pub low: u64,
     pub medium: u64,
@@ -40,9 +42,10 @@ impl BudgetCeilings {
         }
     }
 
-    /// The ceiling for a whole trip: per day per traveller, times days, times travellers.
+    /// The ceiling for a whole trip: per day per traveller, times days, times travellers (saturating:
+    /// the figures are data, and a ceiling cannot wrap into a small one).
     pub fn for_trip(&self, level: BudgetLevel, days: u32, travelers: u32) -> u64 {
-        self.per_traveler_per_day(level) * u64::from(days) * u64::from(travelers)
+        self.per_traveler_per_day(level).saturating_mul(u64::from(days)).saturating_mul(u64::from(travelers))
     }
 }
 

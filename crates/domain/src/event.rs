@@ -7,6 +7,7 @@ use crate::plan::{Day, Plan, Usage};
 
 /// The workflow's steps, named as on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Step {
     GatherContext,
@@ -57,6 +58,7 @@ pub mod progress {
 /// The stable error codes of the contract: the `error` of an `error` event and the `error.code` of an
 /// HTTP error body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     InvalidRequest,
@@ -86,6 +88,10 @@ pub enum ErrorCode {
     QuotaExceeded,
     /// HTTP only: this replica is at its capacity; another may not be.
     Overloaded,
+    /// HTTP only: no such saved plan or version, or not the caller's.
+    PlanNotFound,
+    /// HTTP only: no such share link, or revoked, or not the caller's to revoke.
+    ShareNotFound,
 }
 
 impl ErrorCode {
@@ -109,6 +115,8 @@ impl ErrorCode {
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::QuotaExceeded => "quota_exceeded",
             ErrorCode::Overloaded => "overloaded",
+            ErrorCode::PlanNotFound => "plan_not_found",
+            ErrorCode::ShareNotFound => "share_not_found",
         }
     }
 
@@ -120,6 +128,8 @@ impl ErrorCode {
                 | ErrorCode::UnknownDestination
                 | ErrorCode::Cancelled
                 | ErrorCode::NotFound
+                | ErrorCode::PlanNotFound
+                | ErrorCode::ShareNotFound
                 | ErrorCode::Unauthorized
                 | ErrorCode::Forbidden
                 | ErrorCode::IdempotencyKeyReused
@@ -129,6 +139,7 @@ impl ErrorCode {
 
 /// A `status` or `progress` event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StepMessage {
     pub message: String,
     pub progress: u8,
@@ -139,6 +150,7 @@ pub struct StepMessage {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Chunk {
     pub content: String,
     pub progress: u8,
@@ -147,6 +159,7 @@ pub struct Chunk {
 
 /// Ext: one day of the draft, complete and parsed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DayReady {
     pub day: Day,
     pub progress: u8,
@@ -154,14 +167,20 @@ pub struct DayReady {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Complete {
     pub message: String,
     pub progress: u8,
     pub step: Step,
     pub plan: Box<Plan>,
+    /// Ext: the id of the caller's saved copy (`plan_…`), for `GET /api/v1/plans/{planId}`; absent when
+    /// the plan could not be saved. Set per caller as the event is delivered, never by the engine.
+    #[serde(default, rename = "planId", skip_serializing_if = "Option::is_none")]
+    pub plan_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Failure {
     pub message: String,
     pub error: ErrorCode,
@@ -177,14 +196,22 @@ pub struct Failure {
 
 /// One event of a stream. Serialized with a `type` tag, exactly as API.md lists them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum StreamEvent {
+    /// A step started.
     Status(StepMessage),
+    /// A step reached its milestone.
     Progress(StepMessage),
+    /// A piece of the draft as it is generated: human-readable text, not raw JSON.
     Chunk(Chunk),
+    /// Ext: one day of the draft is complete and parsed, for rendering cards as they come.
     Day(DayReady),
+    /// The final plan (`progress` 100, `step` `finalize_plan`).
     Complete(Complete),
+    /// The generation failed: `message` is for people (in the request's language), `error` a stable code.
     Error(Failure),
+    /// The last message of every stream, success or failure; nothing follows it.
     Done,
 }
 

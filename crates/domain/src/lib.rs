@@ -4,15 +4,21 @@
 //! Architecture invariant: this crate does no IO and knows no async runtime. Everything here is a pure
 //! function of its inputs, so every rule can be tested without a network, a clock or a sleep.
 
+pub mod calendar;
+pub mod checks;
 pub mod destination;
 pub mod event;
 pub mod messages;
 pub mod money;
+pub mod places;
 pub mod plan;
 pub mod repair;
 pub mod request;
 pub mod rules;
 pub mod text;
+
+#[cfg(test)]
+mod properties;
 
 pub use destination::{
     BudgetCeilings, ClimateNormal, Destination, DestinationProfile, Holiday, Localized, MealWindows, TimeWindow,

@@ -26,6 +26,20 @@ pub fn draft_done(lang: Language, days: usize) -> String {
     }
 }
 
+pub fn regenerate_status(lang: Language, day: u32) -> String {
+    match lang {
+        Language::Ko => format!("AI가 {day}일차 일정을 새로 만들고 있습니다..."),
+        Language::En => format!("AI is redrafting day {day}..."),
+    }
+}
+
+pub fn regenerate_done(lang: Language, day: u32) -> String {
+    match lang {
+        Language::Ko => format!("{day}일차 새 일정 초안 완료"),
+        Language::En => format!("Day {day} redrafted"),
+    }
+}
+
 pub fn validate_status(lang: Language) -> String {
     pick(lang, "계획을 검증하고 있습니다...", "Checking the plan...")
 }
@@ -74,6 +88,16 @@ pub fn restarted(lang: Language) -> String {
     )
 }
 
+/// Ext: said to a stream's listeners on a replica that stalled and lost it to another, which goes on
+/// with it; they read on from the shared log.
+pub fn moved(lang: Language) -> String {
+    pick(
+        lang,
+        "다른 서버가 계획 생성을 이어받았습니다. 그곳에서 이어서 받습니다...",
+        "Another server took over making your plan; continuing from there...",
+    )
+}
+
 /// The title of a plan: `서울 3일 여행` / `3 days in Seoul`.
 pub fn plan_title(lang: Language, place: &str, days: u32) -> String {
     match lang {
@@ -113,6 +137,8 @@ pub fn error(lang: Language, code: ErrorCode) -> String {
         }
         ErrorCode::Cancelled => ("여행 계획 생성이 취소되었습니다.", "Plan generation was cancelled."),
         ErrorCode::NotFound => ("찾을 수 없습니다.", "Not found."),
+        ErrorCode::PlanNotFound => ("저장된 여행 계획을 찾을 수 없습니다.", "No such saved plan."),
+        ErrorCode::ShareNotFound => ("공유 링크를 찾을 수 없습니다.", "No such share link."),
         ErrorCode::Unavailable => (
             "서비스를 잠시 사용할 수 없습니다. 잠시 후 다시 시도해 주세요.",
             "The service is briefly unavailable. Please try again shortly.",
@@ -135,6 +161,23 @@ pub fn error(lang: Language, code: ErrorCode) -> String {
         ),
     };
     pick(lang, ko, en)
+}
+
+/// A shared plan's preview title in chat apps (Open Graph): "Seoul, 3 days".
+pub fn share_title(lang: Language, location: &str, days: usize) -> String {
+    match lang {
+        Language::Ko => format!("{location}, {days}일"),
+        Language::En if days == 1 => format!("{location}, 1 day"),
+        Language::En => format!("{location}, {days} days"),
+    }
+}
+
+/// A shared plan's preview description: its title, dates and total cost.
+pub fn share_description(lang: Language, title: &str, dates: &str, total: &str) -> String {
+    match lang {
+        Language::Ko => format!("{title} · {dates} · 총 {total}"),
+        Language::En => format!("{title} · {dates} · {total} in all"),
+    }
 }
 
 fn pick(lang: Language, ko: &str, en: &str) -> String {

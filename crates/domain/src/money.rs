@@ -30,9 +30,24 @@ pub fn format_amount(currency: &str, amount: u64) -> String {
     }
 }
 
+/// The sum of `amounts`, or `None` when it does not fit in a `u64`. Money is always added this way: a
+/// sum that wrapped would read as a small amount and pass the budget rule.
+pub fn checked_sum(amounts: impl IntoIterator<Item = u64>) -> Option<u64> {
+    amounts.into_iter().try_fold(0u64, u64::checked_add)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::format_amount;
+    use super::{checked_sum, format_amount};
+
+    #[test]
+    fn sums_that_do_not_fit_are_none_never_wrapped() {
+        assert_eq!(checked_sum([1, 2, 3]), Some(6));
+        assert_eq!(checked_sum([]), Some(0));
+        assert_eq!(checked_sum([u64::MAX, 0]), Some(u64::MAX));
+        assert_eq!(checked_sum([u64::MAX, 1]), None);
+        assert_eq!(checked_sum([u64::MAX / 2 + 1, u64::MAX / 2 + 1]), None);
+    }
 
     #[test]
     fn amounts_are_grouped_with_the_currency_symbol() {

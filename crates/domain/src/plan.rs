@@ -59,6 +59,7 @@ impl<'de> Deserialize<'de> for ClockTime {
 
 /// What kind of thing an activity is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Category {
     Sightseeing,
@@ -90,6 +91,7 @@ impl Category {
 
 /// A point on the map.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GeoPoint {
     pub lat: f64,
     pub lon: f64,
@@ -97,6 +99,7 @@ pub struct GeoPoint {
 
 /// Where a day's weather figures come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum WeatherSource {
     /// A real forecast for that date.
@@ -106,12 +109,14 @@ pub enum WeatherSource {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct DayWeather {
     pub summary: String,
     pub temp_min_c: f64,
     pub temp_max_c: f64,
     /// Percent, 0–100.
+    #[cfg_attr(feature = "openapi", schema(maximum = 100))]
     pub precipitation_chance: u8,
     pub source: WeatherSource,
 }
@@ -126,15 +131,22 @@ impl DayWeather {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Activity {
+    /// Local start time, `HH:MM`.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$", example = "09:00"))]
     pub time: ClockTime,
     pub duration_minutes: u16,
     pub name: String,
     #[serde(default)]
+    // Always written, though a missing one reads as empty.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub description: String,
     pub category: Category,
     #[serde(default)]
+    // Always written, though a missing one reads as empty.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub area: String,
     /// For all travellers together, in whole units of the plan's currency.
     pub cost: u64,
@@ -156,9 +168,12 @@ impl Activity {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Day {
+    /// 1-based.
     pub day: u32,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Date))]
     pub date: Date,
     pub theme: String,
     pub weather: DayWeather,
@@ -167,12 +182,21 @@ pub struct Day {
 }
 
 impl Day {
+    /// The day's activities' costs added up, or `None` when the sum overflows (which the validator
+    /// reports as a broken rule 4).
+    pub fn checked_activities_cost(&self) -> Option<u64> {
+        crate::money::checked_sum(self.activities.iter().map(|a| a.cost))
+    }
+
+    /// [`Self::checked_activities_cost`], saturating at `u64::MAX`: what `dailyCost` is set to. A
+    /// saturated sum is never the exact one, so [`crate::rules::validate`] still rejects the plan.
     pub fn activities_cost(&self) -> u64 {
-        self.activities.iter().map(|a| a.cost).sum()
+        self.checked_activities_cost().unwrap_or(u64::MAX)
     }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Usage {
     pub input_tokens: u64,
@@ -180,17 +204,20 @@ pub struct Usage {
 }
 
 impl std::ops::AddAssign for Usage {
+    /// Saturating: the counts come from providers, and an absurd one must not wrap into a small one.
     fn add_assign(&mut self, other: Self) {
-        self.input_tokens += other.input_tokens;
-        self.output_tokens += other.output_tokens;
+        self.input_tokens = self.input_tokens.saturating_add(other.input_tokens);
+        self.output_tokens = self.output_tokens.saturating_add(other.output_tokens);
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Metadata {
     pub provider: String,
     pub model: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub generated_at: jiff::Timestamp,
     /// Drafts made: 1 for the first draft, plus one per refine iteration.
     pub iterations: u32,
@@ -203,6 +230,7 @@ pub struct Metadata {
 
 /// The destination as the plan names it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PlanDestination {
     pub name: String,
     pub country: String,
@@ -212,6 +240,7 @@ pub struct PlanDestination {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Plan {
     pub id: String,
@@ -219,7 +248,9 @@ pub struct Plan {
     /// The location exactly as requested (trimmed).
     pub location: String,
     pub destination: PlanDestination,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Date))]
     pub start_date: Date,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Date))]
     pub end_date: Date,
     pub budget: BudgetLevel,
     pub travelers: u32,
@@ -233,12 +264,18 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Sets `dailyCost` and `totalCost` to the exact sums (rule 4).
+    /// Sets `dailyCost` and `totalCost` to the exact sums (rule 4), or to `u64::MAX` where a sum
+    /// overflows, which [`crate::rules::validate`] reports.
     pub fn recompute_costs(&mut self) {
         for day in &mut self.days {
             day.daily_cost = day.activities_cost();
         }
-        self.total_cost = self.days.iter().map(|d| d.daily_cost).sum();
+        self.total_cost = self.checked_total_cost().unwrap_or(u64::MAX);
+    }
+
+    /// Every activity's cost added up, or `None` when that overflows.
+    pub fn checked_total_cost(&self) -> Option<u64> {
+        crate::money::checked_sum(self.days.iter().flat_map(|d| d.activities.iter().map(|a| a.cost)))
     }
 }
 

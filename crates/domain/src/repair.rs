@@ -14,49 +14,91 @@ pub fn repair(plan: &mut Plan, ctx: &ValidationContext) -> Vec<Finding> {
     let expected = ctx.dates.len() as usize;
     plan.days.truncate(expected);
     for (index, day) in plan.days.iter_mut().enumerate() {
-        day.day = index as u32 + 1;
-        day.date = ctx.dates.date(index as u32);
-        day.activities.retain(|a| !a.name.trim().is_empty());
-        fix_schedule(day);
-        while day.activities.len() > MAX_ACTIVITIES {
-            if !drop_costliest(day, |_| true, MAX_ACTIVITIES - 1) {
-                break;
-            }
-        }
+        fix_day(day, index, ctx);
     }
-    drop_repeats(plan);
+    drop_repeats(plan.days.iter_mut(), HashSet::new());
     for day in &mut plan.days {
-        if day.weather.is_rainy() {
-            while day.activities.iter().filter(|a| !a.indoor).count() > 1 {
-                if !drop_costliest(day, |a| !a.indoor, MIN_ACTIVITIES) {
-                    break;
-                }
-            }
-        }
+        fix_rain(day);
     }
     plan.recompute_costs();
     if plan.total_cost > ctx.budget_ceiling {
         // Dropping activities is only worth it when it gets the plan under the ceiling.
         let mut trimmed = plan.clone();
-        trim_to_budget(&mut trimmed, ctx.budget_ceiling);
+        trim_to_budget(&mut trimmed, ctx.budget_ceiling, |_| true);
         if trimmed.total_cost <= ctx.budget_ceiling {
             *plan = trimmed;
         }
     }
+    remaining(plan, ctx)
+}
+
+/// [`repair`] that touches day `index` (0-based) only: every other day stays exactly as it is. A place
+/// the other days visit is dropped from this day, and only this day's activities are trimmed to the
+/// budget. For a plan of which one day was written again.
+pub fn repair_day(plan: &mut Plan, index: usize, ctx: &ValidationContext) -> Vec<Finding> {
+    if index < plan.days.len() {
+        let elsewhere: HashSet<String> = plan
+            .days
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != index)
+            .flat_map(|(_, d)| d.activities.iter().filter(|a| !a.is_meal()).map(|a| normalize_name(&a.name)))
+            .collect();
+        let day = &mut plan.days[index];
+        fix_day(day, index, ctx);
+        drop_repeats(std::iter::once(&mut *day), elsewhere);
+        fix_rain(day);
+        plan.recompute_costs();
+        if plan.total_cost > ctx.budget_ceiling {
+            let mut trimmed = plan.clone();
+            trim_to_budget(&mut trimmed, ctx.budget_ceiling, |di| di == index);
+            if trimmed.total_cost <= ctx.budget_ceiling {
+                *plan = trimmed;
+            }
+        }
+    }
+    remaining(plan, ctx)
+}
+
+/// Numbering, dates, empty names, the schedule and the most activities of one day.
+fn fix_day(day: &mut Day, index: usize, ctx: &ValidationContext) {
+    day.day = index as u32 + 1;
+    day.date = ctx.dates.date(index as u32);
+    day.activities.retain(|a| !a.name.trim().is_empty());
+    fix_schedule(day);
+    while day.activities.len() > MAX_ACTIVITIES {
+        if !drop_costliest(day, |_| true, MAX_ACTIVITIES - 1) {
+            break;
+        }
+    }
+}
+
+/// A rainy day keeps at most one outdoor activity where it can spare the others.
+fn fix_rain(day: &mut Day) {
+    if day.weather.is_rainy() {
+        while day.activities.iter().filter(|a| !a.indoor).count() > 1 {
+            if !drop_costliest(day, |a| !a.indoor, MIN_ACTIVITIES) {
+                break;
+            }
+        }
+    }
+}
+
+fn remaining(plan: &Plan, ctx: &ValidationContext) -> Vec<Finding> {
     let mut remaining = validate(plan, ctx);
     remaining.sort_by_key(Finding::rule);
     remaining
 }
 
 /// Drops the costliest optional activity, again and again, until the plan fits `ceiling` or nothing
-/// more can go (meals stay, and every day keeps its minimum of activities).
-fn trim_to_budget(plan: &mut Plan, ceiling: u64) {
+/// more can go (meals stay, and every day keeps its minimum of activities), from the days `day` allows.
+fn trim_to_budget(plan: &mut Plan, ceiling: u64, day: impl Fn(usize) -> bool) {
     while plan.total_cost > ceiling {
         let costliest = plan
             .days
             .iter()
             .enumerate()
-            .filter(|(_, d)| d.activities.len() > MIN_ACTIVITIES)
+            .filter(|(di, d)| day(*di) && d.activities.len() > MIN_ACTIVITIES)
             .flat_map(|(di, d)| d.activities.iter().enumerate().map(move |(ai, a)| (di, ai, a)))
             .filter(|(_, _, a)| !a.is_meal() && a.cost > 0)
             .max_by_key(|(_, _, a)| a.cost)
@@ -111,10 +153,10 @@ fn drop_costliest(day: &mut Day, pred: impl Fn(&Activity) -> bool, keep: usize) 
     }
 }
 
-/// Drops a repeated (non-meal) activity where its day can spare it.
-fn drop_repeats(plan: &mut Plan) {
-    let mut seen = HashSet::new();
-    for day in &mut plan.days {
+/// Drops a repeated (non-meal) activity where its day can spare it; `seen` holds the places visited
+/// before these days.
+fn drop_repeats<'a>(days: impl Iterator<Item = &'a mut Day>, mut seen: HashSet<String>) {
+    for day in days {
         let mut i = 0;
         while i < day.activities.len() {
             let a = &day.activities[i];
@@ -208,5 +250,24 @@ mod tests {
         let names: Vec<&str> = d.activities.iter().map(|a| a.name.as_str()).collect();
         assert_eq!(names, ["Sunrise", "Lunch", "Club"]);
         assert_eq!(d.activities[0].time, ClockTime::hm(6, 0));
+    }
+
+    #[test]
+    fn repairing_one_day_leaves_the_others_exactly_as_they_are() {
+        let mut rainy = good_day(2);
+        rainy.weather.precipitation_chance = 90;
+        rainy.activities.push(activity("20:00", 60, "Night Walk", Category::Nature, 0, false));
+        rainy.activities.push(activity("21:30", 60, "palace 1", Category::Sightseeing, 90000, true));
+        let mut p = plan(vec![good_day(1), rainy, good_day(3)]);
+        // Day 3 repeats day 1's palace too; a whole-plan repair would drop it there, this one may not.
+        p.days[2].activities.push(activity("20:00", 60, "Palace 1", Category::Sightseeing, 0, true));
+        p.recompute_costs();
+        let (first, third) = (p.days[0].clone(), p.days[2].clone());
+        let ceiling = p.total_cost - 1;
+        let remaining = repair_day(&mut p, 1, &ctx(ceiling));
+        assert_eq!((&p.days[0], &p.days[2]), (&first, &third));
+        assert!(p.days[1].activities.iter().all(|a| normalize_name(&a.name) != "palace 1"), "{:?}", p.days[1]);
+        assert_eq!(p.days[1].activities.iter().filter(|a| !a.indoor).count(), 1);
+        assert_eq!(remaining.iter().map(Finding::rule).collect::<Vec<_>>(), vec![Rule::Repeats]);
     }
 }

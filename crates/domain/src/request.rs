@@ -33,6 +33,7 @@ impl RequestError {
 
 /// The budget level a traveller asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum BudgetLevel {
     Low,
@@ -58,6 +59,7 @@ impl BudgetLevel {
 
 /// The language of every human-readable string in a response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Language {
     #[default]
@@ -192,17 +194,70 @@ impl Default for RequestLimits {
 }
 
 /// The request body as clients send it. Every field is optional here so that a missing field gets a
-/// message naming it; unknown fields are rejected so that a typo never silently does nothing.
+/// message naming it; unknown fields are rejected so that a typo never silently does nothing. An optional
+/// field sent as `null` is taken as absent.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawPlanRequest {
+    /// A city or region: 1–100 characters after trimming, no control characters.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, required = true, min_length = 1, max_length = 100, pattern = r"\S", example = "Seoul"))]
     pub location: Option<String>,
+    /// The first day, `YYYY-MM-DD`.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, required = true, format = Date, example = "2025-11-10"))]
     pub start_date: Option<String>,
+    /// The last day, `YYYY-MM-DD`, not before `startDate`; the trip (both ends counted) is at most
+    /// `MAX_TRIP_DAYS` days long (14 unless configured otherwise).
+    #[cfg_attr(feature = "openapi", schema(value_type = String, required = true, format = Date, example = "2025-11-12"))]
     pub end_date: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = BudgetLevel, required = true))]
     pub budget: Option<String>,
+    /// Ext: the language of every text of the answer; when absent, `Accept-Language` picks ko or en, else ko.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Language>, required = false))]
     pub language: Option<String>,
+    /// Ext: how many travel together (default 1); costs are for all of them.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<u32>, required = false, minimum = 1, maximum = 20, example = 2))]
     pub travelers: Option<i64>,
+    /// Ext: at most 10 hints such as `food` or `history`, each 1–40 characters (trimmed, lower-cased,
+    /// deduplicated); hints, not constraints.
+    #[cfg_attr(feature = "openapi", schema(schema_with = interests_schema, required = false))]
     pub interests: Option<Vec<String>>,
+}
+
+/// `interests`: at most 10 strings of 1–40 characters, or `null`.
+#[cfg(feature = "openapi")]
+fn interests_schema() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
+    let item = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(MAX_INTEREST_CHARS))
+        .pattern(Some(r"\S"));
+    ArrayBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
+        .items(item)
+        .max_items(Some(MAX_INTERESTS))
+        .description(Some(
+            "Ext: at most 10 hints such as `food` or `history`, each 1–40 characters (trimmed, lower-cased, \
+             deduplicated); hints, not constraints.",
+        ))
+        .examples([serde_json::json!(["food", "history"])])
+        .build()
+}
+
+impl From<&PlanRequest> for RawPlanRequest {
+    /// A valid request in the contract's JSON form, as it is kept (the shared log, saved plans).
+    fn from(request: &PlanRequest) -> Self {
+        RawPlanRequest {
+            location: Some(request.location.as_str().to_owned()),
+            start_date: Some(request.dates.start().to_string()),
+            end_date: Some(request.dates.end().to_string()),
+            budget: Some(request.budget.as_str().to_owned()),
+            language: Some(request.language.as_str().to_owned()),
+            travelers: Some(i64::from(request.travelers)),
+            interests: Some(request.interests.clone()),
+        }
+    }
 }
 
 /// A request that satisfies every rule of the contract.

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use crate::checks::{Check, Severity};
 use crate::money::format_amount;
 use crate::plan::{ClockTime, Plan};
 use crate::request::{Language, TripDates};
@@ -33,6 +34,8 @@ pub enum Rule {
     Budget = 5,
     RainyDay = 6,
     Repeats = 7,
+    /// Not one of API.md's seven: the commonsense checks ([`crate::checks`]), never hard.
+    Commonsense = 8,
 }
 
 impl Rule {
@@ -45,18 +48,62 @@ impl Rule {
 /// One way in which a plan breaks a rule. `day` fields are 1-based day numbers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Finding {
-    DayCount { expected: u32, actual: u32 },
-    DayNumbering { index: u32 },
-    ActivityCount { day: u32, count: usize },
-    TimeOrder { day: u32, name: String },
-    TimeWindow { day: u32, name: String, time: ClockTime },
-    Overlap { day: u32, name: String },
-    EmptyName { day: u32 },
-    DailyCost { day: u32, stated: u64, actual: u64 },
-    TotalCost { stated: u64, actual: u64 },
-    OverBudget { total: u64, ceiling: u64, currency: String },
-    RainyDayOutdoors { day: u32, outdoor: usize, chance: u8 },
-    Repeated { day: u32, name: String },
+    DayCount {
+        expected: u32,
+        actual: u32,
+    },
+    DayNumbering {
+        index: u32,
+    },
+    ActivityCount {
+        day: u32,
+        count: usize,
+    },
+    TimeOrder {
+        day: u32,
+        name: String,
+    },
+    TimeWindow {
+        day: u32,
+        name: String,
+        time: ClockTime,
+    },
+    Overlap {
+        day: u32,
+        name: String,
+    },
+    EmptyName {
+        day: u32,
+    },
+    DailyCost {
+        day: u32,
+        stated: u64,
+        actual: u64,
+    },
+    TotalCost {
+        stated: u64,
+        actual: u64,
+    },
+    /// The costs add up to more than a `u64` holds (day `Some(n)`, or the whole trip): no sum can be stated.
+    CostOverflow {
+        day: Option<u32>,
+    },
+    OverBudget {
+        total: u64,
+        ceiling: u64,
+        currency: String,
+    },
+    RainyDayOutdoors {
+        day: u32,
+        outdoor: usize,
+        chance: u8,
+    },
+    Repeated {
+        day: u32,
+        name: String,
+    },
+    /// A commonsense finding.
+    Check(Check),
 }
 
 impl Finding {
@@ -68,15 +115,25 @@ impl Finding {
             | Finding::TimeWindow { .. }
             | Finding::Overlap { .. } => Rule::DaySchedule,
             Finding::EmptyName { .. } => Rule::ActivityFields,
-            Finding::DailyCost { .. } | Finding::TotalCost { .. } => Rule::Sums,
+            Finding::DailyCost { .. } | Finding::TotalCost { .. } | Finding::CostOverflow { .. } => Rule::Sums,
             Finding::OverBudget { .. } => Rule::Budget,
             Finding::RainyDayOutdoors { .. } => Rule::RainyDay,
             Finding::Repeated { .. } => Rule::Repeats,
+            Finding::Check(_) => Rule::Commonsense,
         }
     }
 
     pub fn is_hard(&self) -> bool {
         self.rule().is_hard()
+    }
+
+    /// Errors are never delivered; warnings are worth a repair or a refinement; notices only inform.
+    pub fn severity(&self) -> Severity {
+        match self {
+            Finding::Check(c) => c.severity(),
+            f if f.is_hard() => Severity::Error,
+            _ => Severity::Warning,
+        }
     }
 
     /// The finding in words, for a refine prompt or a plan's `warnings`.
@@ -135,6 +192,10 @@ impl Finding {
             (Finding::TotalCost { stated, actual }, En) => {
                 format!("totalCost is {stated} but the days add up to {actual}.")
             }
+            (Finding::CostOverflow { day: Some(day) }, Ko) => format!("{day}일차 비용의 합이 너무 큽니다."),
+            (Finding::CostOverflow { day: None }, Ko) => "총비용의 합이 너무 큽니다.".to_owned(),
+            (Finding::CostOverflow { day: Some(day) }, En) => format!("Day {day}: the costs add up to too much."),
+            (Finding::CostOverflow { day: None }, En) => "The costs add up to too much.".to_owned(),
             (Finding::OverBudget { total, ceiling, currency }, Ko) => format!(
                 "총비용 {}이 예산 상한 {}을 넘습니다.",
                 format_amount(currency, *total),
@@ -157,6 +218,7 @@ impl Finding {
             (Finding::Repeated { day, name }, En) => {
                 format!("'{name}' appears again on day {day}.")
             }
+            (Finding::Check(c), lang) => c.message(lang),
         }
     }
 }
@@ -199,20 +261,36 @@ pub fn validate(plan: &Plan, ctx: &ValidationContext) -> Vec<Finding> {
         }
     }
 
-    let mut sum = 0;
+    // Checked: a sum that wrapped would read as small and pass rules 4 and 5.
+    let mut sum = Some(0u64);
     for day in &plan.days {
-        let actual = day.activities_cost();
-        if day.daily_cost != actual {
-            findings.push(Finding::DailyCost { day: day.day, stated: day.daily_cost, actual });
+        match day.checked_activities_cost() {
+            Some(actual) => {
+                if day.daily_cost != actual {
+                    findings.push(Finding::DailyCost { day: day.day, stated: day.daily_cost, actual });
+                }
+                sum = sum.and_then(|s| s.checked_add(actual));
+            }
+            None => {
+                findings.push(Finding::CostOverflow { day: Some(day.day) });
+                sum = None;
+            }
         }
-        sum += actual;
     }
-    if plan.total_cost != sum {
-        findings.push(Finding::TotalCost { stated: plan.total_cost, actual: sum });
-    }
-
-    if sum > ctx.budget_ceiling {
-        findings.push(Finding::OverBudget { total: sum, ceiling: ctx.budget_ceiling, currency: ctx.currency.clone() });
+    match sum {
+        Some(sum) => {
+            if plan.total_cost != sum {
+                findings.push(Finding::TotalCost { stated: plan.total_cost, actual: sum });
+            }
+            if sum > ctx.budget_ceiling {
+                let currency = ctx.currency.clone();
+                findings.push(Finding::OverBudget { total: sum, ceiling: ctx.budget_ceiling, currency });
+            }
+        }
+        None if !findings.iter().any(|f| matches!(f, Finding::CostOverflow { .. })) => {
+            findings.push(Finding::CostOverflow { day: None });
+        }
+        None => {}
     }
 
     for day in &plan.days {
@@ -379,6 +457,25 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn costs_that_overflow_break_rule_4_and_never_wrap_under_the_budget() {
+        // Two days whose costs each fit, but whose total wraps to a small one (under the ceiling) unchecked.
+        let mut p = plan(vec![good_day(1), good_day(2), good_day(3)]);
+        p.days[0].activities[0].cost = u64::MAX / 2 + 1;
+        p.days[1].activities[0].cost = u64::MAX / 2 + 1;
+        p.recompute_costs();
+        let findings = validate(&p, &ctx(1_000_000));
+        assert!(findings.contains(&Finding::CostOverflow { day: None }), "{findings:?}");
+        assert!(findings.iter().any(|f| f.is_hard()));
+        assert!(!findings.iter().any(|f| matches!(f, Finding::TotalCost { .. })), "no sum is claimed: {findings:?}");
+        // One day alone overflowing is named.
+        p.days[0].activities[1].cost = u64::MAX;
+        p.recompute_costs();
+        assert_eq!(p.days[0].daily_cost, u64::MAX);
+        let findings = validate(&p, &ctx(u64::MAX));
+        assert_eq!(findings, vec![Finding::CostOverflow { day: Some(1) }]);
+    }
+
+    #[test]
     fn meals_may_repeat_and_rain_allows_one_outdoor_activity() {
         let mut p = plan(vec![good_day(1), good_day(2), good_day(3)]);
         p.days[2].weather.precipitation_chance = 60;
@@ -399,9 +496,11 @@ pub(crate) mod tests {
             Finding::EmptyName { day: 4 },
             Finding::DailyCost { day: 1, stated: 10, actual: 12 },
             Finding::TotalCost { stated: 30, actual: 36 },
+            Finding::CostOverflow { day: Some(2) },
             Finding::OverBudget { total: 500000, ceiling: 360000, currency: "KRW".into() },
             Finding::RainyDayOutdoors { day: 2, outdoor: 3, chance: 80 },
             Finding::Repeated { day: 3, name: "N Seoul Tower".into() },
+            Finding::Check(Check::NightlifeEarly { day: 1, name: "Hongdae".into(), time: ClockTime::hm(11, 0) }),
         ]
     }
 
@@ -428,6 +527,7 @@ pub(crate) mod tests {
                 "Day 1: dailyCost is 10 but the activities add up to 12.",
             ),
             ("총비용이 30이지만 일별 합은 36입니다.", "totalCost is 30 but the days add up to 36."),
+            ("2일차 비용의 합이 너무 큽니다.", "Day 2: the costs add up to too much."),
             (
                 "총비용 ₩500,000이 예산 상한 ₩360,000을 넘습니다.",
                 "The total cost ₩500,000 is over the budget ceiling of ₩360,000.",
@@ -437,6 +537,10 @@ pub(crate) mod tests {
                 "Day 2: rain is likely (80%) but 3 activities are outdoors (at most 1).",
             ),
             ("'N Seoul Tower'이 3일차에 다시 나옵니다.", "'N Seoul Tower' appears again on day 3."),
+            (
+                "1일차 'Hongdae'은 밤에 즐기는 곳인데 11:00에 시작합니다 (18:00 이후 권장).",
+                "Day 1: 'Hongdae' is nightlife but starts at 11:00; it belongs after 18:00.",
+            ),
         ];
         // A new kind of finding does not compile here until it is listed above.
         let kind = |f: &Finding| match f {
@@ -449,9 +553,11 @@ pub(crate) mod tests {
             Finding::EmptyName { .. } => 6,
             Finding::DailyCost { .. } => 7,
             Finding::TotalCost { .. } => 8,
-            Finding::OverBudget { .. } => 9,
-            Finding::RainyDayOutdoors { .. } => 10,
-            Finding::Repeated { .. } => 11,
+            Finding::CostOverflow { .. } => 9,
+            Finding::OverBudget { .. } => 10,
+            Finding::RainyDayOutdoors { .. } => 11,
+            Finding::Repeated { .. } => 12,
+            Finding::Check(_) => 13,
         };
         let kinds: Vec<usize> = every_finding().iter().map(kind).collect();
         assert_eq!(kinds, (0..expected.len()).collect::<Vec<_>>());

@@ -7,13 +7,14 @@
 //! Architecture invariant: the engine knows no HTTP client, database or file; outside services reach it
 //! only through the traits in [`ports`].
 
+mod places;
 pub mod ports;
 pub mod sink;
 mod workflow;
 
 pub use ports::{
-    Destinations, Draft, DraftSink, GenerateError, GeneratorInfo, PlanContext, PlanGenerator, ResolveError, Weather,
-    WeatherError, WeatherReport,
+    DayRequest, Destinations, Draft, DraftSink, GenerateError, GeneratorInfo, Pacing, PlaceVerifier, PlanContext,
+    PlanGenerator, Quiet, ResolveError, Weather, WeatherError, WeatherReport,
 };
 pub use sink::EventSink;
-pub use workflow::{Engine, EngineConfig, EngineError};
+pub use workflow::{Engine, EngineConfig, EngineError, Regeneration, check_context};

@@ -3,14 +3,18 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tripstream_domain::checks::{CheckContext, Severity, check, fix::reschedule_day};
 use tripstream_domain::event::{Chunk, Complete, DayReady, ErrorCode, Failure, StepMessage, progress};
+use tripstream_domain::plan::GeoPoint;
 use tripstream_domain::plan::{Day, Metadata, PlanDestination, Usage, plan_id};
-use tripstream_domain::repair::repair;
+use tripstream_domain::repair::{repair, repair_day};
 use tripstream_domain::rules::{Finding, ValidationContext, validate};
 use tripstream_domain::{Destination, Plan, PlanRequest, Step, StreamEvent, messages};
 
+use crate::places::PlaceNotes;
 use crate::ports::{
-    Draft, DraftSink, GenerateError, GeneratorInfo, PlanContext, PlanGenerator, Weather, WeatherReport,
+    DayRequest, Draft, DraftSink, GenerateError, GeneratorInfo, Pacing, PlaceVerifier, PlanContext, PlanGenerator,
+    Quiet, Weather, WeatherReport,
 };
 use crate::sink::EventSink;
 
@@ -49,17 +53,58 @@ impl From<GenerateError> for EngineError {
     }
 }
 
+/// One day of a finished plan to write again (`POST /plans/{id}/days/{n}/regenerate`).
+#[derive(Debug, Clone, Copy)]
+pub struct Regeneration<'a> {
+    /// The plan's latest version, made from the request the run is given.
+    pub plan: &'a Plan,
+    /// The day to write again, 1-based.
+    pub day: u32,
+    /// What the traveller asked for, at most [`Regeneration::MAX_INSTRUCTION_CHARS`] characters.
+    pub instruction: Option<&'a str>,
+}
+
+impl Regeneration<'_> {
+    pub const MAX_INSTRUCTION_CHARS: usize = 200;
+
+    fn index(&self) -> u32 {
+        self.day.saturating_sub(1)
+    }
+}
+
 /// Runs generations. Cheap to clone and share: it holds only `Arc`s and settings.
 #[derive(Clone)]
 pub struct Engine {
     generator: Arc<dyn PlanGenerator>,
     weather: Arc<dyn Weather>,
     config: EngineConfig,
+    /// Checks a generator's places before the plan keeps them; none: places are taken as written.
+    places: Option<Arc<dyn PlaceVerifier>>,
+    /// Waited on before the weather look-up and the draft; `None`: never wait.
+    pacing: Option<Arc<dyn Pacing>>,
 }
 
 impl Engine {
     pub fn new(generator: Arc<dyn PlanGenerator>, weather: Arc<dyn Weather>, config: EngineConfig) -> Self {
-        Self { generator, weather, config }
+        Self { generator, weather, config, places: None, pacing: None }
+    }
+
+    /// The engine with `verifier` checking every generated plan's places.
+    pub fn with_places(self, verifier: Arc<dyn PlaceVerifier>) -> Self {
+        Self { places: Some(verifier), ..self }
+    }
+
+    /// The same engine, waiting on `pacing` after the status of `gather_context` and of `generate_draft`,
+    /// before their work (a replay has none, and does not wait).
+    pub fn with_pacing(self, pacing: Arc<dyn Pacing>) -> Self {
+        Self { pacing: Some(pacing), ..self }
+    }
+
+    async fn paced(&self, source: Source<'_>) {
+        match (&self.pacing, source) {
+            (_, Source::Replay(_)) | (None, _) => {}
+            (Some(pacing), _) => pacing.ready().await,
+        }
     }
 
     pub fn generator_info(&self) -> GeneratorInfo {
@@ -110,11 +155,34 @@ impl Engine {
         sink: &mut dyn EventSink,
         cancelled: impl Future<Output = ()>,
     ) -> Result<Plan, EngineError> {
+        self.run_source(request, destination, Source::Generate, sink, cancelled).await
+    }
+
+    /// Writes one day of a finished plan again through the same five steps, with the same events as a
+    /// generation: the `day` event is the new day's, `complete` carries the whole plan, whose other days
+    /// are exactly those of `regeneration.plan` (its id and title too). The plan is validated and refined
+    /// as a whole; refinement and repair change the new day only. `request` is the plan's own.
+    pub async fn regenerate_until(
+        &self,
+        request: &PlanRequest,
+        destination: &Destination,
+        regeneration: &Regeneration<'_>,
+        sink: &mut dyn EventSink,
+        cancelled: impl Future<Output = ()>,
+    ) -> Result<Plan, EngineError> {
+        self.run_source(request, destination, Source::Regenerate(regeneration), sink, cancelled).await
+    }
+
+    async fn run_source(
+        &self,
+        request: &PlanRequest,
+        destination: &Destination,
+        source: Source<'_>,
+        sink: &mut dyn EventSink,
+        cancelled: impl Future<Output = ()>,
+    ) -> Result<Plan, EngineError> {
         let mut run = RunState::new(sink);
-        let steps = tokio::time::timeout(
-            self.config.total_timeout,
-            self.steps(request, destination, Source::Generate, &mut run),
-        );
+        let steps = tokio::time::timeout(self.config.total_timeout, self.steps(request, destination, source, &mut run));
         let result = tokio::select! {
             result = steps => result.unwrap_or_else(|_| Err(EngineError::new(
                 ErrorCode::Timeout,
@@ -141,21 +209,43 @@ impl Engine {
         run: &mut RunState<'_>,
     ) -> Result<Plan, EngineError> {
         let started = Instant::now();
+        if let Source::Regenerate(r) = source
+            && !(1..=r.plan.days.len()).contains(&(r.day as usize))
+        {
+            return Err(EngineError::new(ErrorCode::Internal, format!("the plan has no day {}", r.day)));
+        }
         let ctx = self.gather_context(request, destination, source, run).await?;
         let draft = self.generate_draft(&ctx, source, run).await?;
+        let draft = match source {
+            Source::Generate => run.places.verify(self.places.as_deref(), &ctx, draft, None).await,
+            Source::Regenerate(r) => {
+                run.places.verify(self.places.as_deref(), &ctx, draft, Some(r.index() as usize)).await
+            }
+            Source::Replay(_) => draft,
+        };
         let id = match source {
             Source::Generate => plan_id(uuid::Uuid::now_v7().as_u128()),
-            Source::Replay(plan) => plan.id.clone(),
+            Source::Replay(plan) | Source::Regenerate(&Regeneration { plan, .. }) => plan.id.clone(),
         };
         let checked = self.validate_plan(&ctx, &id, draft, source, run);
-        let checked = match source {
-            Source::Generate => self.refine_plan(&ctx, &id, checked, run).await?,
+        let mut checked = match source {
+            Source::Generate | Source::Regenerate(_) => self.refine_plan(&ctx, &id, checked, source, run).await?,
             Source::Replay(_) => checked,
         };
+        // A refined draft may name new places: they are checked too (the ones already answered are free).
+        if checked.iterations > 1 {
+            let only = match source {
+                Source::Regenerate(r) => Some(r.index() as usize),
+                _ => None,
+            };
+            let draft = std::mem::take(&mut checked.draft);
+            checked.draft = run.places.verify(self.places.as_deref(), &ctx, draft, only).await;
+        }
         self.finalize_plan(&ctx, &id, checked, source, started, run)
     }
 
-    /// `gather_context`: the weather for every day of the trip (10 → 20).
+    /// `gather_context`: the weather for every day of the trip (10 → 20). A plan being changed keeps the
+    /// weather it was made with, so that its other days stay as they were.
     #[tracing::instrument(name = "gather_context", skip_all)]
     async fn gather_context(
         &self,
@@ -167,13 +257,14 @@ impl Engine {
         let lang = request.language;
         let status = messages::gather_status(lang, request.location.as_str());
         run.out.step(false, Step::GatherContext, progress::GATHER_STATUS, status, None);
+        self.paced(source).await;
         let report = match source {
             Source::Generate => self
                 .weather
                 .forecast(destination, request)
                 .await
                 .map_err(|e| EngineError::new(ErrorCode::WeatherUnavailable, e.0))?,
-            Source::Replay(plan) => WeatherReport {
+            Source::Replay(plan) | Source::Regenerate(&Regeneration { plan, .. }) => WeatherReport {
                 days: plan.days.iter().map(|d| d.weather.clone()).collect(),
                 source: plan.metadata.weather_source.clone(),
             },
@@ -192,7 +283,7 @@ impl Engine {
     }
 
     /// `generate_draft`: the first draft, streamed as readable chunks and `day` events (30 → 60). Output
-    /// that cannot be parsed is asked for once more.
+    /// that cannot be parsed is asked for once more. A regeneration drafts its one day and keeps the rest.
     #[tracing::instrument(name = "generate_draft", skip_all)]
     async fn generate_draft(
         &self,
@@ -201,7 +292,12 @@ impl Engine {
         run: &mut RunState<'_>,
     ) -> Result<Draft, EngineError> {
         let lang = ctx.request.language;
-        run.out.step(false, Step::GenerateDraft, progress::DRAFT_STATUS, messages::draft_status(lang), None);
+        let status = match source {
+            Source::Regenerate(r) => messages::regenerate_status(lang, r.day),
+            _ => messages::draft_status(lang),
+        };
+        run.out.step(false, Step::GenerateDraft, progress::DRAFT_STATUS, status, None);
+        self.paced(source).await;
         let draft = match source {
             Source::Generate => {
                 let first = self.generator.generate_draft(ctx, &mut DraftProgress::new(run, ctx)).await;
@@ -214,6 +310,22 @@ impl Engine {
                     other => other?,
                 }
             }
+            Source::Regenerate(r) => {
+                let current = draft_of(r.plan);
+                let ask =
+                    DayRequest { current: &current, index: r.index(), instruction: r.instruction, refining: None };
+                let first = self.redraft_day(ctx, &ask, &mut DraftProgress::one_day(run, ctx, r.index())).await;
+                let day = match run.count(first) {
+                    Err(e) if e.code == ErrorCode::LlmBadOutput => {
+                        tracing::warn!(detail = %e.detail, "day was unusable; asking once more");
+                        let second =
+                            self.redraft_day(ctx, &ask, &mut DraftProgress::one_day(run, ctx, r.index())).await;
+                        run.count(second)?
+                    }
+                    other => other?,
+                };
+                with_day(current, r.index(), day)
+            }
             Source::Replay(plan) => {
                 let mut sink = DraftProgress::new(run, ctx);
                 for (i, day) in plan.days.iter().enumerate() {
@@ -225,22 +337,21 @@ impl Engine {
                     }
                     sink.day(day);
                 }
-                Draft {
-                    title: Some(plan.title.clone()),
-                    days: plan.days.clone(),
-                    tips: plan.tips.clone(),
-                    ..Draft::default()
-                }
+                draft_of(plan)
             }
         };
         let draft = normalize(draft, ctx);
-        let done = messages::draft_done(lang, draft.days.len());
+        let done = match source {
+            Source::Regenerate(r) => messages::regenerate_done(lang, r.day),
+            _ => messages::draft_done(lang, draft.days.len()),
+        };
         run.out.step(true, Step::GenerateDraft, progress::DRAFT_DONE, done, None);
         Ok(draft)
     }
 
-    /// `validate_plan`: rules 1–7 over the draft as the plan it would become (65 → 70). A stored plan
-    /// was validated when it was made.
+    /// `validate_plan`: the commonsense repairs (route order, times), then rules 1–7 and the commonsense
+    /// checks over the draft as the plan it would become (65 → 70). A stored plan was validated when it
+    /// was made.
     #[tracing::instrument(name = "validate_plan", skip_all)]
     fn validate_plan(
         &self,
@@ -252,40 +363,87 @@ impl Engine {
     ) -> Checked {
         let lang = ctx.request.language;
         run.out.step(false, Step::ValidatePlan, progress::VALIDATE_STATUS, messages::validate_status(lang), None);
-        let findings = match source {
-            Source::Generate => validate(&self.assemble(id, ctx, &draft), &validation_context(ctx)),
-            Source::Replay(_) => Vec::new(),
+        let (draft, findings) = match source {
+            Source::Generate => self.repair_and_check(id, ctx, draft, None),
+            Source::Regenerate(r) => self.repair_and_check(id, ctx, draft, Some(r.index() as usize)),
+            Source::Replay(_) => (draft, Vec::new()),
         };
         run.out.step(true, Step::ValidatePlan, progress::VALIDATE_DONE, messages::validate_done(lang), None);
         Checked { draft, findings, iterations: 1 }
     }
 
+    /// The draft with what needs no judgement repaired (each day's order and times), and every finding
+    /// of rules 1–7 and the commonsense checks that remains.
+    /// A regeneration (`only`, 0-based) repairs and is told about its one day alone: the others are kept.
+    fn repair_and_check(
+        &self,
+        id: &str,
+        ctx: &PlanContext,
+        mut draft: Draft,
+        only: Option<usize>,
+    ) -> (Draft, Vec<Finding>) {
+        let cctx = check_context(ctx);
+        let origin = GeoPoint { lat: ctx.destination.lat, lon: ctx.destination.lon };
+        for (index, day) in draft.days.iter_mut().enumerate() {
+            if only.is_some_and(|o| o != index) {
+                continue;
+            }
+            if reschedule_day(day, index, origin, &cctx) {
+                day.daily_cost = day.activities_cost();
+            }
+        }
+        let plan = self.assemble(id, ctx, &draft);
+        let mut findings = validate(&plan, &validation_context(ctx));
+        let about_it = |c: &tripstream_domain::checks::Check| only.is_none_or(|o| c.day() == Some(o as u32 + 1));
+        findings.extend(check(&plan, &cctx).into_iter().filter(about_it).map(Finding::Check));
+        (draft, findings)
+    }
+
     /// `refine_plan`: while the draft breaks rules, the generator is asked to fix them, up to
     /// `max_refine_iterations` times (70 → 90); each answer is validated again, and one that makes things
-    /// worse is not taken.
+    /// worse is not taken. A regeneration asks for its one day again, told what the last one broke.
     #[tracing::instrument(name = "refine_plan", skip_all)]
     async fn refine_plan(
         &self,
         ctx: &PlanContext,
         id: &str,
         mut checked: Checked,
+        source: Source<'_>,
         run: &mut RunState<'_>,
     ) -> Result<Checked, EngineError> {
         let lang = ctx.request.language;
-        let vctx = validation_context(ctx);
         let max = self.config.max_refine_iterations;
         let mut i = 0;
-        while !checked.findings.is_empty() && i < max {
+        while needs_work(&checked.findings) && i < max {
             i += 1;
             let (status_at, done_at) = progress::refine(i, max);
             run.out.step(false, Step::RefinePlan, status_at, messages::refine_status(lang, i, max), Some(i));
             tracing::info!(iteration = i, findings = checked.findings.len(), "refining plan");
-            let refined = self.generator.refine_plan(ctx, &checked.draft, &checked.findings, &mut Discard).await;
+            let told: Vec<Finding> =
+                checked.findings.iter().filter(|f| f.severity() != Severity::Notice).cloned().collect();
+            let refined = match source {
+                Source::Regenerate(r) => {
+                    let current = draft_of(r.plan);
+                    let attempt = &checked.draft.days[r.index() as usize];
+                    let ask = DayRequest {
+                        current: &current,
+                        index: r.index(),
+                        instruction: r.instruction,
+                        refining: Some((attempt, &told)),
+                    };
+                    let one = self.redraft_day(ctx, &ask, &mut Quiet).await;
+                    one.map(|one| with_day(checked.draft.clone(), r.index(), one))
+                }
+                _ => self.generator.refine_plan(ctx, &checked.draft, &told, &mut Quiet).await,
+            };
             match run.count(refined) {
                 Ok(refined) => {
                     checked.iterations += 1;
-                    let refined = normalize(refined, ctx);
-                    let findings = validate(&self.assemble(id, ctx, &refined), &vctx);
+                    let only = match source {
+                        Source::Regenerate(r) => Some(r.index() as usize),
+                        _ => None,
+                    };
+                    let (refined, findings) = self.repair_and_check(id, ctx, normalize(refined, ctx), only);
                     if severity(&findings) <= severity(&checked.findings) {
                         checked.draft = refined;
                         checked.findings = findings;
@@ -303,7 +461,8 @@ impl Engine {
     }
 
     /// `finalize_plan`: the plan assembled and repaired, its metadata, `complete` (95 → 100). A remaining
-    /// hard finding (rules 1–4) is never delivered: it is `llm_bad_output`; the rest become warnings.
+    /// hard finding (rules 1–4) is never delivered: it is `llm_bad_output`; the rest become warnings. A
+    /// regeneration repairs its new day only, and the plan keeps its id.
     #[tracing::instrument(name = "finalize_plan", skip_all)]
     fn finalize_plan(
         &self,
@@ -322,14 +481,25 @@ impl Engine {
                 plan.metadata.cached = true;
                 plan
             }
-            Source::Generate => {
+            Source::Generate | Source::Regenerate(_) => {
                 let mut plan = self.assemble(id, ctx, &checked.draft);
-                let remaining = repair(&mut plan, &validation_context(ctx));
+                let mut remaining = match source {
+                    Source::Regenerate(r) => repair_day(&mut plan, r.index() as usize, &validation_context(ctx)),
+                    _ => repair(&mut plan, &validation_context(ctx)),
+                };
+                if let Source::Regenerate(r) = source
+                    && !same_other_days(&plan, r)
+                {
+                    return Err(EngineError::new(ErrorCode::Internal, "a regeneration changed another day"));
+                }
                 if remaining.iter().any(Finding::is_hard) {
                     let detail = remaining.iter().map(|f| f.message(lang)).collect::<Vec<_>>().join(" ");
                     return Err(EngineError::new(ErrorCode::LlmBadOutput, detail));
                 }
-                plan.warnings = remaining.iter().map(|f| f.message(lang)).collect();
+                remaining.extend(check(&plan, &check_context(ctx)).into_iter().map(Finding::Check));
+                plan.warnings = checked.draft.notes.clone();
+                plan.warnings.extend(remaining.iter().map(|f| f.message(lang)));
+                plan.warnings.extend(run.places.warnings(ctx, &plan.days));
                 let info = checked.draft.generator.clone().unwrap_or_else(|| self.generator.info());
                 plan.metadata = Metadata {
                     provider: info.provider,
@@ -350,8 +520,25 @@ impl Engine {
             progress: progress::COMPLETE,
             step: Step::FinalizePlan,
             plan: Box::new(plan.clone()),
+            plan_id: None,
         }));
         Ok(plan)
+    }
+
+    /// Asks the generator for day `ask.index`: a draft of exactly that one day.
+    async fn redraft_day(
+        &self,
+        ctx: &PlanContext,
+        ask: &DayRequest<'_>,
+        sink: &mut dyn DraftSink,
+    ) -> Result<Draft, GenerateError> {
+        let mut draft = self.generator.regenerate_day(ctx, ask, sink).await?;
+        if draft.days.is_empty() {
+            let detail = "the answer holds no day".into();
+            return Err(GenerateError { code: ErrorCode::LlmBadOutput, detail, usage: draft.usage });
+        }
+        draft.days.truncate(1);
+        Ok(draft)
     }
 
     fn assemble(&self, id: &str, ctx: &PlanContext, draft: &Draft) -> Plan {
@@ -409,6 +596,28 @@ enum Source<'a> {
     Generate,
     /// A stored plan (a cache hit), streamed again.
     Replay(&'a Plan),
+    /// A stored plan with one day written again by the generator.
+    Regenerate(&'a Regeneration<'a>),
+}
+
+/// A finished plan as the draft it was.
+fn draft_of(plan: &Plan) -> Draft {
+    Draft { title: Some(plan.title.clone()), days: plan.days.clone(), tips: plan.tips.clone(), ..Draft::default() }
+}
+
+/// `draft` with day `index` (0-based) replaced by the day of `one`, and `one`'s cost and author.
+fn with_day(mut draft: Draft, index: u32, one: Draft) -> Draft {
+    if let (Some(slot), Some(day)) = (draft.days.get_mut(index as usize), one.days.into_iter().next()) {
+        *slot = day;
+    }
+    Draft { usage: one.usage, generator: one.generator, ..draft }
+}
+
+/// Whether every day but the regenerated one is the stored plan's, exactly.
+fn same_other_days(plan: &Plan, r: &Regeneration<'_>) -> bool {
+    let index = r.index() as usize;
+    plan.days.len() == r.plan.days.len()
+        && plan.days.iter().zip(&r.plan.days).enumerate().all(|(i, (new, old))| i == index || new == old)
 }
 
 /// A draft and what `validate_plan` found in it, with how many generator calls it took.
@@ -427,16 +636,48 @@ fn validation_context(ctx: &PlanContext) -> ValidationContext {
     }
 }
 
+/// How a day runs at the destination (its data, or common defaults) and the UTC offset of each day.
+pub fn check_context(ctx: &PlanContext) -> CheckContext {
+    let dest = &ctx.destination;
+    let profile = dest.profile.clone().unwrap_or_else(tripstream_domain::DestinationProfile::generic);
+    let tz = jiff::tz::TimeZone::get(&dest.timezone).ok();
+    let utc_offsets = match tz {
+        Some(tz) => ctx
+            .request
+            .dates
+            .iter()
+            .filter_map(|date| {
+                let noon = tz.to_timestamp(date.at(12, 0, 0, 0)).ok()?;
+                Some(tz.to_offset(noon).seconds() / 60)
+            })
+            .collect(),
+        // No time zone database: the checks fall back to the sun's own time at the longitude.
+        None => Vec::new(),
+    };
+    CheckContext { profile, utc_offsets }
+}
+
+/// Whether findings call for refinement: anything but notices.
+fn needs_work(findings: &[Finding]) -> bool {
+    findings.iter().any(|f| f.severity() != Severity::Notice)
+}
+
 /// One run on its way through the steps: where its events go and the tokens it has spent, counted once,
 /// as each generator call returns (success or failure), so a cancellation at any point reports them all.
 struct RunState<'a> {
     out: Emitter<'a>,
     usage: Usage,
+    /// What place verification said, pass after pass.
+    places: PlaceNotes,
 }
 
 impl<'a> RunState<'a> {
     fn new(sink: &'a mut dyn EventSink) -> Self {
-        Self { out: Emitter { sink, progress: 0, days: Vec::new() }, usage: Usage::default() }
+        Self {
+            out: Emitter { sink, progress: 0, days: Vec::new() },
+            usage: Usage::default(),
+            places: PlaceNotes::default(),
+        }
     }
 
     /// Counts a generator call's tokens and turns its failure into the engine's.
@@ -467,9 +708,12 @@ impl<'a> RunState<'a> {
     }
 }
 
-/// Orders findings lists: fewer hard findings first, then fewer findings.
+/// Orders findings lists: fewer hard findings first, then fewer that need work.
 fn severity(findings: &[Finding]) -> (usize, usize) {
-    (findings.iter().filter(|f| f.is_hard()).count(), findings.len())
+    (
+        findings.iter().filter(|f| f.is_hard()).count(),
+        findings.iter().filter(|f| f.severity() != Severity::Notice).count(),
+    )
 }
 
 /// What is fixed without asking anyone: day numbers and dates, the gathered weather of each date, and
@@ -528,6 +772,8 @@ impl Emitter<'_> {
 struct DraftProgress<'a, 'b> {
     out: &'a mut Emitter<'b>,
     ctx: &'a PlanContext,
+    /// The trip day (0-based) the first day written is.
+    first: u32,
     days_total: u32,
     days_done: u32,
     chars_in_day: usize,
@@ -538,7 +784,13 @@ impl<'a, 'b> DraftProgress<'a, 'b> {
     const CHARS_PER_DAY: usize = 600;
 
     fn new(run: &'a mut RunState<'b>, ctx: &'a PlanContext) -> Self {
-        Self { out: &mut run.out, ctx, days_total: ctx.request.dates.len().max(1), days_done: 0, chars_in_day: 0 }
+        let days_total = ctx.request.dates.len().max(1);
+        Self { out: &mut run.out, ctx, first: 0, days_total, days_done: 0, chars_in_day: 0 }
+    }
+
+    /// For a draft of trip day `index` (0-based) alone.
+    fn one_day(run: &'a mut RunState<'b>, ctx: &'a PlanContext, index: u32) -> Self {
+        Self { first: index, days_total: 1, ..Self::new(run, ctx) }
     }
 
     fn current(&self) -> u8 {
@@ -563,18 +815,10 @@ impl DraftSink for DraftProgress<'_, '_> {
     fn day(&mut self, day: &Day) {
         // The event carries the day as the plan will: numbered, dated, with the gathered weather.
         let draft = Draft { days: vec![day.clone()], ..Draft::default() };
-        let day = normalize_from(draft, self.ctx, self.days_done).days.remove(0);
+        let day = normalize_from(draft, self.ctx, self.first + self.days_done).days.remove(0);
         self.days_done += 1;
         self.chars_in_day = 0;
         let progress = self.current();
         self.out.emit(StreamEvent::Day(DayReady { day, progress, step: Step::GenerateDraft }));
     }
-}
-
-/// Refinements are not streamed: the contract's refine step reports status and progress only.
-struct Discard;
-
-impl DraftSink for Discard {
-    fn text(&mut self, _: &str) {}
-    fn day(&mut self, _: &Day) {}
 }

@@ -4,12 +4,30 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 use tripstream_domain::event::Failure;
 use tripstream_domain::{ErrorCode, RequestError};
 use tripstream_engine::ResolveError;
 
 use crate::generations::GenerationError;
+
+/// The body of every error answer.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"error": {"code": "invalid_request", "message": "endDate must not be before startDate", "field": "endDate"}}))]
+pub struct ErrorResponse {
+    pub error: ErrorBody,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// Stable: what a program acts on.
+    pub code: ErrorCode,
+    /// For people: in the request's language where the request was understood.
+    pub message: String,
+    /// The request field (or header, or query parameter) to blame, when one is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub field: Option<String>,
+}
 
 /// An error answered as `{"error": {"code", "message", "field"?}}`.
 #[derive(Debug)]
@@ -57,7 +75,7 @@ impl ApiError {
             ErrorCode::LlmBadOutput => StatusCode::BAD_GATEWAY,
             ErrorCode::LlmTimeout | ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
             ErrorCode::Cancelled => StatusCode::CONFLICT,
-            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::NotFound | ErrorCode::PlanNotFound | ErrorCode::ShareNotFound => StatusCode::NOT_FOUND,
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorCode::Forbidden => StatusCode::FORBIDDEN,
             ErrorCode::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
@@ -90,6 +108,15 @@ impl From<GenerationError> for ApiError {
                 )
             }
             GenerationError::UnknownStream(_) => Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, e.to_string()),
+            GenerationError::PlanNotFound(_) => Self::new(
+                StatusCode::NOT_FOUND,
+                ErrorCode::PlanNotFound,
+                "no saved plan has this id (or it is not yours)",
+            ),
+            GenerationError::DayOutOfRange { .. } => {
+                Self::invalid(StatusCode::UNPROCESSABLE_ENTITY, e.to_string(), Some("day".into()))
+            }
+            GenerationError::PlanStore(source) => Self::unavailable("the plan store", &source),
             GenerationError::SharedLog(source) => Self::unavailable("the shared event log", &source),
             GenerationError::Refused(refusal) => Self {
                 retry_after: Some(refusal.retry_after),
@@ -116,11 +143,8 @@ impl IntoResponse for ApiError {
         if self.status.is_server_error() {
             tracing::error!(status = self.status.as_u16(), code = self.code.as_str(), message = %self.message, "request failed");
         }
-        let mut error = json!({ "code": self.code.as_str(), "message": self.message });
-        if let Some(field) = self.field {
-            error["field"] = json!(field);
-        }
-        let mut response = (self.status, Json(json!({ "error": error }))).into_response();
+        let body = ErrorResponse { error: ErrorBody { code: self.code, message: self.message, field: self.field } };
+        let mut response = (self.status, Json(body)).into_response();
         if let Some(wait) = self.retry_after {
             let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
             response.headers_mut().insert(axum::http::header::RETRY_AFTER, secs.max(1).into());

@@ -19,54 +19,94 @@ impl FromRequest<AppState> for ValidPlanRequest {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
-        let json = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .map(|mime| {
-                let mime = mime.trim().to_ascii_lowercase();
-                mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
-            })
-            .unwrap_or(false);
-        if !json {
-            return Err(ApiError::invalid(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "Content-Type must be application/json",
-                None,
-            ));
+        if !is_json(&req) {
+            return Err(not_json());
         }
         let accept_language = req
             .headers()
             .get(header::ACCEPT_LANGUAGE)
             .and_then(|v| v.to_str().ok())
             .and_then(Language::from_accept_language);
-        // A body that trickles in is not waited for without end.
-        let body =
-            tokio::time::timeout(state.body_read_timeout, Bytes::from_request(req, state)).await.map_err(|_| {
-                ApiError::invalid(StatusCode::REQUEST_TIMEOUT, "the request body did not arrive in time", None)
-            })?;
-        let body = body.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::invalid(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!("the request body must be at most {BODY_LIMIT} bytes"),
-                    None,
-                )
-            } else {
-                ApiError::invalid(StatusCode::BAD_REQUEST, rejection.body_text(), None)
-            }
-        })?;
+        let body = read_body(req, state).await?;
         let raw = parse_body(&body)?;
         let request = PlanRequest::parse(raw, accept_language, state.limits)?;
         Ok(Self(request))
     }
 }
 
+/// The optional body of `POST /api/v1/plans/{planId}/days/{n}/regenerate`: nothing, or
+/// `{"instruction": "…"}` of at most 200 characters (`422` naming `instruction` beyond).
+pub struct DayInstruction(pub Option<String>);
+
+/// The body of a day regeneration, as the API documents it.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DayInstructionBody {
+    /// What the new day should be like, in the traveller's words: at most 200 characters.
+    #[schema(max_length = 200, example = "more food, less walking")]
+    instruction: Option<String>,
+}
+
+impl FromRequest<AppState> for DayInstruction {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let json = is_json(&req);
+        let body = read_body(req, state).await?;
+        if body.trim_ascii().is_empty() {
+            return Ok(Self(None));
+        }
+        if !json {
+            return Err(not_json());
+        }
+        let DayInstructionBody { instruction } = parse_body(&body)?;
+        let max = tripstream_engine::Regeneration::MAX_INSTRUCTION_CHARS;
+        if instruction.as_ref().is_some_and(|i| i.chars().count() > max) {
+            let message = format!("instruction must be at most {max} characters");
+            return Err(ApiError::invalid(StatusCode::UNPROCESSABLE_ENTITY, message, Some("instruction".into())));
+        }
+        Ok(Self(instruction.filter(|i| !i.trim().is_empty())))
+    }
+}
+
+fn is_json(req: &Request) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|mime| {
+            let mime = mime.trim().to_ascii_lowercase();
+            mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+        })
+        .unwrap_or(false)
+}
+
+fn not_json() -> ApiError {
+    ApiError::invalid(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Content-Type must be application/json", None)
+}
+
+/// The body, within its size limit; a body that trickles in is not waited for without end.
+async fn read_body(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
+    let body = tokio::time::timeout(state.body_read_timeout, Bytes::from_request(req, state))
+        .await
+        .map_err(|_| ApiError::invalid(StatusCode::REQUEST_TIMEOUT, "the request body did not arrive in time", None))?;
+    body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::invalid(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the request body must be at most {BODY_LIMIT} bytes"),
+                None,
+            )
+        } else {
+            ApiError::invalid(StatusCode::BAD_REQUEST, rejection.body_text(), None)
+        }
+    })
+}
+
 /// JSON syntax errors are 400; a well-formed body of the wrong shape is 422 naming the field.
-fn parse_body(body: &[u8]) -> Result<RawPlanRequest, ApiError> {
+fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(body);
-    let raw: RawPlanRequest = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    let raw: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let inner = e.inner();
         if inner.is_syntax() || inner.is_eof() {
             return ApiError::invalid(StatusCode::BAD_REQUEST, format!("malformed JSON: {inner}"), None);
@@ -96,16 +136,16 @@ mod tests {
 
     #[test]
     fn json_problems_are_told_apart() {
-        let syntax = parse_body(b"{\"location\": ").unwrap_err();
+        let syntax = parse_body::<RawPlanRequest>(b"{\"location\": ").unwrap_err();
         assert_eq!(syntax.status, StatusCode::BAD_REQUEST);
-        let unknown = parse_body(br#"{"location":"Seoul","budgett":"low"}"#).unwrap_err();
+        let unknown = parse_body::<RawPlanRequest>(br#"{"location":"Seoul","budgett":"low"}"#).unwrap_err();
         assert_eq!((unknown.status, unknown.field.as_deref()), (StatusCode::UNPROCESSABLE_ENTITY, Some("budgett")));
         assert!(unknown.message.starts_with("unknown field `budgett`"), "{}", unknown.message);
-        let wrong_type = parse_body(br#"{"travelers":"two"}"#).unwrap_err();
+        let wrong_type = parse_body::<RawPlanRequest>(br#"{"travelers":"two"}"#).unwrap_err();
         assert_eq!(wrong_type.field.as_deref(), Some("travelers"));
-        let not_object = parse_body(b"[1]").unwrap_err();
+        let not_object = parse_body::<RawPlanRequest>(b"[1]").unwrap_err();
         assert_eq!((not_object.status, not_object.field), (StatusCode::UNPROCESSABLE_ENTITY, None));
-        let trailing = parse_body(b"{} {}").unwrap_err();
+        let trailing = parse_body::<RawPlanRequest>(b"{} {}").unwrap_err();
         assert_eq!(trailing.status, StatusCode::BAD_REQUEST);
     }
 }
@@ -118,16 +158,33 @@ pub struct QueryPlanRequest {
     pub last_event_id: Option<String>,
 }
 
-#[derive(serde::Deserialize)]
+/// The query of `GET /api/v1/plans/generate/stream`: the fields of the JSON body, with the same rules.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct PlanQuery {
+#[into_params(parameter_in = Query)]
+pub struct PlanQuery {
+    /// A city or region: 1–100 characters after trimming, no control characters.
+    #[param(required = true, min_length = 1, max_length = 100, pattern = r"\S", example = "Seoul")]
     location: Option<String>,
+    /// The first day, `YYYY-MM-DD`.
+    #[param(required = true, format = Date, example = "2025-11-10")]
     start_date: Option<String>,
+    /// The last day, `YYYY-MM-DD`: not before `startDate`, the trip at most `MAX_TRIP_DAYS` (14) days.
+    #[param(required = true, format = Date, example = "2025-11-12")]
     end_date: Option<String>,
+    #[param(required = true, value_type = tripstream_domain::BudgetLevel)]
     budget: Option<String>,
+    /// Default: from `Accept-Language`, else `ko`.
+    #[param(value_type = Option<tripstream_domain::Language>)]
     language: Option<String>,
+    /// 1–20, default 1.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 20)]
     travelers: Option<String>,
+    /// Comma-separated, at most 10, each 1–40 characters: `food,history`.
+    #[param(example = "food,history")]
     interests: Option<String>,
+    /// For clients that cannot send `Last-Event-ID`: resume after this event id.
+    #[param(value_type = Option<u64>)]
     last_event_id: Option<String>,
 }
 
@@ -159,6 +216,18 @@ impl axum::extract::FromRequestParts<AppState> for QueryPlanRequest {
             .and_then(Language::from_accept_language);
         let request = PlanRequest::parse(raw, accept_language, state.limits)?;
         Ok(Self { request, last_event_id: q.last_event_id })
+    }
+}
+
+/// Query parameters as `T`; a malformed, repeated or unknown one is `422 invalid_request` naming it, in the
+/// one JSON error shape (axum's `Query` answers plain text).
+pub struct ValidQuery<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for ValidQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, ApiError> {
+        query_params(&parts.uri).map(ValidQuery)
     }
 }
 

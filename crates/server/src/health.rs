@@ -38,14 +38,17 @@ struct Inner {
     last: Mutex<Option<(Instant, Stores)>>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Report {
     /// `ready`, `draining`, `saturated` (no place for another generation), `starting` (the database's
     /// schema is not applied yet) or `unavailable`.
     pub status: &'static str,
+    /// The run log's database: `ok`, `migrating` or `down`.
     pub run_log: &'static str,
+    /// The shared Redis, when one is configured: `ok` or `down`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub redis: Option<&'static str>,
 }
 

@@ -6,11 +6,13 @@
 
 pub mod admission;
 pub mod auth;
+pub mod calendar;
 pub mod config;
 mod error;
 mod extract;
 pub mod generations;
 mod health;
+mod intake;
 mod observe;
 mod routes;
 mod serve;
@@ -21,5 +23,6 @@ pub mod wiring;
 
 pub use config::{EngineSettings, ServerConfig, StoreSettings};
 pub use error::ApiError;
+pub use routes::spec as openapi_document;
 pub use startup::{Application, shutdown_signal};
 pub use state::AppState;

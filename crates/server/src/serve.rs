@@ -22,6 +22,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower_service::Service;
 
+use crate::intake::{ArrivalSlot, Intake};
+
 /// How many connections wait to be accepted: a burst of new streams must not overflow it.
 const BACKLOG: u32 = 4096;
 
@@ -66,8 +68,15 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 /// Serves `router` on `listener` until `stop` is cancelled, then stops accepting and waits for the open
-/// connections to finish (an SSE stream ends when its generation does).
-pub async fn serve(listener: TcpListener, router: Router, limits: Limits, stop: CancellationToken) {
+/// connections to finish (an SSE stream ends when its generation does). Each request counts in `intake`
+/// until its response is ready, or until the handler that took its arrival ends it.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: Limits,
+    stop: CancellationToken,
+    intake: Arc<Intake>,
+) {
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let connections = TaskTracker::new();
     let graceful = GracefulShutdown::new();
@@ -106,13 +115,20 @@ pub async fn serve(listener: TcpListener, router: Router, limits: Limits, stop: 
         }
         let started = Arc::new(AtomicBool::new(false));
         let service = {
-            let (router, started) = (router.clone(), started.clone());
+            let (router, started, intake) = (router.clone(), started.clone(), intake.clone());
             hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
                 started.store(true, Ordering::Relaxed);
                 // Anonymous callers are known by their address (or the trusted proxy's word for it).
                 request.extensions_mut().insert(ConnectInfo(peer));
+                let arrival = ArrivalSlot::new(intake.arrive());
+                request.extensions_mut().insert(arrival.clone());
                 let mut router = router.clone();
-                async move { Ok::<_, Infallible>(router.call(request).await.unwrap_or_else(|never| match never {})) }
+                async move {
+                    let response = router.call(request).await.unwrap_or_else(|never| match never {});
+                    // The response is ready, unless the handler took the arrival to end it later.
+                    drop(arrival.take());
+                    Ok::<_, Infallible>(response)
+                }
             })
         };
         let builder = builder.clone();

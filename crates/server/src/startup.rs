@@ -26,6 +26,7 @@ use crate::config::{AuthMode, AuthSettings, LimitSettings, ServerConfig};
 use crate::extract::BODY_LIMIT;
 use crate::generations::{Generations, GenerationsConfig, RegistryConfig};
 use crate::health::Readiness;
+use crate::intake::Intake;
 use crate::routes::{Page, router};
 use crate::serve;
 use crate::state::{About, AppState};
@@ -44,6 +45,8 @@ pub struct Application {
     runlog: RunLog,
     /// Cancelled on the shutdown signal: no new connections, `/health/ready` says draining.
     draining: CancellationToken,
+    /// Requests on their way to their first bytes, which generations let go first.
+    intake: Arc<Intake>,
     /// Tasks of the stores: the run log's writer, background migrations.
     tasks: TaskTracker,
     stores_stopped: CancellationToken,
@@ -84,10 +87,16 @@ impl Application {
         let shared = shared.or(stores.event_log);
         crate::observe::prometheus();
         let admission = Arc::new(Admission::new(admission_settings(&config.limits), stores.counters.clone()));
+        let intake = Intake::new(config.limits.first_event_priority_ms.get());
+        let engine = match intake.paces() {
+            true => services.engine.with_pacing(intake.clone()),
+            false => services.engine,
+        };
         let generations = Generations::new(
-            services.engine,
+            engine,
             services.destinations.clone(),
             stores.cache.clone(),
+            Some(stores.plans.clone()),
             shared.clone(),
             admission.clone(),
             GenerationsConfig {
@@ -122,6 +131,7 @@ impl Application {
             readiness: Readiness::new(draining.clone(), stores.runlog.db().clone(), shared, admission),
             auth,
             page,
+            plans: stores.plans.clone(),
         };
         let router = router(state)
             .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -159,6 +169,7 @@ impl Application {
             generations,
             runlog: stores.runlog,
             draining,
+            intake,
             tasks,
             stores_stopped,
         })
@@ -176,9 +187,15 @@ impl Application {
         if let Some(metrics) = self.metrics_listener {
             let router =
                 Router::new().route("/metrics", axum::routing::get(|| async { crate::routes::metrics_exposition() }));
-            self.tasks.spawn(serve::serve(metrics, router, self.limits, self.draining.clone()));
+            self.tasks.spawn(serve::serve(
+                metrics,
+                router,
+                self.limits,
+                self.draining.clone(),
+                Intake::new(Duration::ZERO),
+            ));
         }
-        let serve = serve::serve(self.listener, self.router, self.limits, self.draining.clone());
+        let serve = serve::serve(self.listener, self.router, self.limits, self.draining.clone(), self.intake);
         let mut serve = std::pin::pin!(serve);
         tokio::select! {
             () = &mut serve => {}

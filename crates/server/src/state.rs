@@ -31,6 +31,8 @@ pub struct AppState {
     pub auth: Arc<Auth>,
     /// The web page, with the map's tile settings written in.
     pub page: Arc<crate::routes::Page>,
+    /// Saved plans and their share links.
+    pub plans: tripstream_adapters::plans::SavedPlans,
 }
 
 /// The wiring, decided once at start-up.

@@ -11,6 +11,7 @@ use tripstream_adapters::limited::Limited;
 use tripstream_adapters::llm::{
     ChatModel, Gemini, GeminiConfig, LlmPlanner, OpenAi, OpenAiConfig, Prompts, RetryPolicy, Timeouts,
 };
+use tripstream_adapters::places::{CheckedPlaces, Nominatim, NominatimConfig, PlaceSettings};
 use tripstream_adapters::weather::{ForecastSource, LayeredWeather, OpenMeteo, OpenWeatherMap};
 use tripstream_adapters::{
     BundledDestinations, Catalog, Climatology, GeocodedDestinations, OfflineConfig, OfflinePlanner,
@@ -22,10 +23,12 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tripstream_adapters::cache::{MemoryCache, PlanStore, RedisCache, Resilient};
 use tripstream_adapters::eventlog::{EventLog, RedisEventLog};
+use tripstream_adapters::plans::SavedPlans;
 use tripstream_adapters::runlog::{Db, RunLog, RunLogConfig};
 
 use crate::config::{
-    EngineSettings, LlmChoice, LlmSettings, StoreSettings, WeatherChoice, WeatherSettings, configured,
+    EngineSettings, LlmChoice, LlmSettings, PlaceSearchSettings, StoreSettings, WeatherChoice, WeatherSettings,
+    configured,
 };
 
 /// Everything a generation needs, wired.
@@ -77,9 +80,10 @@ impl Services {
         let (weather, weather_name, geocoder) = weather(&settings.weather, llm_first);
         let destinations: Arc<dyn Destinations> = match geocoder {
             Some(geocoder) => Arc::new(GeocodedDestinations::new(catalog.clone(), geocoder)),
-            None => Arc::new(BundledDestinations::new(catalog)),
+            None => Arc::new(BundledDestinations::new(catalog.clone())),
         };
-        let engine = Engine::new(generator, weather, settings.engine_config());
+        let places = place_checks(&settings.places, catalog);
+        let engine = Engine::new(generator, weather, settings.engine_config()).with_places(Arc::new(places));
         let info = engine.generator_info();
         tracing::info!(
             provider = %info.provider,
@@ -87,6 +91,7 @@ impl Services {
             prompt_version = %info.prompt_version,
             fallback = %generators[1..].join(","),
             weather = %weather_name,
+            place_search = if settings.places.place_search_url.is_some() { "nominatim" } else { "off" },
             "providers chosen"
         );
         Ok(Services { engine, destinations, generators, weather: weather_name })
@@ -171,6 +176,24 @@ fn chat_model(choice: LlmChoice, llm: &LlmSettings) -> Arc<dyn ChatModel> {
     }
 }
 
+/// Place verification: the bundled data always, Nominatim when `PLACE_SEARCH_URL` is set.
+fn place_checks(settings: &PlaceSearchSettings, catalog: Arc<Catalog>) -> CheckedPlaces {
+    let search = settings.place_search_url.as_deref().filter(|u| !u.trim().is_empty()).map(|url| {
+        Nominatim::new(NominatimConfig {
+            timeout: settings.place_search_timeout_ms.get(),
+            min_interval: settings.place_search_interval_ms.get(),
+            user_agent: settings.place_search_user_agent.clone(),
+            ..NominatimConfig::new(url.trim())
+        })
+    });
+    let places = PlaceSettings {
+        budget: settings.place_search_budget_ms.get(),
+        concurrency: settings.place_search_concurrency as usize,
+        ..PlaceSettings::default()
+    };
+    CheckedPlaces::new(catalog, search, places)
+}
+
 /// The weather port, its name for `/health`, and, for a model that may plan anywhere, the geocoder.
 fn weather(settings: &WeatherSettings, plans_anywhere: bool) -> (Arc<dyn Weather>, String, Option<Geocoder>) {
     let timeout = settings.weather_timeout_secs.get();
@@ -229,6 +252,8 @@ pub struct Stores {
     /// `None` when caching is off (`CACHE_TTL_SECS=0`).
     pub cache: Option<Arc<Resilient>>,
     pub runlog: RunLog,
+    /// Every delivered plan, in the run log's database; swept of plans past `PLAN_RETENTION_DAYS`.
+    pub plans: SavedPlans,
     /// Stream event logs shared by replicas, with Redis.
     pub event_log: Option<Arc<dyn EventLog>>,
     /// Redis for what replicas count together (request rates, token budgets), with its key prefix.
@@ -261,7 +286,7 @@ impl Stores {
         if db.kind() == "sqlite" {
             db.migrate().await.context("DATABASE_URL")?;
         } else {
-            tasks.spawn(migrate_until_done(db.clone(), stopped));
+            tasks.spawn(migrate_until_done(db.clone(), stopped.clone()));
         }
         let config = RunLogConfig { buffer: settings.runlog_buffer, ..RunLogConfig::default() };
         tracing::info!(cache = cache.as_ref().map_or("off", |c| c.name()), run_log = db.kind(), "stores opened");
@@ -279,8 +304,33 @@ impl Stores {
             }
             None => None,
         };
+        let plans = SavedPlans::new(db.clone());
+        if settings.plan_retention_days > 0 {
+            tasks.spawn(sweep_plans(plans.clone(), settings.plan_retention_days, stopped));
+        }
         let runlog = RunLog::start(db, config, tasks);
-        Ok(Stores { cache: cache.map(|c| Arc::new(Resilient::new(c))), runlog, event_log, counters })
+        Ok(Stores { cache: cache.map(|c| Arc::new(Resilient::new(c))), runlog, plans, event_log, counters })
+    }
+}
+
+/// How often saved plans past their retention are looked for.
+const PLAN_SWEEP_EVERY: Duration = Duration::from_secs(3600);
+
+/// Deletes saved plans whose latest version is older than `days`, at start-up and then every
+/// [`PLAN_SWEEP_EVERY`], until the replica stops. A sweep that fails (a database not up yet) is logged and
+/// tried again at the next one.
+async fn sweep_plans(plans: SavedPlans, days: u32, stopped: CancellationToken) {
+    let mut tick = tokio::time::interval(PLAN_SWEEP_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stopped.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let cutoff = jiff::Timestamp::now().as_millisecond() - i64::from(days) * 86_400_000;
+        if let Err(e) = plans.delete_older_than(cutoff).await {
+            tracing::warn!(error = %e, "saved plans were not swept; trying again later");
+        }
     }
 }
 

@@ -1,13 +1,17 @@
 //! Mock upstreams that speak the real wire formats, for tests and the benchmark: Gemini's streaming
 //! API (plain HTTP/1.1, or TLS with HTTP/2 only and a concurrent-stream limit per connection),
-//! OpenWeatherMap's geocoding and forecast, and the throwaway CA that lets a client trust the TLS one.
+//! OpenWeatherMap's geocoding and forecast, the throwaway CA that lets a client trust the TLS one, and a
+//! hostile provider in both LLM wire formats for the abuse suite.
 
 pub mod gemini;
+pub mod hostile;
+pub mod nominatim;
 pub mod serve;
 pub mod tls;
 pub mod weather;
 
 pub use gemini::{Flight, Gemini, Reply};
+pub use hostile::{Hostile, Scenario};
 pub use serve::{Connections, DEFAULT_STREAM_LIMIT, Protocol};
 pub use tls::TestCa;
 

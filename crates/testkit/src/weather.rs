@@ -123,7 +123,7 @@ fn reply(status: StatusCode, body: Value) -> Response<Body> {
 }
 
 /// `a=1&b=x+y%20z` as pairs, percent-decoded.
-fn query(raw: &str) -> Vec<(String, String)> {
+pub(crate) fn query(raw: &str) -> Vec<(String, String)> {
     raw.split('&').filter_map(|pair| pair.split_once('=')).map(|(k, v)| (decode(k), decode(v))).collect()
 }
 

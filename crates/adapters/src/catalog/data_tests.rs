@@ -22,6 +22,8 @@ fn km(a: (f64, f64), b: (f64, f64)) -> f64 {
 fn restaurants_span_every_price_level_and_cafes_serve_only_breakfast() {
     for d in Catalog::bundled().all() {
         assert!(d.meals.len() >= 30, "{}: {} meals", d.id, d.meals.len());
+        let restaurants = d.meals.iter().filter(|m| m.category == Category::Food).count();
+        assert!(restaurants >= 30, "{}: {restaurants} restaurants (food, not cafés)", d.id);
         let (low, medium, high) = (d.budget.low, d.budget.medium, d.budget.high);
         let cheap = d.meals.iter().filter(|m| m.cost <= low / 3).count();
         let upscale = d.meals.iter().filter(|m| m.cost >= medium * 2 / 5).count();

@@ -8,8 +8,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::sync::watch;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
-use super::{Background, Entry, EventLog, EventLogError, LEASE, LEASE_RENEW, LogReader, LogWriter, OpenStream};
+use super::{
+    Background, Claim, Cursor, Entry, EventLog, EventLogError, LEASE, LEASE_RENEW, LogReader, LogWriter, MAX_CLAIMS,
+    OpenStream, fence,
+};
 
 #[derive(Default)]
 pub struct MemoryEventLog {
@@ -33,6 +37,8 @@ struct StreamState {
     lease: Option<Lease>,
     /// The producer's ear for cancellations asked for elsewhere.
     cancels: Option<tokio::sync::mpsc::UnboundedSender<String>>,
+    /// How often it was claimed.
+    claims: u32,
     /// Among the running streams: not finished.
     running: bool,
     finished_at: Option<Instant>,
@@ -100,12 +106,12 @@ impl EventLog for MemoryEventLog {
             }
         }
         let alive = Arc::new(());
-        let renewal = renew(Arc::downgrade(&alive), stream.clone(), open.owner.to_owned());
-        let writer = Writer { stream, owner: open.owner.to_owned(), done: false, _alive: alive };
+        let renewal = renew(Arc::downgrade(&alive), stream.clone(), open.owner.to_owned(), open.lost.clone());
+        let writer = Writer { stream, owner: open.owner.to_owned(), done: false, lost: open.lost, _alive: alive };
         (Box::new(writer), Some(Box::pin(renewal)))
     }
 
-    async fn claim_orphans(&self, owner: &str) -> Result<Vec<String>, EventLogError> {
+    async fn claim_orphans(&self, replica: &str) -> Result<Vec<Claim>, EventLogError> {
         let now = Instant::now();
         let candidates: Vec<(String, Arc<Stream>)> =
             lock(&self.streams).iter().map(|(id, s)| (id.clone(), s.clone())).collect();
@@ -115,12 +121,14 @@ impl EventLog for MemoryEventLog {
             if !state.running || !state.free(now) {
                 continue;
             }
-            if state.entries.last().is_some_and(Entry::is_done) {
+            state.claims += 1;
+            if state.entries.last().is_some_and(Entry::is_done) || state.claims > MAX_CLAIMS {
                 state.running = false;
                 continue;
             }
-            state.lease = Some(Lease { owner: owner.to_owned(), expires: now + LEASE });
-            claimed.push(id);
+            let claim = Claim { stream_id: id, fence: fence(replica) };
+            state.lease = Some(Lease { owner: claim.fence.clone(), expires: now + LEASE });
+            claimed.push(claim);
         }
         Ok(claimed)
     }
@@ -157,12 +165,12 @@ impl EventLog for MemoryEventLog {
             Arc::new(Stream { record: String::new(), state: Mutex::default(), grown: watch::channel(0).0 })
         });
         let grown = stream.grown.subscribe();
-        Ok(Box::new(Reader { stream, from, index: 0, grown }))
+        Ok(Box::new(Reader { stream, cursor: Cursor::new(from, grown) }))
     }
 }
 
-/// Renews the writer's lease while it is alive and holds it.
-async fn renew(alive: Weak<()>, stream: Arc<Stream>, owner: String) {
+/// Renews the writer's lease while it is alive and holds it; says so when it lost it.
+async fn renew(alive: Weak<()>, stream: Arc<Stream>, owner: String, lost: CancellationToken) {
     loop {
         tokio::time::sleep(LEASE_RENEW).await;
         if alive.upgrade().is_none() {
@@ -171,6 +179,7 @@ async fn renew(alive: Weak<()>, stream: Arc<Stream>, owner: String) {
         let mut state = lock(&stream.state);
         let now = Instant::now();
         if !state.held_by(&owner, now) {
+            lost.cancel();
             return;
         }
         state.lease = Some(Lease { owner: owner.clone(), expires: now + LEASE });
@@ -181,6 +190,7 @@ struct Writer {
     stream: Arc<Stream>,
     owner: String,
     done: bool,
+    lost: CancellationToken,
     /// The renewal task stops when this is dropped.
     _alive: Arc<()>,
 }
@@ -189,7 +199,8 @@ impl LogWriter for Writer {
     fn append(&mut self, entry: Entry) {
         let mut state = lock(&self.stream.state);
         if !state.held_by(&self.owner, Instant::now()) {
-            // Another replica took the stream over: this one writes nothing more.
+            // Another producer took the stream over: this one writes nothing more.
+            self.lost.cancel();
             return;
         }
         self.done |= entry.is_done();
@@ -216,34 +227,14 @@ impl Drop for Writer {
 
 struct Reader {
     stream: Arc<Stream>,
-    /// The next sequence number wanted.
-    from: u64,
-    /// The next entry to look at.
-    index: usize,
-    grown: watch::Receiver<usize>,
+    cursor: Cursor,
 }
 
 #[async_trait]
 impl LogReader for Reader {
     async fn next(&mut self, wait: Duration) -> Result<Option<Entry>, EventLogError> {
-        let deadline = Instant::now() + wait;
-        loop {
-            let len = *self.grown.borrow_and_update();
-            while self.index < len {
-                let entry = lock(&self.stream.state).entries.get(self.index).cloned();
-                self.index += 1;
-                if let Some(entry) = entry
-                    && entry.seq >= self.from
-                {
-                    self.from = entry.seq + 1;
-                    return Ok(Some(entry));
-                }
-            }
-            match tokio::time::timeout_at(deadline, self.grown.changed()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) | Err(_) => return Ok(None),
-            }
-        }
+        let stream = &self.stream;
+        Ok(self.cursor.next(wait, |i| lock(&stream.state).entries.get(i).cloned()).await)
     }
 }
 
@@ -260,7 +251,12 @@ mod tests {
     }
 
     fn open<'a>(id: &'a str, owner: &'a str) -> OpenStream<'a> {
-        OpenStream { stream_id: id, record: "{}", owner, cancels: tokio::sync::mpsc::unbounded_channel().0 }
+        let cancels = tokio::sync::mpsc::unbounded_channel().0;
+        OpenStream { stream_id: id, record: "{}", owner, cancels, lost: CancellationToken::new() }
+    }
+
+    fn claimed(claims: Vec<Claim>) -> Vec<String> {
+        claims.into_iter().map(|c| c.stream_id).collect()
     }
 
     #[tokio::test(start_paused = true)]
@@ -282,10 +278,11 @@ mod tests {
         // Handed over (dropped without `done`): claimable at once, and by one replica only.
         let (handed, _) = log.open(open("s2", "a"));
         drop(handed);
-        assert_eq!(log.claim_orphans("b").await.unwrap(), ["s2"]);
+        let claim = log.claim_orphans("b").await.unwrap().remove(0);
+        assert_eq!(claim.stream_id, "s2");
         assert!(log.claim_orphans("c").await.unwrap().is_empty(), "claimed once");
-        // The claimant takes it over (and renews it from then on).
-        let (_taken, renewal) = log.open(open("s2", "b"));
+        // The claimant takes it over with its claim's fence (and renews it from then on).
+        let (_taken, renewal) = log.open(open("s2", &claim.fence));
         tasks.spawn(renewal.unwrap());
 
         // A producer that stops renewing (it died) loses its stream after the lease.
@@ -294,17 +291,28 @@ mod tests {
         std::mem::forget(dead);
         assert!(log.claim_orphans("b").await.unwrap().is_empty());
         tokio::time::sleep(LEASE + Duration::from_millis(1)).await;
-        assert_eq!(log.claim_orphans("b").await.unwrap(), ["s3"]);
+        assert_eq!(claimed(log.claim_orphans("b").await.unwrap()), ["s3"]);
+        // Claimed again and again without anyone running it: given up after MAX_CLAIMS.
+        for _ in 1..MAX_CLAIMS {
+            tokio::time::sleep(LEASE + Duration::from_millis(1)).await;
+            assert_eq!(claimed(log.claim_orphans("b").await.unwrap()), ["s3"]);
+        }
+        tokio::time::sleep(LEASE + Duration::from_millis(1)).await;
+        assert!(log.claim_orphans("b").await.unwrap().is_empty(), "given up");
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_producer_that_lost_its_lease_writes_nothing_more() {
         let log = MemoryEventLog::new(Duration::from_secs(60));
-        let (mut stale, _) = log.open(open("s", "a"));
+        let stale_open = open("s", "a#1");
+        let lost = stale_open.lost.clone();
+        let (mut stale, _) = log.open(stale_open);
         tokio::time::sleep(LEASE + Duration::from_millis(1)).await;
-        assert_eq!(log.claim_orphans("b").await.unwrap(), ["s"]);
-        let (mut taker, _) = log.open(open("s", "b"));
+        // Its own replica claims it back: a new fence, so the stale producer is still shut out.
+        let claim = log.claim_orphans("a").await.unwrap().remove(0);
+        let (mut taker, _) = log.open(open("s", &claim.fence));
         stale.append(entry(0, StreamEvent::Done));
+        assert!(lost.is_cancelled(), "the stale producer is told it lost the stream");
         taker.append(entry(0, StreamEvent::Done));
         let mut reader = log.reader("s", 0).await.unwrap();
         assert!(reader.next(Duration::ZERO).await.unwrap().is_some());

@@ -8,6 +8,7 @@
 //! implementations: [`RedisEventLog`] (Redis Streams, across processes) and [`MemoryEventLog`] (in one
 //! process: replicas in a test).
 
+mod follow;
 mod memory;
 mod redis;
 
@@ -16,7 +17,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::future::BoxFuture;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
 use tripstream_domain::StreamEvent;
 
 pub use self::memory::MemoryEventLog;
@@ -60,12 +62,39 @@ pub struct OpenStream<'a> {
     /// What the log keeps for replicas that resume or take over the stream: the server's record of the
     /// request (JSON). The log does not read it.
     pub record: &'a str,
-    /// The producing replica's name in the lease.
+    /// The producer's fencing token, what its lease holds: a new stream's [`fence`], or the one
+    /// [`EventLog::claim_orphans`] claimed it with. Unique to this producer, so that one that stalled and
+    /// lost the stream never writes into it again, even when its own replica took it back meanwhile.
     pub owner: &'a str,
     /// Where the producer hears of cancellations asked for on other replicas ([`EventLog::request_cancel`]):
     /// the handle each names.
     pub cancels: mpsc::UnboundedSender<String>,
+    /// Cancelled when the producer finds that another holds its lease: it must stop, and send its own
+    /// listeners to the shared log.
+    pub lost: CancellationToken,
 }
+
+/// A fencing token for a new producer on `replica`: the replica's name and a random part.
+pub fn fence(replica: &str) -> String {
+    format!("{replica}#{:016x}", fastrand::u64(..))
+}
+
+/// A stream a replica claimed to take over, and the fencing token its lease now holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    pub stream_id: String,
+    pub fence: String,
+}
+
+/// How often a stream may be claimed before it is given up: a stream no replica manages to run (its
+/// request no longer resolves, or every claimant dies) leaves the running set instead of being claimed
+/// every few seconds forever.
+pub const MAX_CLAIMS: u32 = 5;
+
+/// A takeover numbers its events from here past the log's last one: more than any run ever emits, so an
+/// event its predecessor delivered to its own listeners but never logged (Redis was away) never shares an
+/// id with one of the takeover's.
+pub const TAKEOVER_GAP: u64 = 100_000;
 
 /// A log that writes in the background gives its task to the caller, which runs it on its task tracker.
 pub type Background = BoxFuture<'static, ()>;
@@ -85,10 +114,16 @@ pub trait EventLog: Send + Sync {
     /// take over at once (a hand-over).
     fn open(&self, stream: OpenStream<'_>) -> (Box<dyn LogWriter>, Option<Background>);
 
-    /// Running streams whose producer stopped renewing its lease, each claimed for `owner` (its lease
-    /// taken) if no other replica claimed it first. Streams whose log already ends with `done` are only
-    /// tidied away.
-    async fn claim_orphans(&self, owner: &str) -> Result<Vec<String>, EventLogError>;
+    /// Running streams whose producer stopped renewing its lease, each claimed for `replica` (its lease
+    /// taken with a new fencing token) if no other replica claimed it first. Streams whose log already ends
+    /// with `done`, or that were claimed [`MAX_CLAIMS`] times, are only tidied away.
+    async fn claim_orphans(&self, replica: &str) -> Result<Vec<Claim>, EventLogError>;
+
+    /// A task the log needs running for as long as the replica lives (the Redis log's one reader that
+    /// follows every stream read here); the caller spawns it on its tracker, once.
+    fn background(&self, _stop: CancellationToken) -> Option<Background> {
+        None
+    }
 
     /// The record a stream was opened with, if its log exists.
     async fn record(&self, stream_id: &str) -> Result<Option<String>, EventLogError>;
@@ -121,4 +156,43 @@ pub trait LogWriter: Send {
 pub trait LogReader: Send {
     /// The next entry, waiting up to `wait` for one; `Ok(None)` when none arrived in that time.
     async fn next(&mut self, wait: Duration) -> Result<Option<Entry>, EventLogError>;
+}
+
+/// A reader's place in entries kept in memory in sequence order (the in-process log, or a Redis stream
+/// as this replica's follower read it), whose count `grown` announces.
+struct Cursor {
+    /// The next entry to look at.
+    index: usize,
+    /// The next sequence number wanted.
+    from: u64,
+    grown: watch::Receiver<usize>,
+}
+
+impl Cursor {
+    fn new(from: u64, grown: watch::Receiver<usize>) -> Self {
+        Self { index: 0, from, grown }
+    }
+
+    /// The next entry from `from` on, `entry_at` giving the entry at an index; `None` when none arrived
+    /// within `wait`.
+    async fn next(&mut self, wait: Duration, entry_at: impl Fn(usize) -> Option<Entry>) -> Option<Entry> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let len = *self.grown.borrow_and_update();
+            while self.index < len {
+                let entry = entry_at(self.index);
+                self.index += 1;
+                if let Some(entry) = entry
+                    && entry.seq >= self.from
+                {
+                    self.from = entry.seq + 1;
+                    return Some(entry);
+                }
+            }
+            match tokio::time::timeout_at(deadline, self.grown.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) | Err(_) => return None,
+            }
+        }
+    }
 }

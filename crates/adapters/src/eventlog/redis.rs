@@ -14,13 +14,15 @@ use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 use tripstream_domain::StreamEvent;
 
-use super::{Background, Entry, EventLog, EventLogError, LEASE, LEASE_RENEW, LogReader, LogWriter, OpenStream};
+use super::follow::Follower;
+use super::{
+    Background, Claim, Entry, EventLog, EventLogError, LEASE, LEASE_RENEW, LogReader, LogWriter, MAX_CLAIMS,
+    OpenStream, fence,
+};
 use crate::http::backoff;
-
-/// The longest single blocking read.
-const READ_BLOCK: Duration = Duration::from_secs(5);
 
 /// How long an unfinished stream's log is kept: long enough for any takeover, short enough that a stream
 /// nobody finishes does not stay forever.
@@ -30,17 +32,22 @@ const UNFINISHED_TTL: Duration = Duration::from_secs(3600);
 const FINAL_ATTEMPTS: u32 = 5;
 
 /// Renews the lease `KEYS[1]` for `ARGV[1]` for `ARGV[2]` ms and appends the entries (`ARGV[6..]`,
-/// sequence number and JSON in turn) to the stream `KEYS[2]`, unless another replica holds the lease:
-/// then `{0}`. The first call of a stream also stores its record (`ARGV[4]`, non-empty) under `KEYS[3]`
+/// sequence number and JSON in turn) to the stream `KEYS[2]`, unless another producer holds the lease or
+/// owns the stream (`KEYS[6]`, the last fencing token that took it: kept after the lease lapses, a
+/// hand-over and the end, so a producer cut off from Redis while another ran the stream, even to its
+/// end, never writes into it again): then `{0}`. The first call of a stream also stores its record (`ARGV[4]`, non-empty) under `KEYS[3]`
 /// and adds its id (`ARGV[5]`) to the running set `KEYS[4]`; unfinished logs expire after `ARGV[3]` s.
 /// Returns `{1, …}` with the handles whose cancellation other replicas asked for (the list `KEYS[5]`,
 /// emptied).
 static APPEND: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
+local owner = redis.call('GET', KEYS[6])
+if owner and owner ~= ARGV[1] then return {0} end
 local holder = redis.call('GET', KEYS[1])
 if holder and holder ~= ARGV[1] then return {0} end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('SET', KEYS[6], ARGV[1], 'EX', ARGV[3])
 if ARGV[4] ~= '' then
   redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[3])
   redis.call('SADD', KEYS[4], ARGV[5])
@@ -58,7 +65,7 @@ return {1, unpack(cancels)}
 
 /// Deletes the lease `KEYS[1]` if `ARGV[1]` holds it. With `ARGV[2]` = `1` the stream is finished: its
 /// log `KEYS[2]` and record `KEYS[3]` expire after `ARGV[3]` s and its id `ARGV[4]` leaves the running set
-/// `KEYS[4]`.
+/// `KEYS[4]`, and its owner `KEYS[5]` expires with them.
 static RELEASE: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
@@ -67,6 +74,7 @@ if ARGV[2] == '1' then
   redis.call('EXPIRE', KEYS[2], ARGV[3])
   redis.call('EXPIRE', KEYS[3], ARGV[3])
   redis.call('SREM', KEYS[4], ARGV[4])
+  redis.call('EXPIRE', KEYS[5], ARGV[3])
 end
 return 1
 ",
@@ -75,12 +83,33 @@ return 1
 
 #[derive(Clone)]
 pub struct RedisEventLog {
-    client: redis::Client,
     connection: ConnectionManager,
     prefix: String,
     /// How long a finished stream's log is kept.
     ttl: Duration,
+    /// The one reader of every stream this replica reads.
+    follower: Arc<Follower>,
 }
+
+/// Takes the lapsed lease `KEYS[1]` for the fencing token `ARGV[1]` for `ARGV[2]` ms, makes it the
+/// stream's owner `KEYS[4]` and counts the claim in `KEYS[2]` (both kept `ARGV[5]` s): `1`. `0` when another replica claimed it first; `-1`, with the
+/// stream `ARGV[3]` taken out of the running set `KEYS[3]`, past `ARGV[4]` claims.
+static CLAIM: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local claims = redis.call('INCR', KEYS[2])
+redis.call('EXPIRE', KEYS[2], ARGV[5])
+if claims > tonumber(ARGV[4]) then
+  redis.call('SREM', KEYS[3], ARGV[3])
+  return -1
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('SET', KEYS[4], ARGV[1], 'EX', ARGV[5])
+return 1
+",
+    )
+});
 
 /// The keys of one stream.
 #[derive(Debug, Clone)]
@@ -88,6 +117,8 @@ struct Keys {
     log: String,
     record: String,
     lease: String,
+    /// The fencing token of the stream's last producer.
+    owner: String,
     running: String,
     /// Handles whose cancellation other replicas asked for, until the producer takes them.
     cancels: String,
@@ -101,7 +132,8 @@ impl RedisEventLog {
             .set_connection_timeout(Some(Duration::from_secs(1)))
             .set_response_timeout(Some(Duration::from_secs(2)));
         let connection = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
-        Ok(Self { client, connection, prefix: prefix.into(), ttl })
+        let follower = Arc::new(Follower::new(client, connection.clone()));
+        Ok(Self { connection, prefix: prefix.into(), ttl, follower })
     }
 
     fn keys(&self, stream_id: &str) -> Keys {
@@ -109,6 +141,7 @@ impl RedisEventLog {
         Keys {
             record: format!("{log}:request"),
             lease: format!("{log}:lease"),
+            owner: format!("{log}:owner"),
             cancels: format!("{log}:cancels"),
             running: self.running_set(),
             log,
@@ -140,6 +173,7 @@ impl EventLog for RedisEventLog {
         let writer = Writer {
             entries: rx,
             cancels: stream.cancels,
+            lost: stream.lost,
             connection: self.connection.clone(),
             keys: self.keys(stream.stream_id),
             stream_id: stream.stream_id.to_owned(),
@@ -153,7 +187,7 @@ impl EventLog for RedisEventLog {
         (Box::new(Sender(tx)), Some(Box::pin(writer.run())))
     }
 
-    async fn claim_orphans(&self, owner: &str) -> Result<Vec<String>, EventLogError> {
+    async fn claim_orphans(&self, replica: &str) -> Result<Vec<Claim>, EventLogError> {
         let mut c = self.connection.clone();
         let running: Vec<String> = c.smembers(self.running_set()).await?;
         // Every replica scans every couple of seconds, with thousands of streams running: the leases are
@@ -170,19 +204,24 @@ impl EventLog for RedisEventLog {
                 let _: () = c.srem(self.running_set(), &id).await?;
                 continue;
             }
-            let won: Option<String> = redis::cmd("SET")
-                .arg(self.keys(&id).lease)
-                .arg(owner)
-                .arg("NX")
-                .arg("PX")
-                .arg(LEASE.as_millis() as u64)
-                .query_async(&mut c)
-                .await?;
-            if won.is_some() {
-                claimed.push(id);
+            let keys = self.keys(&id);
+            let fence = fence(replica);
+            let mut claim = CLAIM.prepare_invoke();
+            claim.key(&keys.lease).key(format!("{}:claims", keys.log)).key(&keys.running).key(&keys.owner);
+            claim.arg(&fence).arg(LEASE.as_millis() as u64).arg(&id).arg(MAX_CLAIMS).arg(UNFINISHED_TTL.as_secs());
+            match claim.invoke_async::<i64>(&mut c).await? {
+                1 => claimed.push(Claim { stream_id: id, fence }),
+                -1 => {
+                    tracing::warn!(stream_id = %id, claims = MAX_CLAIMS, "a stream nobody managed to run is given up")
+                }
+                _ => {}
             }
         }
         Ok(claimed)
+    }
+
+    fn background(&self, stop: CancellationToken) -> Option<Background> {
+        Some(Box::pin(self.follower.clone().run(stop)))
     }
 
     async fn record(&self, stream_id: &str) -> Result<Option<String>, EventLogError> {
@@ -223,20 +262,7 @@ impl EventLog for RedisEventLog {
     }
 
     async fn reader(&self, stream_id: &str, from: u64) -> Result<Box<dyn LogReader>, EventLogError> {
-        // Blocking reads need a connection of their own, without the default half-second reply limit
-        // (each read is bounded by its own BLOCK time, plus this margin).
-        let config = redis::AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(READ_BLOCK + Duration::from_secs(5)));
-        let connection = self.client.get_multiplexed_async_connection_with_config(&config).await?;
-        Ok(Box::new(Reader {
-            connection,
-            stream_id: stream_id.to_owned(),
-            key: self.keys(stream_id).log,
-            from,
-            last_id: "0-0".into(),
-            buffered: VecDeque::new(),
-        }))
+        self.follower.read(&self.keys(stream_id).log, stream_id, from).await
     }
 }
 
@@ -267,6 +293,8 @@ struct Writer {
     entries: mpsc::UnboundedReceiver<Entry>,
     /// Where cancellations asked for on other replicas go.
     cancels: mpsc::UnboundedSender<String>,
+    /// Told when another producer holds the lease.
+    lost: CancellationToken,
     connection: ConnectionManager,
     keys: Keys,
     stream_id: String,
@@ -336,7 +364,7 @@ impl Writer {
     async fn write(&mut self) {
         let mut append = APPEND.prepare_invoke();
         let keys = &self.keys;
-        append.key(&keys.lease).key(&keys.log).key(&keys.record).key(&keys.running).key(&keys.cancels);
+        append.key(&keys.lease).key(&keys.log).key(&keys.record).key(&keys.running).key(&keys.cancels).key(&keys.owner);
         append.arg(&self.owner).arg(LEASE.as_millis() as u64).arg(UNFINISHED_TTL.max(self.ttl).as_secs());
         append.arg(self.record.as_deref().unwrap_or("")).arg(&self.stream_id);
         for (seq, json) in &self.pending {
@@ -356,9 +384,10 @@ impl Writer {
                 self.state = State::Writing;
             }
             Ok(_) => {
-                tracing::warn!(stream_id = %self.stream_id, "another replica took this stream over; this one stops writing its log");
+                tracing::warn!(stream_id = %self.stream_id, "another producer took this stream over; this one stops writing its log");
                 self.pending.clear();
                 self.state = State::Lost;
+                self.lost.cancel();
             }
             Err(e) => {
                 let failures = match self.state {
@@ -396,7 +425,7 @@ impl Writer {
         let finished = self.received_done && self.pending.is_empty();
         let mut release = RELEASE.prepare_invoke();
         let keys = &self.keys;
-        release.key(&keys.lease).key(&keys.log).key(&keys.record).key(&keys.running);
+        release.key(&keys.lease).key(&keys.log).key(&keys.record).key(&keys.running).key(&keys.owner);
         release.arg(&self.owner).arg(u8::from(finished)).arg(self.ttl.as_secs().max(1)).arg(&self.stream_id);
         if let Err(e) = release.invoke_async::<i64>(&mut self.connection).await {
             tracing::warn!(stream_id = %self.stream_id, finished, error = %e, "event log: releasing the stream failed; its lease lapses by itself");
@@ -404,62 +433,11 @@ impl Writer {
     }
 }
 
-/// Reads one stream's log in order.
-struct Reader {
-    connection: redis::aio::MultiplexedConnection,
-    stream_id: String,
-    key: String,
-    /// The next sequence number wanted.
-    from: u64,
-    last_id: String,
-    buffered: VecDeque<Entry>,
-}
-
-type Fields = Vec<String>;
-/// XREAD's reply: per stream, its key and its entries (id, flat field list).
-type ReadReply = Option<Vec<(String, Vec<(String, Fields)>)>>;
-
-#[async_trait]
-impl LogReader for Reader {
-    async fn next(&mut self, wait: Duration) -> Result<Option<Entry>, EventLogError> {
-        let deadline = Instant::now() + wait;
-        loop {
-            if let Some(entry) = self.buffered.pop_front() {
-                return Ok(Some(entry));
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Ok(None);
-            }
-            let reply: ReadReply = redis::cmd("XREAD")
-                .arg("COUNT")
-                .arg(500)
-                .arg("BLOCK")
-                .arg(left.min(READ_BLOCK).as_millis().max(1) as u64)
-                .arg("STREAMS")
-                .arg(&self.key)
-                .arg(&self.last_id)
-                .query_async(&mut self.connection)
-                .await?;
-            let Some(streams) = reply else { continue };
-            for (_, entries) in streams {
-                for (id, fields) in entries {
-                    self.last_id = id;
-                    // In order, once each: a writer's retry can leave a duplicate behind.
-                    if let Some(entry) = entry(&self.stream_id, &fields)?
-                        && entry.seq >= self.from
-                    {
-                        self.from = entry.seq + 1;
-                        self.buffered.push_back(entry);
-                    }
-                }
-            }
-        }
-    }
-}
+/// An entry's flat field list.
+pub(super) type Fields = Vec<String>;
 
 /// `seq` and `event` out of an entry's flat field list; `None` for an entry without them.
-fn entry(stream_id: &str, fields: &[String]) -> Result<Option<Entry>, EventLogError> {
+pub(super) fn entry(stream_id: &str, fields: &[String]) -> Result<Option<Entry>, EventLogError> {
     let field = |name: &str| fields.chunks(2).find(|kv| kv[0] == name).and_then(|kv| kv.get(1));
     let (Some(seq), Some(json)) = (field("seq").and_then(|s| s.parse().ok()), field("event")) else {
         return Ok(None);

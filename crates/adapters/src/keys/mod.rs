@@ -134,9 +134,19 @@ impl std::fmt::Debug for KeyHash {
 /// `n` Crockford base32 characters from the operating system's random number generator. Each comes from
 /// the low 5 bits of its own random byte, so each is uniform over the alphabet.
 fn random_chars(n: usize) -> Result<String, KeyError> {
+    random_crockford(n).map_err(KeyError::Random)
+}
+
+/// [`random_chars`] for the other stores' ids (saved plans, share links).
+pub(crate) fn random_crockford(n: usize) -> Result<String, getrandom::Error> {
     let mut bytes = vec![0u8; n];
-    getrandom::fill(&mut bytes).map_err(KeyError::Random)?;
+    getrandom::fill(&mut bytes)?;
     Ok(bytes.iter().map(|b| char::from(CROCKFORD[usize::from(b & 31)])).collect())
+}
+
+/// Whether `id` is `prefix` followed by `n` Crockford base32 characters.
+pub(crate) fn is_random_id(id: &str, prefix: &str, n: usize) -> bool {
+    id.strip_prefix(prefix).is_some_and(|rest| rest.len() == n && rest.bytes().all(|b| CROCKFORD.contains(&b)))
 }
 
 /// A new key and its id.
@@ -148,10 +158,11 @@ fn generate() -> Result<(String, String), KeyError> {
 
 /// Checks an id before it reaches the database.
 fn check_id(id: &str) -> Result<(), KeyError> {
-    let well_formed = id
-        .strip_prefix(ID_PREFIX)
-        .is_some_and(|rest| rest.len() == ID_CHARS && rest.bytes().all(|b| CROCKFORD.contains(&b)));
-    if well_formed { Ok(()) } else { Err(KeyError::InvalidId { looks_like_key: id.starts_with(KEY_PREFIX) }) }
+    if is_random_id(id, ID_PREFIX, ID_CHARS) {
+        Ok(())
+    } else {
+        Err(KeyError::InvalidId { looks_like_key: id.starts_with(KEY_PREFIX) })
+    }
 }
 
 /// The name as stored (trimmed), and the limits within what the database holds.

@@ -30,7 +30,10 @@ pub struct GeminiConfig {
     /// How many HTTP/2 connections carry the streams in flight.
     pub pool: PoolLimits,
     pub temperature: f32,
+    /// The ceiling of `maxOutputTokens`; each call asks for what its trip needs, up to this.
     pub max_output_tokens: u32,
+    /// The most bytes a reply may take on the wire.
+    pub max_reply_bytes: usize,
 }
 
 impl GeminiConfig {
@@ -46,7 +49,8 @@ impl GeminiConfig {
             retry: RetryPolicy::default(),
             pool: PoolLimits::default(),
             temperature: 0.7,
-            max_output_tokens: 8192,
+            max_output_tokens: 16_384,
+            max_reply_bytes: transport::DEFAULT_MAX_REPLY_BYTES,
         }
     }
 }
@@ -70,7 +74,7 @@ impl Gemini {
         Self { config, clients, url }
     }
 
-    fn body(&self, prompt: &Rendered) -> Value {
+    fn body(&self, prompt: &Rendered, max_output_tokens: u32) -> Value {
         json!({
             "systemInstruction": {"parts": [{"text": prompt.system}]},
             "contents": [{"role": "user", "parts": [{"text": prompt.user}]}],
@@ -78,7 +82,7 @@ impl Gemini {
                 "responseMimeType": "application/json",
                 "responseSchema": *SCHEMA,
                 "temperature": self.config.temperature,
-                "maxOutputTokens": self.config.max_output_tokens,
+                "maxOutputTokens": max_output_tokens.clamp(1, self.config.max_output_tokens.max(1)),
             },
         })
     }
@@ -97,9 +101,10 @@ impl ChatModel for Gemini {
     async fn stream(
         &self,
         prompt: Rendered,
+        max_output_tokens: u32,
         on_text: &mut (dyn for<'t> FnMut(&'t str) + Send),
     ) -> Result<Completion, GenerateError> {
-        let body = transport::json_body(&self.body(&prompt));
+        let body = transport::json_body(&self.body(&prompt, max_output_tokens));
         drop(prompt);
         let call = async move {
             // Held until the reply has been read: the stream is in flight on its connection until then.
@@ -122,7 +127,8 @@ impl ChatModel for Gemini {
             drop(body);
             let mut finish = None;
             let mut usage = Usage::default();
-            let read = transport::read_sse("gemini", response, self.config.timeouts.idle, |data| {
+            let (idle, max_bytes) = (self.config.timeouts.idle, self.config.max_reply_bytes);
+            let read = transport::read_sse("gemini", response, idle, max_bytes, |data| {
                 let frame: Frame = serde_json::from_str(data).map_err(|e| {
                     GenerateError::new(ErrorCode::LlmBadOutput, format!("gemini sent a frame that is not JSON: {e}"))
                 })?;
@@ -133,7 +139,7 @@ impl ChatModel for Gemini {
                 if let Some(u) = frame.usage_metadata {
                     usage = Usage {
                         input_tokens: u.prompt_token_count,
-                        output_tokens: u.candidates_token_count + u.thoughts_token_count,
+                        output_tokens: u.candidates_token_count.saturating_add(u.thoughts_token_count),
                     };
                 }
                 if let Some(reason) = frame.prompt_feedback.and_then(|f| f.block_reason) {
@@ -247,14 +253,14 @@ fn status_rejection(status: StatusCode, error: &Status) -> Rejection {
     Rejection { code, message, retry_after: retry_delay(&error.details) }
 }
 
-/// `RetryInfo.retryDelay`, a protobuf Duration in JSON: `"7s"`, `"0.5s"`.
+/// `RetryInfo.retryDelay`, a protobuf Duration in JSON: `"7s"`, `"0.5s"`; clamped like `Retry-After`
+/// (`"1e20s"` is read as the longest wait, never a panic).
 fn retry_delay(details: &[Value]) -> Option<Duration> {
     details
         .iter()
         .filter(|d| d["@type"].as_str().is_some_and(|t| t.ends_with("google.rpc.RetryInfo")))
         .find_map(|d| d["retryDelay"].as_str()?.strip_suffix('s')?.parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
+        .and_then(transport::delay_secs)
 }
 
 #[cfg(test)]
@@ -272,5 +278,23 @@ mod tests {
         assert!(r.message.starts_with("RESOURCE_EXHAUSTED: Resource has been exhausted"));
         let r = rejection(StatusCode::SERVICE_UNAVAILABLE, &Default::default(), "<html>upstream</html>");
         assert_eq!((r.code, r.retry_after), (ErrorCode::LlmUnavailable, None));
+    }
+
+    #[test]
+    fn absurd_retry_delays_are_clamped_and_garbage_is_ignored() {
+        let delay = |d: &str| {
+            let body = format!(
+                r#"{{"error": {{"status": "RESOURCE_EXHAUSTED", "details": [
+                    {{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "{d}"}}]}}}}"#
+            );
+            rejection(StatusCode::TOO_MANY_REQUESTS, &Default::default(), &body).retry_after
+        };
+        for huge in ["1e20s", "1e400s", "inf", "18446744073709551616s"] {
+            assert!(matches!(delay(huge), None | Some(transport::MAX_RETRY_DELAY)), "{huge}");
+        }
+        assert_eq!(delay("1e20s"), Some(transport::MAX_RETRY_DELAY));
+        for garbage in ["-1s", "NaNs", "soon", "", "s", "7"] {
+            assert_eq!(delay(garbage), None, "{garbage}");
+        }
     }
 }

@@ -1,14 +1,22 @@
 //! Reads a JSON plan while it is still being written, so people see each activity the moment its object
 //! closes and each day the moment the day's object closes — never raw JSON.
 //!
-//! Each push re-walks what has arrived with jiter's token reader (a well-kept parser; we write none),
-//! skipping the days already closed. An object counts as complete only when jiter can skip it whole, so a
-//! number cut mid-digit or a string cut mid-word is never shown. Whatever precedes the first `{` (a
-//! sentence, a markdown fence) is ignored, and so is whatever follows the object.
-
-use jiter::{Jiter, JiterResult};
+//! The work is linear in the reply's length, whatever its shape or however it is cut into pieces: each
+//! byte is looked at once by a small structural scanner (strings, escapes, nesting, and the few keys that
+//! matter: `days`, `theme`, `activities`), which keeps its state between pieces, and each activity's and
+//! each day's text is handed to serde once, when its object closes. An object counts as complete only
+//! when its closing brace has arrived, so a number cut mid-digit or a string cut mid-word is never shown.
+//! Whatever precedes the first `{` (a sentence, a markdown fence) is ignored, and so is whatever follows
+//! the object. Nesting deeper than [`MAX_DEPTH`] stops the reading (serde would refuse it too), so a
+//! hostile reply cannot grow the scanner's stack.
 
 use super::schema::{ModelActivity, ModelDay, ModelPlan};
+
+/// The deepest nesting read; a plan needs four levels.
+pub const MAX_DEPTH: usize = 64;
+
+/// The longest key that is remembered: the keys that matter are short, and a hostile one is not copied.
+const MAX_KEY: usize = 16;
 
 /// Something that became readable.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,14 +37,57 @@ pub enum Piece {
     },
 }
 
+/// What an open object or array is, by where it sits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Root,
+    Days,
+    Day,
+    Activities,
+    Activity,
+    Other,
+}
+
+/// An object or array that has opened and not yet closed.
+#[derive(Debug)]
+struct Open {
+    role: Role,
+    /// Where its `{` or `[` is in the reply.
+    start: usize,
+    object: bool,
+    /// In an object: the key of the value being read, when short enough to matter.
+    key: Option<String>,
+    /// In an object: past the `:`, reading a value.
+    in_value: bool,
+}
+
+/// Where the scanner is inside a string.
+#[derive(Debug, Clone, Copy)]
+struct InString {
+    start: usize,
+    key: bool,
+    escaped: bool,
+}
+
 #[derive(Debug, Default)]
 pub struct PlanStream {
     buf: String,
+    /// Where the root object starts (the first `{`).
     start: Option<usize>,
+    /// How much of `buf` has been scanned.
+    scanned: usize,
+    stack: Vec<Open>,
+    string: Option<InString>,
+    /// The root closed, or the JSON broke: nothing more will become readable.
+    finished: bool,
     days_closed: usize,
-    /// Activities of the open day already reported.
-    activities_sent: usize,
+    /// Activities of the open day whose objects closed.
+    activities_seen: usize,
     day_started: bool,
+    /// The open day's theme, once read.
+    theme: Option<String>,
+    /// Bytes looked at so far, by the scanner and by serde: the measure of the reading's cost.
+    work: usize,
 }
 
 impl PlanStream {
@@ -49,21 +100,34 @@ impl PlanStream {
         &self.buf
     }
 
+    /// Bytes examined so far (each scanned byte, plus each byte handed to serde). It stays within a small
+    /// multiple of the reply's length, however the reply arrives; tests hold it to that.
+    pub fn work(&self) -> usize {
+        self.work
+    }
+
     /// Adds a piece of the reply and returns what became readable.
     pub fn push(&mut self, text: &str) -> Vec<Piece> {
         let from = self.buf.len();
         self.buf.push_str(text);
         if self.start.is_none() {
             self.start = self.buf[from..].find('{').map(|i| from + i);
+            self.work += text.len();
+            match self.start {
+                Some(start) => self.scanned = start,
+                None => return Vec::new(),
+            }
         }
-        // Only a closing brace can complete an object, so a piece without one cannot make anything
-        // readable: most pieces (a model streams a few characters at a time) skip the walk.
-        let Some(start) = self.start.filter(|_| text.contains('}')) else { return Vec::new() };
-        let buf = std::mem::take(&mut self.buf);
         let mut out = Vec::new();
-        // An error means the walk reached the end of what has arrived (or JSON so broken that `finish`
-        // will report it); either way there is nothing more to read yet.
-        let _ = self.walk(&buf.as_bytes()[start..], &mut out);
+        let buf = std::mem::take(&mut self.buf);
+        let end = buf.len();
+        let mut at = self.scanned;
+        while at < end && !self.finished {
+            self.step(&buf, at, &mut out);
+            at += 1;
+        }
+        self.work += at - self.scanned;
+        self.scanned = at;
         self.buf = buf;
         out
     }
@@ -79,86 +143,119 @@ impl PlanStream {
         }
     }
 
-    fn walk(&mut self, json: &[u8], out: &mut Vec<Piece>) -> JiterResult<()> {
-        let mut j = Jiter::new(json);
-        let mut key = j.next_object()?.map(str::to_owned);
-        while let Some(k) = key {
-            if k == "days" {
-                let mut peek = j.next_array()?;
-                let mut index = 0;
-                while let Some(p) = peek {
-                    let begin = j.current_index();
-                    if index < self.days_closed {
-                        j.known_skip(p)?;
-                    } else if let Err(e) = j.known_skip(p) {
-                        self.read_open_day(&json[begin..], index, out);
-                        return Err(e);
-                    } else {
-                        self.close_day(&json[begin..j.current_index()], index, out);
-                    }
-                    index += 1;
-                    peek = j.array_step()?;
-                }
-            } else {
-                j.next_skip()?;
+    /// Looks at the byte at `at`. Multi-byte UTF-8 characters never contain an ASCII byte, so reading
+    /// bytes is reading the JSON's structure.
+    fn step(&mut self, buf: &str, at: usize, out: &mut Vec<Piece>) {
+        let b = buf.as_bytes()[at];
+        if let Some(s) = &mut self.string {
+            if s.escaped {
+                s.escaped = false;
+            } else if b == b'\\' {
+                s.escaped = true;
+            } else if b == b'"' {
+                let s = *s;
+                self.string = None;
+                self.string_closed(&buf[s.start..=at], s.key);
             }
-            key = j.next_key()?.map(str::to_owned);
+            return;
         }
-        Ok(())
+        match b {
+            b'"' => {
+                let key = self.stack.last().is_some_and(|o| o.object && !o.in_value);
+                self.string = Some(InString { start: at, key, escaped: false });
+            }
+            b'{' | b'[' => {
+                if self.stack.len() >= MAX_DEPTH {
+                    self.finished = true;
+                    return;
+                }
+                let object = b == b'{';
+                let role = match (self.stack.last(), object) {
+                    (None, _) => Role::Root,
+                    (Some(parent), _) => child_role(parent, object),
+                };
+                self.stack.push(Open { role, start: at, object, key: None, in_value: false });
+            }
+            b'}' | b']' => match self.stack.pop() {
+                Some(open) if open.object == (b == b'}') => {
+                    let json = &buf[open.start..=at];
+                    self.closed(open.role, json, out);
+                }
+                _ => self.finished = true,
+            },
+            b':' => {
+                if let Some(open) = self.stack.last_mut().filter(|o| o.object) {
+                    open.in_value = true;
+                }
+            }
+            b',' => {
+                if let Some(open) = self.stack.last_mut().filter(|o| o.object) {
+                    open.in_value = false;
+                    open.key = None;
+                }
+            }
+            _ => {}
+        }
     }
 
-    fn close_day(&mut self, json: &[u8], index: usize, out: &mut Vec<Piece>) {
-        if let Ok(day) = serde_json::from_slice::<ModelDay>(json) {
-            if !self.day_started {
-                out.push(Piece::DayStarted { index, theme: day.theme.clone() });
-            }
-            for activity in day.activities.iter().skip(self.activities_sent) {
-                out.push(Piece::Activity { index, activity: activity.clone() });
-            }
-            out.push(Piece::DayClosed { index, day });
+    fn string_closed(&mut self, quoted: &str, key: bool) {
+        let Some(open) = self.stack.last_mut() else { return };
+        if key {
+            // Keys are compared as written: a model does not escape `days`.
+            let inner = &quoted[1..quoted.len() - 1];
+            open.key = (inner.len() <= MAX_KEY).then(|| inner.to_owned());
+        } else if open.role == Role::Day && open.in_value && open.key.as_deref() == Some("theme") {
+            self.work += quoted.len();
+            self.theme = serde_json::from_str(quoted).ok();
         }
-        self.days_closed += 1;
-        self.activities_sent = 0;
-        self.day_started = false;
     }
 
-    /// Reports the complete activities of the day still being written.
-    fn read_open_day(&mut self, json: &[u8], index: usize, out: &mut Vec<Piece>) {
-        let mut j = Jiter::new(json);
-        let mut theme = String::new();
-        let mut read = || -> JiterResult<()> {
-            let mut key = j.next_object()?.map(str::to_owned);
-            while let Some(k) = key {
-                match k.as_str() {
-                    "theme" => theme = j.next_str()?.to_owned(),
-                    "activities" => {
-                        let mut peek = j.next_array()?;
-                        let mut n = 0;
-                        while let Some(p) = peek {
-                            let begin = j.current_index();
-                            j.known_skip(p)?;
-                            if n >= self.activities_sent {
-                                self.activities_sent = n + 1;
-                                let parsed = serde_json::from_slice::<ModelActivity>(&json[begin..j.current_index()]);
-                                if let Ok(activity) = parsed {
-                                    if !self.day_started {
-                                        self.day_started = true;
-                                        out.push(Piece::DayStarted { index, theme: theme.clone() });
-                                    }
-                                    out.push(Piece::Activity { index, activity });
-                                }
-                            }
-                            n += 1;
-                            peek = j.array_step()?;
-                        }
+    fn closed(&mut self, role: Role, json: &str, out: &mut Vec<Piece>) {
+        match role {
+            Role::Root => self.finished = true,
+            Role::Activity => {
+                self.work += json.len();
+                self.activities_seen += 1;
+                if let Ok(activity) = serde_json::from_str::<ModelActivity>(json) {
+                    let index = self.days_closed;
+                    if !self.day_started {
+                        self.day_started = true;
+                        out.push(Piece::DayStarted { index, theme: self.theme.clone().unwrap_or_default() });
                     }
-                    _ => j.next_skip()?,
+                    out.push(Piece::Activity { index, activity });
                 }
-                key = j.next_key()?.map(str::to_owned);
             }
-            Ok(())
-        };
-        let _ = read();
+            Role::Day => {
+                self.work += json.len();
+                let index = self.days_closed;
+                if let Ok(day) = serde_json::from_str::<ModelDay>(json) {
+                    if !self.day_started {
+                        out.push(Piece::DayStarted { index, theme: day.theme.clone() });
+                    }
+                    for activity in day.activities.iter().skip(self.activities_seen) {
+                        out.push(Piece::Activity { index, activity: activity.clone() });
+                    }
+                    out.push(Piece::DayClosed { index, day });
+                }
+                self.days_closed += 1;
+                self.activities_seen = 0;
+                self.day_started = false;
+                self.theme = None;
+            }
+            Role::Days | Role::Activities | Role::Other => {}
+        }
+    }
+}
+
+/// What a new object (`object`) or array opened inside `parent` is.
+fn child_role(parent: &Open, object: bool) -> Role {
+    let key = parent.key.as_deref();
+    match (parent.role, key, object) {
+        (Role::Root, Some("days"), false) => Role::Days,
+        (Role::Days, _, true) => Role::Day,
+        (Role::Day, Some("activities"), false) => Role::Activities,
+        (Role::Activities, _, true) => Role::Activity,
+        _ => Role::Other,
     }
 }
 
@@ -246,5 +343,68 @@ mod tests {
         let mut broken = PlanStream::new();
         broken.push(r#"{"days": [{"day": 1, "activities": [}]}"#);
         assert!(broken.finish().is_err());
+    }
+
+    /// A plan of `days` days, each of eight activities, as a model writes it.
+    fn big_plan(days: usize) -> String {
+        let activity = r#"{"time": "09:00", "durationMinutes": 60, "name": "Place {n}", "description": "A \"quoted\" {brace} [bracket]", "category": "sightseeing", "area": "Area", "costPerPerson": 1000, "indoor": true}"#;
+        let days: Vec<String> = (0..days)
+            .map(|d| {
+                let acts: Vec<String> = (0..8).map(|a| activity.replace("{n}", &format!("{d}-{a}"))).collect();
+                format!(r#"{{"day": {}, "theme": "Theme {d}", "activities": [{}]}}"#, d + 1, acts.join(", "))
+            })
+            .collect();
+        format!(r#"{{"title": "Long", "days": [{}], "tips": []}}"#, days.join(", "))
+    }
+
+    /// Feeds `text` in pieces of `size` bytes (at character boundaries) and returns the work and pieces.
+    fn feed(text: &str, size: usize) -> (usize, usize) {
+        let mut stream = PlanStream::new();
+        let mut pieces = 0;
+        let mut from = 0;
+        while from < text.len() {
+            let mut to = (from + size).min(text.len());
+            while !text.is_char_boundary(to) {
+                to += 1;
+            }
+            pieces += stream.push(&text[from..to]).len();
+            from = to;
+        }
+        assert!(stream.finish().is_ok());
+        (stream.work(), pieces)
+    }
+
+    #[test]
+    fn reading_is_linear_in_the_reply_length_however_it_is_cut() {
+        // Counted, not timed: the bytes the reader looks at stay within a fixed multiple of the reply, for
+        // a reply of 2 days or 64, in pieces of 1 byte (a `}` in nearly every piece, the worst case for
+        // a reader that re-parses at each closing brace) or of 4 KiB.
+        for days in [2, 16, 64] {
+            let text = big_plan(days);
+            for size in [1, 7, 4096] {
+                let (work, pieces) = feed(&text, size);
+                assert_eq!(pieces, days * (1 + 8 + 1), "{days} days in pieces of {size}");
+                assert!(work <= 4 * text.len(), "{days} days in pieces of {size}: {work} for {} bytes", text.len());
+            }
+        }
+        // Twice the reply, at most about twice the work (quadratic reading would be four times).
+        let (small, _) = feed(&big_plan(32), 1);
+        let (large, _) = feed(&big_plan(64), 1);
+        assert!((large as f64) / (small as f64) < 2.2, "{small} → {large}");
+    }
+
+    #[test]
+    fn hostile_shapes_cost_no_more_than_their_length() {
+        // A huge title before the days, deep nesting, a long key, a stray bracket.
+        let title = format!(r#"{{"title": "{}", "days": [], "tips": []}}"#, "x".repeat(200_000));
+        let deep = format!("{{\"days\": {}", "[".repeat(100_000));
+        let long_key = format!(r#"{{"{}": 1, "days": []}}"#, "k".repeat(100_000));
+        for text in [title, deep, long_key, r#"{"days": [}]"#.to_owned()] {
+            let mut stream = PlanStream::new();
+            for chunk in text.as_bytes().chunks(3) {
+                assert!(stream.push(std::str::from_utf8(chunk).unwrap()).is_empty());
+            }
+            assert!(stream.work() <= 3 * text.len());
+        }
     }
 }

@@ -31,6 +31,10 @@ pub struct OpenAiConfig {
     /// How many HTTP/2 connections carry the streams in flight.
     pub pool: PoolLimits,
     pub temperature: f32,
+    /// The ceiling of `max_tokens`; each call asks for what its trip needs, up to this.
+    pub max_output_tokens: u32,
+    /// The most bytes a reply may take on the wire.
+    pub max_reply_bytes: usize,
 }
 
 impl OpenAiConfig {
@@ -45,6 +49,8 @@ impl OpenAiConfig {
             retry: RetryPolicy::default(),
             pool: PoolLimits::default(),
             temperature: 0.7,
+            max_output_tokens: 16_384,
+            max_reply_bytes: transport::DEFAULT_MAX_REPLY_BYTES,
         }
     }
 }
@@ -67,7 +73,7 @@ impl OpenAi {
         Self { config, clients, url, schema: super::schema::json_schema(), json_object_only: AtomicBool::new(false) }
     }
 
-    fn body(&self, prompt: &Rendered, schema: bool) -> Value {
+    fn body(&self, prompt: &Rendered, max_tokens: u32, schema: bool) -> Value {
         let response_format = if schema {
             json!({"type": "json_schema", "json_schema": {"name": "travel_plan", "strict": true, "schema": self.schema}})
         } else {
@@ -83,6 +89,9 @@ impl OpenAi {
             "stream_options": {"include_usage": true},
             "response_format": response_format,
             "temperature": self.config.temperature,
+            // Servers differ on which name they take (`max_completion_tokens` is OpenAI's newer one, which
+            // vLLM, llama.cpp and Ollama do not all read); `max_tokens` is read by all of them.
+            "max_tokens": max_tokens.clamp(1, self.config.max_output_tokens.max(1)),
         })
     }
 
@@ -122,24 +131,26 @@ impl ChatModel for OpenAi {
     async fn stream(
         &self,
         prompt: Rendered,
+        max_output_tokens: u32,
         on_text: &mut (dyn for<'t> FnMut(&'t str) + Send),
     ) -> Result<Completion, GenerateError> {
         let call = async move {
             // Held until the reply has been read: the stream is in flight on its connection until then.
             let lease = self.clients.lease().await;
             let with_schema = !self.json_object_only.load(Ordering::Relaxed);
-            let response = match self.send(&lease, &self.body(&prompt, with_schema)).await {
+            let response = match self.send(&lease, &self.body(&prompt, max_output_tokens, with_schema)).await {
                 Err(e) if with_schema && e.code == ErrorCode::InvalidRequest => {
                     tracing::warn!(detail = %e.detail, "the server rejects json_schema; using json_object from now on");
                     self.json_object_only.store(true, Ordering::Relaxed);
-                    self.send(&lease, &self.body(&prompt, false)).await.map_err(unusable)?
+                    self.send(&lease, &self.body(&prompt, max_output_tokens, false)).await.map_err(unusable)?
                 }
                 other => other.map_err(unusable)?,
             };
             drop(prompt);
             let mut finish = None;
             let mut usage = Usage::default();
-            let read = transport::read_sse("openai", response, self.config.timeouts.idle, |data| {
+            let (idle, max_bytes) = (self.config.timeouts.idle, self.config.max_reply_bytes);
+            let read = transport::read_sse("openai", response, idle, max_bytes, |data| {
                 if data.trim() == "[DONE]" {
                     return Ok(Flow::Stop);
                 }

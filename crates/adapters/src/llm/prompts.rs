@@ -10,16 +10,17 @@ use minijinja::{Environment, UndefinedBehavior, context};
 use serde::{Deserialize, Serialize};
 use tripstream_domain::Language;
 use tripstream_domain::rules::Finding;
-use tripstream_engine::PlanContext;
+use tripstream_engine::{DayRequest, PlanContext};
 
-use super::schema::ModelPlan;
+use super::schema::{ModelDay, ModelPlan};
 use crate::catalog::{Catalog, DestinationData};
 
-const NAMES: [&str; 3] = ["system", "draft", "refine"];
-const EMBEDDED: [&str; 3] = [
+const NAMES: [&str; 4] = ["system", "draft", "refine", "regenerate"];
+const EMBEDDED: [&str; 4] = [
     include_str!("../../../../prompts/system.yaml"),
     include_str!("../../../../prompts/draft.yaml"),
     include_str!("../../../../prompts/refine.yaml"),
+    include_str!("../../../../prompts/regenerate.yaml"),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -36,7 +37,7 @@ struct PromptFile {
     template: String,
 }
 
-/// The three compiled templates.
+/// The four compiled templates.
 #[derive(Debug)]
 pub struct Prompts {
     env: Environment<'static>,
@@ -59,7 +60,7 @@ impl Prompts {
         Self::build(NAMES.iter().zip(EMBEDDED).map(|(n, text)| (format!("prompts/{n}.yaml"), text.to_owned())))
     }
 
-    /// `system.yaml`, `draft.yaml` and `refine.yaml` from `dir`.
+    /// `system.yaml`, `draft.yaml`, `refine.yaml` and `regenerate.yaml` from `dir`.
     pub fn from_dir(dir: &Path) -> Result<Prompts, PromptError> {
         let files = NAMES
             .iter()
@@ -95,7 +96,7 @@ impl Prompts {
         Ok(prompts)
     }
 
-    /// `plan-v1`, or the distinct versions of the three files joined with `+`.
+    /// `plan-v1`, or the distinct versions of the files joined with `+`.
     pub fn version(&self) -> &str {
         &self.version
     }
@@ -122,6 +123,32 @@ impl Prompts {
         Ok(Rendered { system: self.render("system", vars)?, user: self.render("refine", refine)? })
     }
 
+    /// The prompt for one day of a plan written again: the other days (`other_days`, in the answer's
+    /// shape), the places the day had, the budget they leave, the traveller's instruction and, when
+    /// refining, what the last attempt broke.
+    pub fn regenerate(
+        &self,
+        ctx: &PlanContext,
+        catalog: Option<&Catalog>,
+        ask: &DayRequest<'_>,
+        other_days: &[ModelDay],
+    ) -> Result<Rendered, String> {
+        let vars = self.vars(ctx, catalog);
+        let lang = ctx.request.language;
+        let left = ask.budget_left(ctx);
+        let regenerate = context! {
+            day => ask.index + 1,
+            other_days => serde_json::to_string_pretty(other_days).unwrap_or_default(),
+            old_places => ask.day().map(|d| d.activities.iter().map(|a| a.name.clone()).collect::<Vec<_>>()),
+            budget_left => left,
+            budget_left_per_person => left / u64::from(ctx.request.travelers.max(1)),
+            instruction => ask.instruction.map(str::trim).unwrap_or_default(),
+            findings => ask.findings().iter().map(|f| f.message(lang)).collect::<Vec<_>>(),
+            ..vars.clone()
+        };
+        Ok(Rendered { system: self.render("system", vars)?, user: self.render("regenerate", regenerate)? })
+    }
+
     /// The template variables, with the destination's known places (none when it is not bundled).
     fn vars(&self, ctx: &PlanContext, catalog: Option<&Catalog>) -> minijinja::Value {
         let places = match catalog.and_then(|c| c.get(&ctx.destination.id)) {
@@ -145,6 +172,18 @@ impl Prompts {
             let mut vars = Vars::sample();
             if name == "refine" {
                 vars = context! { findings => vec!["sample finding"], current_plan => "{}", ..vars };
+            }
+            if name == "regenerate" {
+                vars = context! {
+                    day => 2,
+                    other_days => "[]",
+                    old_places => vec!["Gyeongbokgung"],
+                    budget_left => 240000,
+                    budget_left_per_person => 120000,
+                    instruction => "more food",
+                    findings => vec!["sample finding"],
+                    ..vars
+                };
             }
             self.render(name, vars).map_err(|e| (name, e))?;
         }

@@ -54,9 +54,14 @@ pub struct ModelActivity {
     #[serde(default)]
     pub area: String,
     /// Typical cost for one person, whole units of the local currency, 0 when free.
-    #[serde(deserialize_with = "whole")]
-    pub cost_per_person: u64,
-    pub indoor: bool,
+    /// `None` when the model left it out: the bundled data fills it where it knows the place.
+    #[serde(default, deserialize_with = "whole_or_none")]
+    #[schemars(with = "u64")]
+    pub cost_per_person: Option<u64>,
+    /// `None` when the model left it out: the bundled data, or the category, says.
+    #[serde(default)]
+    #[schemars(with = "bool")]
+    pub indoor: Option<bool>,
 }
 
 // The categories of API.md; anything else a model invents is read as `Other` and planned as sightseeing.
@@ -112,21 +117,54 @@ impl From<Category> for ModelCategory {
     }
 }
 
-/// Whole numbers that a model may write as `3000.0` or `"3000"`.
+/// Whole numbers that a model may write as `3000.0`, `"3000"`, `"₩3,000"`, `"3,000원"`, `"KRW 1,000"`
+/// or `"90 min"`: the currency, the unit and the thousands separators around the digits are dropped.
 fn whole<'de, D, T>(d: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
     T: TryFrom<u64>,
 {
     let v = Value::deserialize(d)?;
-    let n = match &v {
+    number(&v)
+        .and_then(|n| T::try_from(n).ok())
+        .ok_or_else(|| serde::de::Error::custom(format!("expected a whole number >= 0, found {v}")))
+}
+
+/// [`whole`], or `None` for `null`.
+fn whole_or_none<'de, D>(d: D) -> Result<Option<u64>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    let v = Value::deserialize(d)?;
+    if v.is_null() {
+        return Ok(None);
+    }
+    number(&v).map(Some).ok_or_else(|| serde::de::Error::custom(format!("expected a whole number >= 0, found {v}")))
+}
+
+fn number(v: &Value) -> Option<u64> {
+    let n = match v {
         Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().replace(',', "").parse::<f64>().ok(),
+        Value::String(s) => written_number(s),
         _ => None,
     };
-    n.filter(|n| n.is_finite() && *n >= 0.0)
-        .and_then(|n| T::try_from(n.round() as u64).ok())
-        .ok_or_else(|| serde::de::Error::custom(format!("expected a whole number >= 0, found {v}")))
+    n.filter(|n| n.is_finite() && *n >= 0.0).map(|n| n.round() as u64)
+}
+
+/// The number in a string as a model writes it: the first run of digits (with `,` between thousands
+/// and an optional decimal point), whatever currency sign or unit is around it; "free" is 0.
+fn written_number(s: &str) -> Option<f64> {
+    let s = s.trim();
+    if ["free", "무료", "無料", "gratuit", "gratis"].iter().any(|w| s.eq_ignore_ascii_case(w)) {
+        return Some(0.0);
+    }
+    let start = s.find(|c: char| c.is_ascii_digit())?;
+    if s[..start].contains('-') {
+        return None;
+    }
+    let run: String =
+        s[start..].chars().take_while(|c| c.is_ascii_digit() || *c == ',' || *c == '.').filter(|c| *c != ',').collect();
+    run.trim_end_matches('.').parse::<f64>().ok()
 }
 
 /// `9:00`, `09:00` and `09:00:00` all mean nine o'clock.
@@ -135,6 +173,11 @@ pub fn parse_time(s: &str) -> Option<ClockTime> {
     let (h, m) = (parts.next()?, parts.next()?);
     let (h, m): (u16, u16) = (h.parse().ok()?, m.get(..2)?.parse().ok()?);
     (h < 24 && m < 60).then(|| ClockTime::hm(h, m))
+}
+
+/// Whether a place of `category` is indoors when neither the model nor the data says.
+fn indoors_by_default(category: ModelCategory) -> bool {
+    matches!(category, ModelCategory::Food | ModelCategory::Cafe | ModelCategory::Culture | ModelCategory::Shopping)
 }
 
 impl ModelActivity {
@@ -147,8 +190,8 @@ impl ModelActivity {
             description: self.description.trim().to_owned(),
             category: self.category.into(),
             area: self.area.trim().to_owned(),
-            cost: self.cost_per_person.saturating_mul(u64::from(travelers)),
-            indoor: self.indoor,
+            cost: self.cost_per_person.unwrap_or(0).saturating_mul(u64::from(travelers)),
+            indoor: self.indoor.unwrap_or_else(|| indoors_by_default(self.category)),
             location: None,
         })
     }
@@ -272,6 +315,18 @@ mod tests {
         assert_eq!((activity.time, activity.duration_minutes, activity.cost), (ClockTime::hm(9, 0), 90, 6000));
         assert_eq!((activity.name.as_str(), activity.category), ("경복궁", Category::Sightseeing));
         assert_eq!(parse_time("25:00"), None);
+        for (written, whole) in
+            [("₩3,000", 3000), ("3,000원", 3000), ("KRW 1,000", 1000), ("¥1,200.", 1200), ("free", 0)]
+        {
+            assert_eq!(written_number(written), Some(f64::from(whole)), "{written}");
+        }
+        assert_eq!(written_number("-3000"), None);
+        let a: ModelActivity = serde_json::from_value(json!({
+            "time": "9:00", "durationMinutes": "90 min", "name": "경복궁", "category": "culture"
+        }))
+        .unwrap();
+        assert_eq!((a.duration_minutes, a.cost_per_person, a.indoor), (90, None, None));
+        assert!(a.to_activity(1).unwrap().indoor);
         assert_eq!(parse_time("noon"), None);
         assert_eq!(parse_time("18:30:00"), Some(ClockTime::hm(18, 30)));
     }

@@ -40,6 +40,19 @@ impl Default for Timeouts {
     }
 }
 
+/// The most a provider's reply may hold, SSE framing included. A plan of the
+/// longest trip is tens of kilobytes of text; OpenAI-style framing (a JSON envelope per token) makes it a
+/// few hundred kilobytes on the wire. A reply past the cap is `llm_bad_output`.
+pub const DEFAULT_MAX_REPLY_BYTES: usize = 4 << 20;
+
+/// The most of an error body that is read: enough for any provider's error envelope.
+const MAX_ERROR_BODY_BYTES: usize = 64 << 10;
+
+/// The longest wait a provider's `Retry-After` or `retryDelay` is taken at: anything longer (`1e20`, a
+/// date in the next century) is read as this, which is far beyond any [`RetryPolicy::max_retry_after`],
+/// so the call fails fast as rate limited instead of waiting.
+pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(3600);
+
 /// How failed sends are retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -137,10 +150,25 @@ pub async fn send(
     }
 }
 
+/// An error body, at most [`MAX_ERROR_BODY_BYTES`] of it, read within `limit`: a provider that sends an
+/// endless or huge error page costs neither memory nor time.
 async fn read_body(response: Response, limit: Duration) -> String {
-    match tokio::time::timeout(limit, response.text()).await {
-        Ok(Ok(text)) => text,
-        Ok(Err(e)) => format!("(unreadable body: {e})"),
+    let mut body = Vec::new();
+    let mut chunks = response.bytes_stream();
+    let read = async {
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk.map_err(|e| format!("(unreadable body: {e})"))?;
+            let room = MAX_ERROR_BODY_BYTES - body.len();
+            body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            if body.len() >= MAX_ERROR_BODY_BYTES {
+                break;
+            }
+        }
+        Ok::<_, String>(())
+    };
+    match tokio::time::timeout(limit, read).await {
+        Ok(Ok(())) => String::from_utf8_lossy(&body).into_owned(),
+        Ok(Err(e)) => e,
         Err(_) => "(body not received in time)".into(),
     }
 }
@@ -164,15 +192,37 @@ pub enum Flow {
     Stop,
 }
 
+/// Why the body of a reply stopped being read before the SSE parser saw it.
+#[derive(Debug, thiserror::Error)]
+enum BodyError {
+    #[error("{}", error_chain(.0))]
+    Transport(reqwest::Error),
+    #[error("the reply passed {0} bytes")]
+    TooLarge(usize),
+}
+
 /// Reads the SSE body frame by frame, each `data` to `on_data`, failing with `llm_timeout` when no frame
-/// arrives within `idle`. Returns whether the body ended on its own (`false` after [`Flow::Stop`]).
+/// arrives within `idle`, and with `llm_bad_output` once the body passes `max_bytes` (counted before the
+/// SSE parser, which would otherwise buffer an endless line). Returns when the body ends or after
+/// [`Flow::Stop`].
 pub async fn read_sse(
     provider: &str,
     response: Response,
     idle: Duration,
+    max_bytes: usize,
     mut on_data: impl FnMut(&str) -> Result<Flow, GenerateError>,
 ) -> Result<(), GenerateError> {
-    let mut events = response.bytes_stream().eventsource();
+    let mut received = 0usize;
+    let body = response.bytes_stream().map(move |chunk| {
+        let chunk = chunk.map_err(BodyError::Transport)?;
+        received = received.saturating_add(chunk.len());
+        if received > max_bytes { Err(BodyError::TooLarge(max_bytes)) } else { Ok(chunk) }
+    });
+    // The SSE parser cannot tell a lone CR at the very end of a body from the first half of a CRLF, and
+    // drops the last frame of a body that ends in one; a newline after the end settles it (for any other
+    // ending it is one more empty line, which dispatches nothing). Found by the property tests.
+    let body = body.chain(futures::stream::iter([Ok(bytes::Bytes::from_static(b"\n"))]));
+    let mut events = body.eventsource();
     // One timer for the whole body, moved only when it fires: a timeout per frame would add and remove a
     // timer entry for every frame, on a stream's hottest path.
     let stall = tokio::time::sleep(idle);
@@ -197,6 +247,12 @@ pub async fn read_sse(
         last_frame = tokio::time::Instant::now();
         match next {
             None => return Ok(()),
+            Some(Err(eventsource_stream::EventStreamError::Transport(BodyError::TooLarge(max)))) => {
+                return Err(GenerateError::new(
+                    ErrorCode::LlmBadOutput,
+                    format!("{provider}: the reply passed the limit of {max} bytes"),
+                ));
+            }
             Some(Err(e)) => {
                 return Err(GenerateError::new(
                     ErrorCode::LlmUnavailable,
@@ -215,10 +271,31 @@ pub async fn read_sse(
     }
 }
 
-/// `Retry-After` in seconds (the HTTP-date form is not used by LLM providers).
+/// `Retry-After`: delay-seconds, or an HTTP-date (RFC 9110), as a wait from now, at most
+/// [`MAX_RETRY_DELAY`]. Garbage is no advice (`None`); a date in the past is no wait.
 pub fn retry_after_header(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    value.trim().parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0).map(Duration::from_secs_f64)
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    retry_after(value, jiff::Timestamp::now())
+}
+
+/// [`retry_after_header`]'s reading of one value, at the time `now`.
+pub fn retry_after(value: &str, now: jiff::Timestamp) -> Option<Duration> {
+    if let Ok(seconds) = value.parse::<f64>() {
+        return delay_secs(seconds);
+    }
+    let at = jiff::fmt::rfc2822::DateTimeParser::new().parse_timestamp(value).ok()?;
+    let wait = now.duration_until(at);
+    Some(if wait.is_negative() { Duration::ZERO } else { Duration::try_from(wait).unwrap_or(MAX_RETRY_DELAY) })
+        .map(|d| d.min(MAX_RETRY_DELAY))
+}
+
+/// A provider's number of seconds to wait as a [`Duration`] of at most [`MAX_RETRY_DELAY`]: never a
+/// panic (`Duration::from_secs_f64` panics past `u64::MAX` seconds), `None` for NaN or a negative.
+pub fn delay_secs(seconds: f64) -> Option<Duration> {
+    if seconds.is_nan() || seconds < 0.0 {
+        return None;
+    }
+    Some(Duration::try_from_secs_f64(seconds).unwrap_or(MAX_RETRY_DELAY).min(MAX_RETRY_DELAY))
 }
 
 /// How a read stream ends a call: its own failure, or a body that closed without the provider saying it
@@ -263,4 +340,27 @@ pub async fn within<T>(
 pub fn json_body(value: &serde_json::Value) -> bytes::Bytes {
     // Serializing a `Value` cannot fail.
     bytes::Bytes::from(serde_json::to_vec(value).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_is_read_in_seconds_or_as_a_date_clamped_and_never_panics() {
+        let now: jiff::Timestamp = "2026-11-30T12:00:00Z".parse().unwrap();
+        let read = |v: &str| retry_after(v, now);
+        assert_eq!(read("2"), Some(Duration::from_secs(2)));
+        assert_eq!(read("0.25"), Some(Duration::from_millis(250)));
+        assert_eq!(read("Mon, 30 Nov 2026 12:00:30 GMT"), Some(Duration::from_secs(30)));
+        assert_eq!(read("Mon, 30 Nov 2026 11:00:00 GMT"), Some(Duration::ZERO), "a date in the past is no wait");
+        let far: jiff::Timestamp = "9000-01-01T00:00:00Z".parse().unwrap();
+        let far = jiff::fmt::rfc2822::DateTimePrinter::new().timestamp_to_rfc9110_string(&far).unwrap();
+        for huge in ["1e20", "1e400", "inf", "18446744073709551616", &far] {
+            assert_eq!(read(huge), Some(MAX_RETRY_DELAY), "{huge}");
+        }
+        for garbage in ["-1", "NaN", "soon", "", "Mon, 99 Nov 2026 12:00:30 GMT", "\u{0}"] {
+            assert_eq!(read(garbage), None, "{garbage:?}");
+        }
+    }
 }

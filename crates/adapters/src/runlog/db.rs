@@ -20,6 +20,10 @@ static POSTGRES: Migrator = sqlx::migrate!("../../migrations/postgres");
 /// The longest a statement may run on PostgreSQL before the server cancels it.
 const STATEMENT_TIMEOUT: &str = "5s";
 
+/// The longest a stats query may run (PostgreSQL's `statement_timeout` on the stats connections; a
+/// progress handler in SQLite).
+pub(super) const STATS_TIMEOUT: Duration = Duration::from_secs(3);
+
 const COLUMNS: &str = "request_id, stream_id, endpoint, location, start_date, end_date, budget, travelers, \
     language, interests, started_at_ms, duration_ms, first_event_ms, event_count, events_by_type, events_by_step, \
     has_error, error_code, received_complete, client_disconnected, cache_hit, coalesced, provider, model, \
@@ -40,6 +44,9 @@ pub enum DbError {
 #[derive(Clone, Debug)]
 pub struct Db {
     pool: Pool,
+    /// The stats queries' own connection, so that a long aggregate never holds the run log writer's
+    /// (the same pool only for an in-memory SQLite database, which exists per connection).
+    stats_pool: Pool,
     /// The schema is up to date: rows can be written and read.
     migrated: Arc<AtomicBool>,
 }
@@ -76,13 +83,18 @@ impl Db {
     /// As [`Self::open`] without migrating. PostgreSQL is connected lazily, so a server that is not up
     /// yet is not an error here; SQLite opens its file at once.
     pub async fn connect(url: &str) -> Result<Db, DbError> {
-        let pool = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let options = PgConnectOptions::from_str(url)?.options([("statement_timeout", STATEMENT_TIMEOUT)]);
+        let (pool, stats_pool) = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let options = PgConnectOptions::from_str(url)?;
             let pool = PgPoolOptions::new()
                 .max_connections(4)
                 .acquire_timeout(Duration::from_secs(3))
-                .connect_lazy_with(options);
-            Pool::Postgres(pool)
+                .connect_lazy_with(options.clone().options([("statement_timeout", STATEMENT_TIMEOUT)]));
+            let stats_timeout = format!("{}ms", STATS_TIMEOUT.as_millis());
+            let stats_pool = PgPoolOptions::new()
+                .max_connections(2)
+                .acquire_timeout(Duration::from_secs(3))
+                .connect_lazy_with(options.options([("statement_timeout", stats_timeout.as_str())]));
+            (Pool::Postgres(pool), Pool::Postgres(stats_pool))
         } else if url.starts_with("sqlite:") {
             // A write-ahead log synced at checkpoints, not at every commit: a power cut may lose the last
             // rows of a log of requests, never corrupt it.
@@ -92,18 +104,26 @@ impl Db {
                 .synchronous(SqliteSynchronous::Normal);
             // One connection: an in-memory database is per connection, and SQLite writes one at a time.
             // It is in-process, so there is nothing to check before each use.
-            let pool =
-                SqlitePoolOptions::new().max_connections(1).test_before_acquire(false).connect_with(options).await?;
-            Pool::Sqlite(pool)
+            let connect = || SqlitePoolOptions::new().max_connections(1).test_before_acquire(false);
+            let pool = connect().connect_with(options.clone()).await?;
+            // A second connection reads alongside the writer (the write-ahead log lets it); it is opened
+            // when first used, after the writer has created the file.
+            let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+            let stats_pool = if in_memory { pool.clone() } else { connect().connect_lazy_with(options) };
+            (Pool::Sqlite(pool), Pool::Sqlite(stats_pool))
         } else {
             let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme).chars().take(16).collect();
             return Err(DbError::Scheme { scheme });
         };
-        Ok(Db { pool, migrated: Arc::new(AtomicBool::new(false)) })
+        Ok(Db { pool, stats_pool, migrated: Arc::new(AtomicBool::new(false)) })
     }
 
     pub(crate) fn pool(&self) -> &Pool {
         &self.pool
+    }
+
+    pub(super) fn stats_pool(&self) -> &Pool {
+        &self.stats_pool
     }
 
     /// `sqlite` or `postgres`.

@@ -19,7 +19,7 @@ use tokio_util::task::TaskTracker;
 
 pub use db::{Db, DbError};
 pub(crate) use db::{Pool, with_pool};
-pub use stats::{Stats, stats};
+pub use stats::{MAX_WINDOW, Stats, bounded_since};
 
 /// One request, as it went.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

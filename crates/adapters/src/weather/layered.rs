@@ -21,6 +21,10 @@ pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
 /// (source name, lat × 100, lon × 100, language): nearby requests within ~1 km share an entry.
 type CacheKey = (&'static str, i32, i32, Language);
 type Days = Arc<Vec<(Date, DayWeather)>>;
+/// (destination id, month, language): one place's archive normals for every day of one month.
+type NormalsKey = (String, i8, Language);
+/// (day of the month, its normals).
+type MonthNormals = Arc<Vec<(i8, DayWeather)>>;
 
 /// The [`Weather`] port over real forecasts: each trip date inside the horizon of the first source that
 /// answers comes from that forecast, every other date from [`Climatology`]. A source that fails is
@@ -32,6 +36,9 @@ pub struct LayeredWeather {
     clock: Clock,
     /// Normals for places the bundled data does not cover.
     normals: Option<Arc<super::OpenMeteo>>,
+    /// Their answers, per place and month: normals do not change from one generation to the next, and
+    /// the archive is a rate-limited service that each generation for the place would call again.
+    normals_cache: Cache<NormalsKey, MonthNormals>,
 }
 
 impl std::fmt::Debug for LayeredWeather {
@@ -46,11 +53,19 @@ impl LayeredWeather {
     /// rate-limited.
     pub const DEFAULT_TTL: Duration = Duration::from_secs(60 * 60);
     const MAX_ENTRIES: u64 = 10_000;
+    /// How long a place's normals for a month are reused: they are averages over years.
+    pub const NORMALS_TTL: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
     /// Sources in order of preference, the system clock and a one-hour cache. With no sources every
     /// day is climatology.
     pub fn new(sources: Vec<Arc<dyn ForecastSource>>) -> Self {
-        Self { sources, cache: Self::cache(Self::DEFAULT_TTL), clock: Arc::new(Timestamp::now), normals: None }
+        Self {
+            sources,
+            cache: Self::cache(Self::DEFAULT_TTL),
+            clock: Arc::new(Timestamp::now),
+            normals: None,
+            normals_cache: Cache::builder().max_capacity(Self::MAX_ENTRIES).time_to_live(Self::NORMALS_TTL).build(),
+        }
     }
 
     /// Where to get climate normals for a place without bundled ones (Open-Meteo's archive).
@@ -93,6 +108,32 @@ impl LayeredWeather {
             async { source.daily(destination.lat, destination.lon, &destination.timezone, lang).await.map(Arc::new) };
         self.cache.try_get_with(key, call).await
     }
+
+    /// The archive's normals for every day of `date`'s month at the destination, from the cache or from
+    /// one call shared by concurrent requests; failures are not cached.
+    async fn month_normals(
+        &self,
+        archive: &super::OpenMeteo,
+        destination: &Destination,
+        date: Date,
+        lang: Language,
+    ) -> Result<MonthNormals, Arc<SourceError>> {
+        let key = (destination.id.clone(), date.month(), lang);
+        let call = async {
+            let first = date.first_of_month();
+            let length = usize::try_from(date.days_in_month()).unwrap_or(31);
+            let days: Vec<Date> = first.series(jiff::Span::new().days(1)).take(length).collect();
+            let normals = archive.normals(destination.lat, destination.lon, &destination.timezone, &days, lang).await?;
+            Ok(Arc::new(normals.into_iter().map(|(d, w)| (d.day(), w)).collect()))
+        };
+        self.normals_cache.try_get_with(key, call).await
+    }
+}
+
+/// A day's normals from its month's: the same day of the month, or for a 29 February the month cached
+/// from a common year lacks, the last day before it.
+fn day_normals(month: &[(i8, DayWeather)], day: i8) -> Option<DayWeather> {
+    month.iter().rev().find(|(d, _)| *d <= day).filter(|(d, _)| *d == day || day == 29).map(|(_, w)| w.clone())
 }
 
 #[async_trait]
@@ -147,17 +188,22 @@ impl Weather for LayeredWeather {
             }
             days.push(day);
         }
-        // A place without bundled normals (one a model plans, found by geocoding) gets them from the archive.
-        if let (false, Some(archive)) = (missing.is_empty(), &self.normals) {
-            match archive.normals(destination.lat, destination.lon, &destination.timezone, &missing, lang).await {
-                Ok(normals) => {
-                    for (date, weather) in normals {
-                        if let Some(i) = request.dates.iter().position(|d| d == date) {
-                            days[i].get_or_insert(weather);
+        // A place without bundled normals (one a model plans, found by geocoding) gets them from the archive,
+        // a month at a time.
+        if let Some(archive) = &self.normals {
+            let mut months: Vec<Date> = missing.iter().map(|d| d.first_of_month()).collect();
+            months.dedup();
+            for month in months {
+                match self.month_normals(archive, destination, month, lang).await {
+                    Ok(normals) => {
+                        for (i, date) in request.dates.iter().enumerate() {
+                            if date.first_of_month() == month && days[i].is_none() {
+                                days[i] = day_normals(&normals, date.day());
+                            }
                         }
                     }
+                    Err(error) => tracing::warn!(destination = %destination.id, %error, "archive normals failed"),
                 }
-                Err(error) => tracing::warn!(destination = %destination.id, %error, "archive normals failed"),
             }
         }
         let days = request

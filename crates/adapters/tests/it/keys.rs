@@ -11,36 +11,7 @@ use tripstream_adapters::http::Secret;
 use tripstream_adapters::keys::{ApiKey, CachedKeys, KeyError, KeyStore, NewKey};
 use tripstream_adapters::runlog::Db;
 
-fn postgres_url() -> String {
-    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
-/// A fresh PostgreSQL schema: its name, and a URL whose connections use it.
-async fn postgres_schema() -> (String, String) {
-    let schema = format!("keys_{}_{:016x}", std::process::id(), fastrand::u64(..));
-    let mut conn = sqlx::PgConnection::connect(&postgres_url()).await.expect("PostgreSQL is running");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&mut conn).await.unwrap();
-    let url = format!("{}?options=-c%20search_path%3D{schema}", postgres_url());
-    (schema, url)
-}
-
-async fn drop_schema(schema: &str) {
-    let mut conn = sqlx::PgConnection::connect(&postgres_url()).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE"))).execute(&mut conn).await.unwrap();
-}
-
-fn sqlite_file() -> (std::path::PathBuf, String) {
-    let path =
-        std::env::temp_dir().join(format!("tripstream-keys-{}-{:016x}.db", std::process::id(), fastrand::u64(..)));
-    let url = format!("sqlite://{}", path.display());
-    (path, url)
-}
-
-fn remove_sqlite(path: &std::path::Path) {
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
-}
+use crate::db::{drop_schema, postgres_schema, remove_sqlite, sqlite_file};
 
 fn new_key(name: &str) -> NewKey {
     NewKey { name: name.into(), ..NewKey::default() }
@@ -127,7 +98,7 @@ async fn the_store_works_on_sqlite_in_memory() {
 
 #[tokio::test]
 async fn a_sqlite_file_holds_only_hashes() {
-    let (path, url) = sqlite_file();
+    let (path, url) = sqlite_file("keys");
     let db = Db::open(&url).await.unwrap();
     let keys = lifecycle(&KeyStore::new(db.clone())).await;
     // Everything on disk: the database, its write-ahead log and its index, freed pages included.
@@ -148,7 +119,7 @@ async fn a_sqlite_file_holds_only_hashes() {
 
 #[tokio::test]
 async fn postgres_holds_only_hashes() {
-    let (schema, url) = postgres_schema().await;
+    let (schema, url) = postgres_schema("keys").await;
     let keys = lifecycle(&KeyStore::new(Db::open(&url).await.unwrap())).await;
     let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
     let rows: Vec<String> =
@@ -216,14 +187,14 @@ async fn cache_lifecycle(url: &str) {
 
 #[tokio::test]
 async fn the_cache_on_sqlite_serves_for_the_ttl_then_sees_revocations() {
-    let (path, url) = sqlite_file();
+    let (path, url) = sqlite_file("keys");
     cache_lifecycle(&url).await;
     remove_sqlite(&path);
 }
 
 #[tokio::test]
 async fn the_cache_on_postgres_serves_for_the_ttl_then_sees_revocations() {
-    let (schema, url) = postgres_schema().await;
+    let (schema, url) = postgres_schema("keys").await;
     cache_lifecycle(&url).await;
     drop_schema(&schema).await;
 }
@@ -273,8 +244,8 @@ impl Write for Captured {
 #[tokio::test]
 async fn no_key_or_hash_reaches_the_logs() {
     let logs = captured_logs();
-    let (schema, postgres) = postgres_schema().await;
-    let (path, sqlite) = sqlite_file();
+    let (schema, postgres) = postgres_schema("keys").await;
+    let (path, sqlite) = sqlite_file("keys");
     let mut keys = Vec::new();
     let mut ids = Vec::new();
     for url in [&postgres, &sqlite] {

@@ -47,22 +47,38 @@ pub async fn plan_json(days: u32) -> Value {
     let draft = planner.generate_draft(&ctx, &mut Discard).await.unwrap();
     json!({
         "title": "교토 단풍 여행",
-        "days": draft.days.iter().map(|d| json!({
-            "day": d.day,
-            "theme": d.theme,
-            "activities": d.activities.iter().map(|a| json!({
-                "time": a.time.to_string(),
-                "durationMinutes": a.duration_minutes,
-                "name": a.name,
-                "description": a.description,
-                "category": a.category,
-                "area": a.area,
-                "costPerPerson": a.cost / u64::from(req.travelers),
-                "indoor": a.indoor,
-            })).collect::<Vec<_>>(),
-        })).collect::<Vec<_>>(),
+        "days": draft.days.iter().map(|d| day_json(d, req.travelers)).collect::<Vec<_>>(),
         "tips": ["버스보다 지하철이 빠릅니다."],
     })
+}
+
+/// A day in the model's JSON shape (costs per person).
+pub fn day_json(d: &tripstream_domain::Day, travelers: u32) -> Value {
+    json!({
+        "day": d.day,
+        "theme": d.theme,
+        "activities": d.activities.iter().map(|a| json!({
+            "time": a.time.to_string(),
+            "durationMinutes": a.duration_minutes,
+            "name": a.name,
+            "description": a.description,
+            "category": a.category,
+            "area": a.area,
+            "costPerPerson": a.cost / u64::from(travelers),
+            "indoor": a.indoor,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// The text of every `chunk` event, joined.
+pub fn chunk_text(events: &[StreamEvent]) -> String {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            StreamEvent::Chunk(c) => Some(c.content.as_str()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// A throwaway draft sink.
@@ -73,63 +89,7 @@ impl tripstream_engine::DraftSink for Discard {
     fn day(&mut self, _: &tripstream_domain::Day) {}
 }
 
-/// `text` in pieces of about `size` characters, never splitting a character.
-pub fn pieces(text: &str, size: usize) -> Vec<String> {
-    let chars: Vec<char> = text.chars().collect();
-    chars.chunks(size).map(|c| c.iter().collect()).collect()
-}
-
-/// A Gemini `streamGenerateContent?alt=sse` body: one `GenerateContentResponse` per piece, the last with
-/// `finishReason` and the full `usageMetadata`, as the API sends them.
-pub fn gemini_sse(text: &str, finish: &str) -> String {
-    let parts = pieces(text, 60);
-    let n = parts.len();
-    let mut body = String::new();
-    for (i, part) in parts.iter().enumerate() {
-        let mut candidate = json!({"content": {"parts": [{"text": part}], "role": "model"}, "index": 0});
-        let mut frame = json!({"modelVersion": "gemini-2.5-flash-lite", "responseId": "mock-1"});
-        if i + 1 == n {
-            candidate["finishReason"] = json!(finish);
-            frame["usageMetadata"] =
-                json!({"promptTokenCount": 812, "candidatesTokenCount": 1403, "totalTokenCount": 2215});
-        } else {
-            frame["usageMetadata"] = json!({"promptTokenCount": 812, "totalTokenCount": 812});
-        }
-        frame["candidates"] = json!([candidate]);
-        body.push_str(&format!("data: {frame}\r\n\r\n"));
-        if i == 0 {
-            // Gemini 2.5 may send a part that carries only a thought signature.
-            let sig = json!({"candidates": [{"content": {"parts": [{"thoughtSignature": "c2ln"}], "role": "model"}, "index": 0}]});
-            body.push_str(&format!("data: {sig}\r\n\r\n"));
-        }
-    }
-    body
-}
-
-/// An OpenAI chat-completions stream: a role chunk, content chunks, a finish chunk, the usage chunk
-/// (`stream_options.include_usage`) and `[DONE]`.
-pub fn openai_sse(text: &str, finish: &str) -> String {
-    let chunk = |choices: Value, usage: Value| {
-        json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1762754400, "model": "gpt-4o-mini",
-               "system_fingerprint": "fp_1", "choices": choices, "usage": usage})
-    };
-    let mut body = String::new();
-    let mut push = |v: Value| body.push_str(&format!("data: {v}\n\n"));
-    push(chunk(
-        json!([{"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": null, "finish_reason": null}]),
-        Value::Null,
-    ));
-    for part in pieces(text, 40) {
-        push(chunk(
-            json!([{"index": 0, "delta": {"content": part}, "logprobs": null, "finish_reason": null}]),
-            Value::Null,
-        ));
-    }
-    push(chunk(json!([{"index": 0, "delta": {}, "logprobs": null, "finish_reason": finish}]), Value::Null));
-    push(chunk(json!([]), json!({"prompt_tokens": 700, "completion_tokens": 1200, "total_tokens": 1900})));
-    body.push_str("data: [DONE]\n\n");
-    body
-}
+pub use tripstream_adapters::eval::faults::{gemini_sse, openai_sse};
 
 /// Short limits, so failures show in milliseconds.
 pub fn fast_timeouts() -> Timeouts {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tripstream_adapters::http::Secret;
 use tripstream_adapters::llm::{OpenAi, OpenAiConfig};
-use tripstream_domain::{ErrorCode, StreamEvent};
+use tripstream_domain::ErrorCode;
 use wiremock::matchers::{body_string_contains, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -66,14 +66,9 @@ async fn a_streamed_plan_with_usage_and_done() {
     assert_eq!(sent["response_format"]["type"], "json_schema");
     assert_eq!(sent["response_format"]["json_schema"]["strict"], true);
     assert_eq!(sent["response_format"]["json_schema"]["schema"]["additionalProperties"], false);
+    assert_eq!(sent["max_tokens"], 3 * 1024, "the output is limited by the trip's length");
 
-    let text: String = events
-        .iter()
-        .filter_map(|e| match e {
-            StreamEvent::Chunk(c) => Some(c.content.as_str()),
-            _ => None,
-        })
-        .collect();
+    let text = chunk_text(&events);
     assert!(text.starts_with("1일차 — ") && !text.contains('{'), "{text}");
     assert_eq!(events.iter().filter(|e| e.kind() == "day").count(), 2);
     assert_eq!((plan.metadata.provider.as_str(), plan.metadata.model.as_str()), ("openai", "llama3.1:8b"));
@@ -136,6 +131,36 @@ async fn rate_limits_honour_retry_after_and_quota_fails_fast() {
     assert_eq!(result.unwrap_err(), ErrorCode::LlmRateLimited);
     assert_eq!(error_code(&events), Some(ErrorCode::LlmRateLimited));
     assert_eq!(server.received_requests().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn an_absurd_retry_after_fails_fast_and_an_oversized_reply_is_bad_output() {
+    for absurd in ["1e20", "Fri, 31 Dec 9999 23:59:59 GMT", "soon"] {
+        let limited = error(429, "Rate limit reached", "requests", Value::Null, json!("rate_limit_exceeded"))
+            .insert_header("retry-after", absurd);
+        let server = server_with(vec![limited, valid_reply(1).await]).await;
+        let started = std::time::Instant::now();
+        let (events, result) = run(&engine(openai(&server.uri(), None)), 1).await;
+        assert_eq!(result.unwrap_err(), ErrorCode::LlmRateLimited, "{absurd}");
+        assert_eq!(error_code(&events), Some(ErrorCode::LlmRateLimited));
+        assert!(started.elapsed() < Duration::from_secs(5), "{absurd}: no wait");
+    }
+
+    // A reply past the cap, in one endless line the SSE parser would otherwise buffer, or in frames.
+    let mut config = OpenAiConfig::new(MockServer::start().await.uri());
+    config.max_reply_bytes = 64 << 10;
+    let endless_line = format!("data: {}", " ".repeat(200 << 10));
+    let many_frames = openai_sse(&" ".repeat(200 << 10), "stop");
+    for body in [endless_line, many_frames] {
+        // The engine asks again once after bad output.
+        let server = server_with(vec![sse(body.clone()), sse(body)]).await;
+        let mut config = config.clone();
+        config.base_url = server.uri();
+        config.timeouts = fast_timeouts();
+        let (events, result) = run(&engine(Arc::new(OpenAi::new(config))), 1).await;
+        assert_eq!(result.unwrap_err(), ErrorCode::LlmBadOutput);
+        assert_eq!(error_code(&events), Some(ErrorCode::LlmBadOutput));
+    }
 }
 
 #[tokio::test]

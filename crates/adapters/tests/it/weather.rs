@@ -750,13 +750,24 @@ async fn open_meteo_finds_a_place_with_its_time_zone() {
     assert_eq!(om.geocode("atlantis", Language::En).await.unwrap(), None);
 }
 
+fn raw_lisbon_request() -> RawPlanRequest {
+    RawPlanRequest {
+        location: Some("Lisbon".into()),
+        start_date: Some("2025-11-10".into()),
+        end_date: Some("2025-11-12".into()),
+        budget: Some("low".into()),
+        language: Some("en".into()),
+        ..Default::default()
+    }
+}
+
 #[tokio::test]
-async fn a_place_without_bundled_normals_gets_them_from_the_archive() {
+async fn a_place_without_bundled_normals_gets_them_from_the_archive_once_a_month() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path("/v1/archive"))
-        .and(query_param("start_date", "2020-11-10"))
-        .and(query_param("end_date", "2024-11-12"))
+        .and(query_param("start_date", "2020-11-01"))
+        .and(query_param("end_date", "2024-11-30"))
         .and(query_param("timezone", "Europe/Lisbon"))
         .respond_with(ResponseTemplate::new(200).set_body_json(archive_body()))
         .expect(1)
@@ -765,15 +776,7 @@ async fn a_place_without_bundled_normals_gets_them_from_the_archive() {
     let om = Arc::new(open_meteo(&server).with_geocoding_and_archive_urls(server.uri(), server.uri()));
     // No forecast source: the trip is a year out, and Lisbon has no bundled normals.
     let weather = layered(vec![]).with_archive_normals(om);
-    let raw = RawPlanRequest {
-        location: Some("Lisbon".into()),
-        start_date: Some("2025-11-10".into()),
-        end_date: Some("2025-11-12".into()),
-        budget: Some("low".into()),
-        language: Some("en".into()),
-        ..Default::default()
-    };
-    let request = PlanRequest::parse(raw, None, RequestLimits::default()).unwrap();
+    let request = PlanRequest::parse(raw_lisbon_request(), None, RequestLimits::default()).unwrap();
     let report = weather.forecast(&lisbon(), &request).await.unwrap();
     assert_eq!(report.source, "climatology");
     assert_eq!(sources_of(&report), vec![WeatherSource::Climatology; 3]);
@@ -784,6 +787,18 @@ async fn a_place_without_bundled_normals_gets_them_from_the_archive() {
     assert_eq!(nov10.summary, Condition::Rain.summary(Language::En));
     assert_eq!((report.days[1].temp_min_c, report.days[1].precipitation_chance), (12.0, 0));
     assert_eq!(report.days[1].summary, Condition::Cloudy.summary(Language::En));
+
+    // The place's November is cached: another trip that month, or the same one again, asks nothing more
+    // (the mock expects one call).
+    let again = RawPlanRequest {
+        start_date: Some("2025-11-11".into()),
+        end_date: Some("2025-11-12".into()),
+        ..raw_lisbon_request()
+    };
+    let again = PlanRequest::parse(again, None, RequestLimits::default()).unwrap();
+    let cached = weather.forecast(&lisbon(), &again).await.unwrap();
+    assert_eq!(cached.days[..], report.days[1..]);
+    weather.forecast(&lisbon(), &request).await.unwrap();
 
     // Without the archive, such a place has no weather at all: that is the one failure left.
     let err = layered(vec![]).forecast(&lisbon(), &request).await.unwrap_err();

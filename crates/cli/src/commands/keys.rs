@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use serde_json::{Value, json};
 use tripstream_adapters::keys::{ApiKey, KEY_PREFIX, KeyError, KeyStore, NewKey};
-use tripstream_adapters::runlog::{Db, DbError};
 
 #[derive(Debug, clap::Args)]
 pub struct KeysArgs {
@@ -61,13 +60,9 @@ struct RevokeArgs {
 
 pub async fn run(args: KeysArgs) -> ExitCode {
     super::init_logging("warn");
-    let store = match Db::open(&args.database_url).await {
+    let store = match super::open_db(&args.database_url).await {
         Ok(db) => KeyStore::new(db),
-        Err(e) => {
-            eprintln!("error: {e}");
-            // A URL of an unknown kind is the user's to fix; anything else is the database's doing.
-            return if matches!(e, DbError::Scheme { .. }) { ExitCode::from(2) } else { ExitCode::FAILURE };
-        }
+        Err(code) => return code,
     };
     let done = match args.command {
         KeysCommand::Create(args) => create(&store, args).await,

@@ -2,12 +2,13 @@
 //! a live progress bar and the draft as it is written, then the itinerary (or JSON).
 
 use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use tripstream_domain::{PlanRequest, RawPlanRequest, StreamEvent};
-use tripstream_engine::sink;
+use tripstream_engine::EventSink;
 use tripstream_server::EngineSettings;
 use tripstream_server::wiring::Services;
 
@@ -36,6 +37,10 @@ pub struct PlanArgs {
     /// Print the plan as JSON (exactly the API's plan object) instead of an itinerary.
     #[arg(long)]
     json: bool,
+    /// Also write the plan as an iCalendar file (RFC 5545), one event per activity, to import into a
+    /// calendar.
+    #[arg(long, value_name = "FILE")]
+    ics: Option<PathBuf>,
     #[command(flatten)]
     engine: EngineSettings,
 }
@@ -73,48 +78,112 @@ pub async fn run(args: PlanArgs) -> ExitCode {
         }
     };
 
-    let bar = progress_bar();
-    let show_draft = !args.json && bar.is_some();
-    let plain = bar.is_none();
+    // Opened before generating, so that a path that cannot be written fails before the work is done.
+    let ics = match args.ics.as_deref().map(|path| std::fs::File::create(path).map(|file| (path, file))) {
+        None => None,
+        Some(Ok(opened)) => Some(opened),
+        Some(Err(e)) => {
+            eprintln!("error: cannot write {}: {e}", args.ics.as_deref().unwrap_or(Path::new("")).display());
+            return ExitCode::from(2);
+        }
+    };
+
     let lang = request.language;
-    let mut events = sink::from_fn(|event: StreamEvent| match (&bar, &event) {
-        (Some(bar), StreamEvent::Status(m) | StreamEvent::Progress(m)) => {
-            bar.set_position(u64::from(m.progress));
-            bar.set_message(m.message.clone());
-        }
-        (Some(bar), StreamEvent::Chunk(c)) => {
-            bar.set_position(u64::from(c.progress));
-            if show_draft {
-                for line in c.content.lines() {
-                    bar.println(format!("  \x1b[2m{line}\x1b[0m"));
-                }
-            }
-        }
-        (Some(bar), StreamEvent::Complete(c)) => {
-            bar.set_position(100);
-            bar.finish_with_message(c.message.clone());
-        }
-        (Some(bar), StreamEvent::Error(_)) => bar.abandon(),
-        (None, StreamEvent::Status(m) | StreamEvent::Progress(m)) if plain => {
-            eprintln!("[{:>3}%] {}", m.progress, m.message);
-        }
-        _ => {}
-    });
+    let mut events = Progress::new(!args.json);
     let result = services.engine.run(&request, &destination, &mut events).await;
     match result {
         Ok(plan) => {
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&plan).expect("plans serialize"));
             } else {
-                print!("{}", render::itinerary(&plan, &destination));
+                let ceiling = destination.budget.for_trip(plan.budget, plan.days.len() as u32, plan.travelers);
+                print!("{}", render::itinerary(&plan, Some(ceiling)));
             }
-            ExitCode::SUCCESS
+            match ics {
+                Some((path, file)) => write_calendar(&plan, &plan.id, 0, path, file),
+                None => ExitCode::SUCCESS,
+            }
         }
         Err(e) => {
+            if let Some((path, file)) = ics {
+                drop(file);
+                let _ = std::fs::remove_file(path);
+            }
             let message = tripstream_domain::messages::error(lang, e.code);
             eprintln!("error [{}]: {message}", e.code.as_str());
             tracing::debug!(detail = %e.detail, "generation failed");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Writes the plan's calendar (UIDs from `uid_base`, `SEQUENCE` `sequence`) to the file `--ics` opened,
+/// and says on stderr what time it is written in.
+pub(super) fn write_calendar(
+    plan: &tripstream_domain::Plan,
+    uid_base: &str,
+    sequence: u32,
+    path: &Path,
+    mut file: std::fs::File,
+) -> ExitCode {
+    use std::io::Write;
+    let calendar = tripstream_server::calendar::plan_calendar(plan, uid_base, sequence);
+    if let Err(e) = file.write_all(calendar.body.as_bytes()).and_then(|()| file.sync_all()) {
+        eprintln!("error: cannot write {}: {e}", path.display());
+        return ExitCode::FAILURE;
+    }
+    match calendar.time_zone {
+        Some(tz) => eprintln!("calendar: {} events in {tz} time written to {}", calendar.events, path.display()),
+        None => eprintln!(
+            "calendar: {} events written to {} in floating local time (the time zone of {} is not known)",
+            calendar.events,
+            path.display(),
+            plan.destination.name
+        ),
+    }
+    ExitCode::SUCCESS
+}
+
+/// The progress display of a run on stderr: a bar with the draft as it is written when stderr is a
+/// terminal, plain `[ 30%] …` lines when it is not. For `plan` and `plans regenerate`.
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    show_draft: bool,
+}
+
+impl Progress {
+    /// `draft`: print the draft's lines above the bar (not when the plan goes out as JSON).
+    pub fn new(draft: bool) -> Self {
+        let bar = progress_bar();
+        let show_draft = draft && bar.is_some();
+        Progress { bar, show_draft }
+    }
+}
+
+impl EventSink for Progress {
+    fn emit(&mut self, event: StreamEvent) {
+        match (&self.bar, &event) {
+            (Some(bar), StreamEvent::Status(m) | StreamEvent::Progress(m)) => {
+                bar.set_position(u64::from(m.progress));
+                bar.set_message(m.message.clone());
+            }
+            (Some(bar), StreamEvent::Chunk(c)) => {
+                bar.set_position(u64::from(c.progress));
+                if self.show_draft {
+                    for line in c.content.lines() {
+                        bar.println(format!("  \x1b[2m{line}\x1b[0m"));
+                    }
+                }
+            }
+            (Some(bar), StreamEvent::Complete(c)) => {
+                bar.set_position(100);
+                bar.finish_with_message(c.message.clone());
+            }
+            (Some(bar), StreamEvent::Error(_)) => bar.abandon(),
+            (None, StreamEvent::Status(m) | StreamEvent::Progress(m)) => {
+                eprintln!("[{:>3}%] {}", m.progress, m.message);
+            }
+            _ => {}
         }
     }
 }

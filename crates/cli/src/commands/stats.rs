@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use tripstream_adapters::runlog::{Db, stats};
+use tripstream_adapters::runlog::Db;
 
 #[derive(Debug, clap::Args)]
 pub struct StatsArgs {
@@ -24,20 +24,21 @@ pub async fn run(args: StatsArgs) -> ExitCode {
     super::init_logging("warn");
     let since_ms = match args.since {
         Some(t) => t.as_millisecond(),
-        None => jiff::Timestamp::now().as_millisecond() - args.hours.max(0) * 3_600_000,
+        None => jiff::Timestamp::now().as_millisecond().saturating_sub(args.hours.max(0).saturating_mul(3_600_000)),
     };
-    let rows = match Db::open(&args.database_url).await {
-        Ok(db) => db.rows_since(since_ms).await,
+    // The operator's own query: not bounded to the API's window, but aggregated in the database and
+    // under its statement timeout all the same.
+    let s = match Db::open(&args.database_url).await {
+        Ok(db) => db.stats(since_ms).await,
         Err(e) => Err(e),
     };
-    let rows = match rows {
-        Ok(rows) => rows,
+    let s = match s {
+        Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let s = stats(since_ms, &rows);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&s).expect("stats serialize"));
         return ExitCode::SUCCESS;

@@ -2,11 +2,15 @@
 
 mod abuse;
 mod auth;
+mod calendar;
 mod healthcheck;
+mod hostile;
 mod http2_provider;
 mod keys;
 mod otlp;
+mod plans;
 mod process;
+mod regenerate;
 mod replicas;
 
 use std::process::{Command, Output};
@@ -24,6 +28,33 @@ fn stdout(o: &Output) -> String {
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn openapi_prints_the_document_the_server_serves() {
+    let out = tripstream(&["openapi"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let spec: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON");
+    assert_eq!(spec["openapi"], "3.1.0");
+    assert!(spec["paths"]["/api/v1/plans/generate/stream"]["post"]["responses"]["200"].is_object());
+    assert!(spec["components"]["schemas"]["StreamEventData"].is_object());
+}
+
+/// Issue 15's whole-process figure: `tripstream plan` for 14 days offline, from exec to exit. The time
+/// is printed (`--nocapture`), never asserted: a loaded test machine is no benchmark (the release figure
+/// is in the README's scorecard).
+#[test]
+fn a_fourteen_day_offline_plan_from_the_command_line_passes_the_checks_and_prints_its_time() {
+    let started = std::time::Instant::now();
+    let out = tripstream(&["plan", "Kyoto", "--from", "2026-04-06", "--to", "2026-04-19", "--json", "--lang", "en"]);
+    let elapsed = started.elapsed();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let plan: Plan = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(plan.days.len(), 14);
+    assert_eq!(plan.metadata.provider, "offline");
+    // Only a public holiday's notice may remain: the offline planner's 14 days pass every check.
+    assert!(plan.warnings.iter().all(|w| w.contains("public holiday")), "{:?}", plan.warnings);
+    eprintln!("tripstream plan, 14 days offline, whole process: {} ms", elapsed.as_millis());
 }
 
 #[test]
@@ -140,5 +171,11 @@ fn stats_reads_the_run_log() {
     let text = stdout(&out);
     assert!(text.contains("4 requests, 4 streams") && text.contains("error rate               25.0%"), "{text}");
     assert!(text.contains("error llm_timeout"), "{text}");
+
+    // Any number of hours back is everything, not an overflow.
+    let out = tripstream(&["stats", "--database-url", &url, "--hours", &i64::MAX.to_string(), "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stats: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(stats["requests"].as_u64(), Some(4));
     let _ = std::fs::remove_file(&path);
 }

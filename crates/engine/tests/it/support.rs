@@ -11,16 +11,29 @@ use tripstream_domain::plan::*;
 use tripstream_domain::request::{RawPlanRequest, RequestLimits};
 use tripstream_domain::{BudgetCeilings, Destination, Finding, Language, Localized, PlanRequest, StreamEvent};
 use tripstream_engine::{
-    Draft, DraftSink, GenerateError, GeneratorInfo, PlanContext, PlanGenerator, Weather, WeatherError, WeatherReport,
+    DayRequest, Draft, DraftSink, GenerateError, GeneratorInfo, PlanContext, PlanGenerator, Weather, WeatherError,
+    WeatherReport,
 };
 
 pub type Script = Result<Draft, GenerateError>;
 
-/// Answers each call with the next scripted result; records the findings each refine call was given.
+/// Answers each call with the next scripted result; records the findings each refine call was given,
+/// and what each day regeneration was asked.
 pub struct Scripted {
     pub drafts: Mutex<VecDeque<Script>>,
     pub calls: AtomicUsize,
     pub refine_findings: Mutex<Vec<Vec<Finding>>>,
+    pub day_requests: Mutex<Vec<AskedDay>>,
+}
+
+/// A [`DayRequest`] as the generator saw it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AskedDay {
+    pub index: u32,
+    pub instruction: Option<String>,
+    pub current: Vec<Day>,
+    pub attempt: Option<Day>,
+    pub findings: Vec<Finding>,
 }
 
 impl Scripted {
@@ -29,6 +42,7 @@ impl Scripted {
             drafts: Mutex::new(script.into_iter().collect()),
             calls: AtomicUsize::new(0),
             refine_findings: Mutex::new(Vec::new()),
+            day_requests: Mutex::new(Vec::new()),
         }
     }
 
@@ -66,6 +80,22 @@ impl PlanGenerator for Scripted {
         sink: &mut dyn DraftSink,
     ) -> Result<Draft, GenerateError> {
         self.refine_findings.lock().unwrap().push(findings.to_vec());
+        self.next(sink)
+    }
+
+    async fn regenerate_day(
+        &self,
+        _: &PlanContext,
+        ask: &DayRequest<'_>,
+        sink: &mut dyn DraftSink,
+    ) -> Result<Draft, GenerateError> {
+        self.day_requests.lock().unwrap().push(AskedDay {
+            index: ask.index,
+            instruction: ask.instruction.map(str::to_owned),
+            current: ask.current.days.clone(),
+            attempt: ask.refining.map(|(day, _)| day.clone()),
+            findings: ask.findings().to_vec(),
+        });
         self.next(sink)
     }
 }
@@ -163,7 +193,7 @@ pub fn activity(time: &str, name: &str, category: Category, cost: u64, indoor: b
     }
 }
 
-/// A sound day (cost 33,000): two sights around two meals. The model's weather is deliberately off.
+/// A sound day (cost 33,000): two sights around two meals, no idle gap, at Seoul's meal times. The model's weather is deliberately off.
 pub fn day(n: u32) -> Day {
     Day {
         day: n,
@@ -178,9 +208,9 @@ pub fn day(n: u32) -> Day {
         },
         activities: vec![
             activity("09:00", &format!("궁궐 {n}"), Category::Sightseeing, 3000, false),
-            activity("12:00", "점심", Category::Food, 10000, true),
-            activity("14:00", &format!("박물관 {n}"), Category::Culture, 0, true),
-            activity("18:00", "저녁", Category::Food, 20000, true),
+            activity("12:00", &format!("점심 {n}"), Category::Food, 10000, true),
+            activity("15:00", &format!("박물관 {n}"), Category::Culture, 0, true),
+            activity("18:00", &format!("저녁 {n}"), Category::Food, 20000, true),
         ],
         daily_cost: 0,
     }
@@ -193,6 +223,7 @@ pub fn draft(days: Vec<Day>) -> Draft {
         tips: vec!["팁".into()],
         usage: Usage { input_tokens: 100, output_tokens: 200 },
         generator: None,
+        notes: Vec::new(),
     }
 }
 

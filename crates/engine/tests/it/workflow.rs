@@ -225,3 +225,26 @@ async fn a_replay_takes_the_same_five_steps_and_delivers_the_stored_plan() {
     assert_eq!(complete.plan.days, plan.days);
     assert_eq!(complete.plan.days[1].weather.precipitation_chance, 80, "the stored weather, not a new look-up");
 }
+
+#[tokio::test]
+async fn commonsense_faults_are_repaired_and_only_the_rest_goes_to_refinement() {
+    // Nightlife at 10:30 and dinner at 16:15 are fixed by moving times; the empty afternoon that leaves
+    // needs judgement, so that alone is what the model is told about.
+    let mut odd = day(1);
+    odd.activities[0] = activity("10:30", "클럽", Category::Nightlife, 0, true);
+    odd.activities[2].time = tripstream_domain::ClockTime::hm(13, 45);
+    odd.activities[3].time = tripstream_domain::ClockTime::hm(16, 15);
+    let first = draft(vec![odd, day(2), day(3)]);
+    let generator = Arc::new(Scripted::new([Ok(first.clone()), Ok(first.clone()), Ok(first)]));
+    let (_, result) = run(&engine(generator.clone(), vec![]), Language::En).await;
+    let plan = result.unwrap();
+    let told = generator.refine_findings.lock().unwrap().clone();
+    let messages: Vec<String> = told[0].iter().map(|f| f.message(Language::En)).collect();
+    assert!(messages.iter().all(|m| !m.contains("nightlife") && !m.contains("dinner")), "{messages:?}");
+    assert!(messages.iter().any(|m| m.contains("nothing planned")), "{messages:?}");
+    let club = plan.days[0].activities.iter().find(|a| a.name == "클럽").unwrap();
+    assert!(club.time >= tripstream_domain::ClockTime::hm(18, 0), "{:?}", plan.days[0].activities);
+    let dinner = plan.days[0].activities.iter().find(|a| a.name == "저녁 1").unwrap();
+    assert!(dinner.time >= tripstream_domain::ClockTime::hm(18, 0), "{:?}", plan.days[0].activities);
+    assert!(plan.warnings.iter().any(|w| w.contains("nothing planned")), "{:?}", plan.warnings);
+}

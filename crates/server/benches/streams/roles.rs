@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use tripstream_adapters::http::Secret;
-use tripstream_server::config::{SecretUrl, Secs};
+use tripstream_server::config::{Millis, SecretUrl, Secs};
 
 pub const CHUNKS: usize = 40;
 
@@ -71,6 +71,10 @@ pub fn server(upstreams: Upstreams, runlog: &str) {
         }
         config.engine.llm.llm_fallback = vec![tripstream_server::config::LlmChoice::None];
         config.store.cache_ttl_secs = Secs::new(0);
+        // To compare with the generations' pacing off (`0`), in the same build.
+        if let Some(ms) = std::env::var("FIRST_EVENT_PRIORITY_MS").ok().and_then(|ms| ms.parse().ok()) {
+            config.limits.first_event_priority_ms = Millis::new(ms);
+        }
         config.store.database_url = SecretUrl::new(format!("sqlite://{runlog}"));
         let app = tripstream_server::Application::build(config).await.expect("the app builds");
         println!("PORT {}", app.local_addr().port());

@@ -55,7 +55,9 @@ impl Quotas {
             return;
         }
         let key = self.key(key_id);
-        self.local.get_with_by_ref(&key, || Arc::new(AtomicU64::new(0))).fetch_add(tokens, Ordering::Relaxed);
+        // Saturating: the counts come from providers, and a wrapped count would read as a budget unspent.
+        let count = self.local.get_with_by_ref(&key, || Arc::new(AtomicU64::new(0)));
+        let _ = count.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| Some(n.saturating_add(tokens)));
         if let Some((connection, prefix)) = &self.redis {
             let mut c = connection.clone();
             let key = format!("{prefix}{key}");

@@ -6,6 +6,8 @@
 //! except the bundled page's own calls, which carry the page's same-origin session cookie and count as
 //! anonymous. A key that is sent must be valid, in either mode.
 //!
+//! Saved plans belong to the key that generated them, or, for the page, to its session (`Caller::plan_owner`).
+//!
 //! Streams are not reached by who you are alone: see `generations` for their owners and resume tokens.
 
 mod proxies;
@@ -41,6 +43,8 @@ pub struct Caller {
     pub ip: IpAddr,
     /// The key they presented; `None` for an anonymous caller.
     pub key: Option<Arc<ApiKey>>,
+    /// The bundled page's session (its id, from a cookie this server signed), when it sent one.
+    pub session: Option<String>,
 }
 
 impl Caller {
@@ -51,6 +55,21 @@ impl Caller {
     /// The id of their key.
     pub fn key_id(&self) -> Option<&str> {
         self.key.as_deref().map(|k| k.id.as_str())
+    }
+
+    /// Who owns the plans this caller generates: their key (`key:<id>`), else their page session
+    /// (`session:<id>`); `None` for an anonymous caller without a session, who cannot read plans back.
+    pub fn plan_owner(&self) -> Option<String> {
+        match (self.key_id(), &self.session) {
+            (Some(id), _) => Some(format!("key:{id}")),
+            (None, Some(session)) => Some(format!("session:{session}")),
+            (None, None) => None,
+        }
+    }
+
+    /// Whether this caller may read plans saved for `owner`: theirs, or any for an admin.
+    pub fn owns_plan(&self, owner: &str) -> bool {
+        self.is_admin() || self.plan_owner().as_deref() == Some(owner)
     }
 
     /// What limits and idempotency keys are counted by: the key, or the address.
@@ -80,13 +99,14 @@ impl Auth {
         let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
         let forwarded = parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
         let ip = peer.map_or(IpAddr::from([0, 0, 0, 0]), |peer| client_ip(peer, forwarded, &self.trusted_proxies));
+        let session = self.sessions.session_id(&parts.headers);
         let Some(presented) = bearer(&parts.headers)? else {
-            let page = self.sessions.is_valid(&parts.headers);
-            return Ok((Caller { ip, key: None }, page));
+            let page = session.is_some();
+            return Ok((Caller { ip, key: None, session }, page));
         };
         let keys = self.keys.as_ref().ok_or_else(|| unauthorized("this server has no API keys"))?;
         match keys.find(presented).await {
-            Ok(Some(key)) => Ok((Caller { ip, key: Some(Arc::new(key)) }, true)),
+            Ok(Some(key)) => Ok((Caller { ip, key: Some(Arc::new(key)), session }, true)),
             Ok(None) => Err(unauthorized("the API key is not valid, or has been revoked")),
             Err(e) => Err(ApiError::unavailable("the key store", &e)),
         }

@@ -1,7 +1,8 @@
 //! The bundled page's session: a cookie the page at `/` sets, signed with `SESSION_SECRET`, that lets
-//! the page call the API where keys are required. It is `HttpOnly` and `SameSite=Strict`, so only the
-//! page's own origin sends it; it names no one (its caller is anonymous, limited like any anonymous
-//! caller) and owns nothing (streams are still reached by their tokens).
+//! the page call the API where keys are required, and owns the plans the page generates (`session:<id>`),
+//! in either auth mode. It is `HttpOnly` and `SameSite=Strict`, so only the page's own origin sends it; its
+//! caller is otherwise anonymous (limited like any anonymous caller), and streams are still reached by their
+//! tokens.
 
 use axum::http::{HeaderMap, HeaderValue, header};
 use tripstream_adapters::http::Secret;
@@ -37,15 +38,20 @@ impl PageSessions {
 
     /// Whether the request carries a session this server signed.
     pub fn is_valid(&self, headers: &HeaderMap) -> bool {
+        self.session_id(headers).is_some()
+    }
+
+    /// The id of the session the request carries, if this server signed it.
+    pub fn session_id(&self, headers: &HeaderMap) -> Option<String> {
         headers
             .get_all(header::COOKIE)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(';'))
             .filter_map(|pair| pair.trim().strip_prefix(COOKIE)?.strip_prefix('='))
-            .any(|value| {
-                let Some((id, mac)) = value.split_once('.') else { return false };
-                equal(hex(&hmac(&self.key, id.as_bytes())).as_bytes(), mac.as_bytes())
+            .find_map(|value| {
+                let (id, mac) = value.split_once('.')?;
+                equal(hex(&hmac(&self.key, id.as_bytes())).as_bytes(), mac.as_bytes()).then(|| id.to_owned())
             })
     }
 }
@@ -71,6 +77,8 @@ mod tests {
         let cookie = set.to_str().unwrap().split(';').next().unwrap().to_owned();
         assert!(set.to_str().unwrap().contains("HttpOnly; SameSite=Strict"));
         assert!(sessions.is_valid(&with_cookie(&format!("theme=dark; {cookie}"))));
+        let id = sessions.session_id(&with_cookie(&cookie)).unwrap();
+        assert!(id.starts_with("ses_") && cookie.contains(&format!("={id}.")), "{id}");
         // Another replica with the same secret accepts it; one with another secret does not.
         assert!(PageSessions::new(Some(&Secret::new("shared secret"))).is_valid(&with_cookie(&cookie)));
         assert!(!PageSessions::new(Some(&Secret::new("other"))).is_valid(&with_cookie(&cookie)));

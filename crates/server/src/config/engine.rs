@@ -28,6 +28,8 @@ pub struct EngineSettings {
     pub llm: LlmSettings,
     #[command(flatten)]
     pub weather: WeatherSettings,
+    #[command(flatten)]
+    pub places: PlaceSearchSettings,
 }
 
 impl Default for EngineSettings {
@@ -40,6 +42,7 @@ impl Default for EngineSettings {
             offline_chunk_delay_ms: d::OFFLINE_CHUNK_DELAY,
             llm: LlmSettings::default(),
             weather: WeatherSettings::default(),
+            places: PlaceSearchSettings::default(),
         }
     }
 }
@@ -217,6 +220,46 @@ impl Default for WeatherSettings {
             open_meteo_archive_url: d::OPEN_METEO_ARCHIVE_URL.into(),
             weather_timeout_secs: d::WEATHER_TIMEOUT,
             weather_cache_secs: d::WEATHER_CACHE,
+        }
+    }
+}
+
+/// Checking a model's places outside the bundled data against a place search (Nominatim's API). Off
+/// unless `PLACE_SEARCH_URL` is set: those places are then listed once in `warnings` as not checked.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PlaceSearchSettings {
+    /// A Nominatim instance, e.g. `https://nominatim.openstreetmap.org` (its usage policy: at most one
+    /// request per second, an identifying User-Agent, answers cached) or a self-hosted one.
+    #[arg(long, env = "PLACE_SEARCH_URL")]
+    pub place_search_url: Option<String>,
+    /// One search request, connection to last byte.
+    #[arg(long, env = "PLACE_SEARCH_TIMEOUT_MS", default_value_t = d::PLACE_SEARCH_TIMEOUT, value_parser = Millis::positive)]
+    pub place_search_timeout_ms: Millis,
+    /// All the searches of one plan together; places not answered by then are noted as not checked.
+    #[arg(long, env = "PLACE_SEARCH_BUDGET_MS", default_value_t = d::PLACE_SEARCH_BUDGET, value_parser = Millis::positive)]
+    pub place_search_budget_ms: Millis,
+    /// The least time between two requests' starts, across the process (1000 for the public instance; 0
+    /// for a self-hosted one without limits).
+    #[arg(long, env = "PLACE_SEARCH_INTERVAL_MS", default_value_t = d::PLACE_SEARCH_INTERVAL)]
+    pub place_search_interval_ms: Millis,
+    /// Searches of one plan in flight at once.
+    #[arg(long, env = "PLACE_SEARCH_CONCURRENCY", default_value_t = d::PLACE_SEARCH_CONCURRENCY, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub place_search_concurrency: u32,
+    /// Sent with every search; the public instance requires one that names the application (add a contact).
+    #[arg(long, env = "PLACE_SEARCH_USER_AGENT", default_value = tripstream_adapters::places::NominatimConfig::DEFAULT_USER_AGENT)]
+    pub place_search_user_agent: String,
+}
+
+impl Default for PlaceSearchSettings {
+    /// The command line's defaults: no place search.
+    fn default() -> Self {
+        Self {
+            place_search_url: None,
+            place_search_timeout_ms: d::PLACE_SEARCH_TIMEOUT,
+            place_search_budget_ms: d::PLACE_SEARCH_BUDGET,
+            place_search_interval_ms: d::PLACE_SEARCH_INTERVAL,
+            place_search_concurrency: d::PLACE_SEARCH_CONCURRENCY,
+            place_search_user_agent: tripstream_adapters::places::NominatimConfig::DEFAULT_USER_AGENT.into(),
         }
     }
 }

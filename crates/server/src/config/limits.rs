@@ -41,6 +41,11 @@ pub struct LimitSettings {
     /// Requests that may wait for a place at once; beyond it they are refused at once.
     #[arg(long, env = "ADMISSION_QUEUE", default_value_t = d::ADMISSION_QUEUE)]
     pub admission_queue: usize,
+    /// How long a running generation's next step (its weather look-up, its draft) may wait for the requests
+    /// that arrived meanwhile to get their first bytes (a stream's first event), in milliseconds; 0 lets
+    /// them take turns as they come.
+    #[arg(long, env = "FIRST_EVENT_PRIORITY_MS", default_value_t = d::FIRST_EVENT_PRIORITY)]
+    pub first_event_priority_ms: Millis,
     /// Bytes the finished streams kept for resumes may hold; beyond it the oldest are forgotten first
     /// (with Redis they stay resumable from its log).
     #[arg(long, env = "FINISHED_STREAMS_MAX_BYTES", default_value_t = d::FINISHED_STREAMS_MAX_BYTES)]
@@ -62,6 +67,7 @@ impl Default for LimitSettings {
             max_generations: d::MAX_GENERATIONS,
             admission_wait_ms: d::ADMISSION_WAIT,
             admission_queue: d::ADMISSION_QUEUE,
+            first_event_priority_ms: d::FIRST_EVENT_PRIORITY,
             finished_streams_max_bytes: d::FINISHED_STREAMS_MAX_BYTES,
         }
     }

@@ -12,7 +12,7 @@ mod values;
 use std::net::IpAddr;
 
 pub use self::auth::{AuthMode, AuthSettings};
-pub use self::engine::{EngineSettings, LlmChoice, LlmSettings, WeatherChoice, WeatherSettings};
+pub use self::engine::{EngineSettings, LlmChoice, LlmSettings, PlaceSearchSettings, WeatherChoice, WeatherSettings};
 pub use self::limits::LimitSettings;
 pub use self::store::StoreSettings;
 pub use self::values::{Millis, SecretUrl, Secs, configured};
@@ -45,6 +45,7 @@ pub mod defaults {
     pub const MAX_GENERATIONS: usize = 2_000;
     pub const MAX_MODEL_CALLS: u32 = 500;
     pub const ADMISSION_WAIT: Millis = Millis::new(1_000);
+    pub const FIRST_EVENT_PRIORITY: Millis = Millis::new(50);
     pub const ADMISSION_QUEUE: usize = 64;
     pub const FINISHED_STREAMS_MAX_BYTES: usize = 64 * 1024 * 1024;
 
@@ -71,6 +72,10 @@ pub mod defaults {
     pub const OPEN_METEO_ARCHIVE_URL: &str = "https://archive-api.open-meteo.com";
     pub const WEATHER_TIMEOUT: Secs = Secs::new(5);
     pub const WEATHER_CACHE: Secs = Secs::new(3600);
+    pub const PLACE_SEARCH_TIMEOUT: Millis = Millis::new(3_000);
+    pub const PLACE_SEARCH_BUDGET: Millis = Millis::new(8_000);
+    pub const PLACE_SEARCH_INTERVAL: Millis = Millis::new(1_000);
+    pub const PLACE_SEARCH_CONCURRENCY: u32 = 4;
 
     pub const REDIS_KEY_PREFIX: &str = "tripstream:";
     pub const REDIS_TIMEOUT: Millis = Millis::new(250);
@@ -78,6 +83,7 @@ pub mod defaults {
     pub const CACHE_CAPACITY: u64 = 10_000;
     pub const DATABASE_URL: &str = "sqlite://tripstream.db";
     pub const RUNLOG_BUFFER: usize = 100_000;
+    pub const PLAN_RETENTION_DAYS: u32 = 90;
 
     pub const MAP_TILE_URL: &str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png";
     pub const MAP_TILE_ATTRIBUTION: &str = "© [OpenStreetMap](https://www.openstreetmap.org/copyright) contributors";
@@ -209,6 +215,29 @@ mod tests {
         tests.store.database_url = SecretUrl::new(d::DATABASE_URL);
         tests.limits = LimitSettings::default();
         assert_eq!(format!("{tests:?}"), cli);
+    }
+
+    #[test]
+    fn place_search_is_off_unless_its_url_is_set() {
+        let off = parse(&[]).engine.places;
+        assert_eq!(off.place_search_url, None);
+        assert_eq!(off.place_search_interval_ms, d::PLACE_SEARCH_INTERVAL, "the public instance's 1 request/s");
+        let on = parse(&[
+            ("PLACE_SEARCH_URL", "http://nominatim.internal:8080"),
+            ("PLACE_SEARCH_TIMEOUT_MS", "1500"),
+            ("PLACE_SEARCH_BUDGET_MS", "4000"),
+            ("PLACE_SEARCH_INTERVAL_MS", "0"),
+            ("PLACE_SEARCH_CONCURRENCY", "8"),
+            ("PLACE_SEARCH_USER_AGENT", "tripstream-test (ops@example.com)"),
+        ])
+        .engine
+        .places;
+        assert_eq!(on.place_search_url.as_deref(), Some("http://nominatim.internal:8080"));
+        assert_eq!(on.place_search_timeout_ms.get(), std::time::Duration::from_millis(1500));
+        assert_eq!(on.place_search_budget_ms.get(), std::time::Duration::from_millis(4000));
+        assert!(on.place_search_interval_ms.get().is_zero());
+        assert_eq!(on.place_search_concurrency, 8);
+        assert_eq!(on.place_search_user_agent, "tripstream-test (ops@example.com)");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Where finished plans, the run log and shared streams are kept.
+//! Where finished plans, the run log, saved plans and shared streams are kept.
 
 use super::defaults as d;
 use super::values::{Millis, SecretUrl, Secs};
@@ -26,6 +26,9 @@ pub struct StoreSettings {
     /// Rows the run log keeps while its database is unreachable; beyond it the oldest are dropped and counted.
     #[arg(long, env = "RUNLOG_BUFFER", default_value_t = d::RUNLOG_BUFFER)]
     pub runlog_buffer: usize,
+    /// Days a saved plan is kept after its latest version; 0 keeps plans for good.
+    #[arg(long, env = "PLAN_RETENTION_DAYS", default_value_t = d::PLAN_RETENTION_DAYS)]
+    pub plan_retention_days: u32,
 }
 
 impl StoreSettings {
@@ -46,6 +49,7 @@ impl Default for StoreSettings {
             cache_capacity: d::CACHE_CAPACITY,
             database_url: SecretUrl::new(d::DATABASE_URL),
             runlog_buffer: d::RUNLOG_BUFFER,
+            plan_retention_days: d::PLAN_RETENTION_DAYS,
         }
     }
 }

@@ -43,6 +43,11 @@ impl Millis {
     pub const fn get(self) -> Duration {
         self.0
     }
+
+    /// For settings where zero makes no sense (a timeout).
+    pub fn positive(s: &str) -> Result<Millis, String> {
+        s.parse::<Millis>().and_then(|v| if v.0.is_zero() { Err(format!("{s:?} must be more than 0")) } else { Ok(v) })
+    }
 }
 
 impl FromStr for Secs {

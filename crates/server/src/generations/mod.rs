@@ -22,18 +22,21 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 use tripstream_adapters::cache::{Resilient, plan_key};
-use tripstream_adapters::eventlog::{EventLog, EventLogError, LEASE_RENEW, LogWriter, OpenStream};
+use tripstream_adapters::eventlog::{
+    Claim, Entry, EventLog, EventLogError, LEASE_RENEW, LogWriter, OpenStream, TAKEOVER_GAP, fence,
+};
+use tripstream_adapters::plans::{self, PlanStoreError, SavedPlans};
 use tripstream_domain::event::{Failure, StepMessage};
 use tripstream_domain::plan::prefixed_id;
 use tripstream_domain::{
-    Destination, ErrorCode, Plan, PlanRequest, RawPlanRequest, RequestLimits, Step, StreamEvent, messages,
+    Destination, ErrorCode, Language, Plan, PlanRequest, RawPlanRequest, RequestLimits, Step, StreamEvent, messages,
 };
-use tripstream_engine::{Destinations, Engine, EventSink, ResolveError};
+use tripstream_engine::{Destinations, Engine, EngineError, EventSink, Regeneration, ResolveError};
 
 use self::registry::{Listener, NewRun, Registry, RunSink};
 pub use self::registry::{Owner, RegistryConfig};
 pub use self::source::Events;
-use self::source::{Cut, Source};
+use self::source::{Cut, Keeper, Source};
 use crate::admission::{Admission, Refusal};
 use crate::auth::Caller;
 use crate::auth::secret::{self, random_id};
@@ -51,6 +54,13 @@ pub enum GenerationError {
     IdempotencyKeyReused,
     #[error("{}", .0.message)]
     Refused(Refusal),
+    /// No saved plan has this id, or it is not the caller's: the same answer.
+    #[error("no saved plan {0:?} (or it is not yours)")]
+    PlanNotFound(String),
+    #[error("the plan has {days} days; there is no day {day}")]
+    DayOutOfRange { day: u32, days: usize },
+    #[error("the plan store cannot be read")]
+    PlanStore(#[source] PlanStoreError),
 }
 
 impl From<Refusal> for GenerationError {
@@ -167,6 +177,17 @@ pub enum Attached {
     Finished,
 }
 
+/// A request to write one day of a saved plan again (`POST /plans/{planId}/days/{n}/regenerate`).
+pub struct RegenerateCall {
+    pub plan_id: String,
+    /// 1-based.
+    pub day: u32,
+    /// At most [`Regeneration::MAX_INSTRUCTION_CHARS`] characters (the route checks).
+    pub instruction: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub last_event_id: Option<u64>,
+}
+
 /// A plan request as the service needs it.
 pub struct PlanCall {
     pub request: PlanRequest,
@@ -193,6 +214,8 @@ struct Inner {
     destinations: Arc<dyn Destinations>,
     /// Finished plans; `None` when caching is off.
     cache: Option<Arc<Resilient>>,
+    /// Every delivered plan, kept for its caller; `None` in tests that keep nothing.
+    plans: Option<SavedPlans>,
     registry: Arc<Registry>,
     /// Streams shared with other replicas, when there is a shared log.
     shared: Option<Arc<dyn EventLog>>,
@@ -223,31 +246,78 @@ struct Launch {
     cancel: CancellationToken,
     /// Cancellations of this run's callers asked for on other replicas.
     cancels: mpsc::UnboundedReceiver<String>,
+    /// Cancelled when another producer took the stream over (this one stalled past its lease).
+    lost: CancellationToken,
     /// The replica's place it holds until it ends (a takeover holds none: it was admitted elsewhere).
     place: Option<OwnedSemaphorePermit>,
     /// The key whose daily token budget it spends.
     payer: Option<String>,
+    job: Job,
 }
 
-/// The request in the contract's JSON form: what the shared log keeps for other replicas.
+/// What a launched run does.
+enum Job {
+    /// A new plan (it goes into the cache).
+    Generate,
+    /// One day of a saved plan's version written again; the plan is saved as its next version.
+    Regenerate(Box<DayJob>),
+}
+
+struct DayJob {
+    saved_id: String,
+    /// The version it starts from.
+    plan: Plan,
+    day: u32,
+    instruction: Option<String>,
+}
+
+/// A producer's end of a stream's shared log.
+struct SharedStream {
+    /// `None` without a shared log.
+    writer: Option<Box<dyn LogWriter>>,
+    /// Cancellations of the run's callers asked for on other replicas.
+    cancels: mpsc::UnboundedReceiver<String>,
+    /// Cancelled when another producer took the stream over.
+    lost: CancellationToken,
+}
+
+/// How a spawned generation ended.
+// One short-lived value per stream, matched at once: boxing the plan would buy nothing.
+#[allow(clippy::large_enum_variant)]
+enum Ended {
+    Ran(Result<Plan, tripstream_engine::EngineError>),
+    /// The replica is stopping and the grace period is over.
+    Stopped,
+    /// Another replica took the stream over.
+    Moved,
+}
+
+/// The request in the contract's JSON form: what the shared log keeps for other replicas; for a day
+/// regeneration, which day of which saved version.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct StreamRecord {
     request: RawPlanRequest,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    regenerate: Option<DayRecord>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DayRecord {
+    plan_id: String,
+    version: u32,
+    day: u32,
+    instruction: Option<String>,
 }
 
 impl StreamRecord {
     fn new(request: &PlanRequest) -> Self {
-        StreamRecord {
-            request: RawPlanRequest {
-                location: Some(request.location.as_str().to_owned()),
-                start_date: Some(request.dates.start().to_string()),
-                end_date: Some(request.dates.end().to_string()),
-                budget: Some(request.budget.as_str().to_owned()),
-                language: Some(request.language.as_str().to_owned()),
-                travelers: Some(i64::from(request.travelers)),
-                interests: Some(request.interests.clone()),
-            },
-        }
+        StreamRecord { request: RawPlanRequest::from(request), regenerate: None }
+    }
+
+    /// The day regeneration a logged record asks for, if it is one.
+    fn day_record(json: &str) -> Option<DayRecord> {
+        serde_json::from_str::<StreamRecord>(json).ok()?.regenerate
     }
 
     fn json(&self) -> String {
@@ -270,6 +340,7 @@ impl Generations {
         engine: Engine,
         destinations: Arc<dyn Destinations>,
         cache: Option<Arc<Resilient>>,
+        plans: Option<SavedPlans>,
         shared: Option<Arc<dyn EventLog>>,
         admission: Arc<Admission>,
         config: GenerationsConfig,
@@ -290,6 +361,7 @@ impl Generations {
             engine,
             destinations,
             cache,
+            plans,
             registry,
             shared,
             limits,
@@ -368,20 +440,106 @@ impl Generations {
             first_seq: 0,
         };
         let (run, joined) = inner.registry.join_or_start(new, |run| {
-            let (shared, cancels) = self.open_shared(&run.stream_id, &StreamRecord::new(&call.request).json());
+            let shared = self.open_shared(&run.stream_id, &StreamRecord::new(&call.request).json(), None);
             self.launch(Launch {
                 request: call.request.clone(),
                 destination,
                 key: key.clone(),
-                sink: RunSink::new(run.clone(), shared, 0),
+                sink: RunSink::new(run.clone(), shared.writer, 0),
                 cancel: run.cancellation(),
-                cancels,
+                cancels: shared.cancels,
+                lost: shared.lost,
                 place,
                 payer: caller.key_id().map(str::to_owned),
+                job: Job::Generate,
             });
         });
         let how = if joined { How::Joined } else { How::Started };
         Ok(self.attach(run, caller, call.wants, 0, how).await)
+    }
+
+    /// A stream of one day of the caller's saved plan written again, exactly like a generation's (the same
+    /// admission, handles, resume, cancellation and shared log); its `complete` carries the whole plan,
+    /// saved as the plan's next version, with `planId`. Someone else's plan is the same
+    /// [`GenerationError::PlanNotFound`] as one that does not exist; a day the plan does not have is
+    /// [`GenerationError::DayOutOfRange`]. A client reconnecting with `Last-Event-ID` (or the same
+    /// `Idempotency-Key`) gets the rest of its stream.
+    pub async fn regenerate(&self, call: RegenerateCall, caller: &Caller) -> Result<Attached, GenerationError> {
+        let inner = &self.inner;
+        inner.admission.request(caller).await?;
+        let not_found = || GenerationError::PlanNotFound(call.plan_id.clone());
+        let store = inner.plans.as_ref().ok_or_else(not_found)?;
+        let saved = match store.latest(&call.plan_id).await.map_err(GenerationError::PlanStore)? {
+            Some(saved) if caller.owns_plan(&saved.summary.owner) => saved,
+            _ => return Err(not_found()),
+        };
+        if !(1..=saved.plan.days.len()).contains(&(call.day as usize)) {
+            return Err(GenerationError::DayOutOfRange { day: call.day, days: saved.plan.days.len() });
+        }
+        // The plan's own request; limits are not the request's business once a plan was made from it.
+        let request = PlanRequest::parse(saved.request.clone(), None, RequestLimits::default()).map_err(|e| {
+            tracing::warn!(error = %e, "a saved plan's request does not parse");
+            not_found()
+        })?;
+        let destination = inner.destinations.resolve(&request.location).await?;
+        let instruction = call.instruction.as_deref().map(str::trim).filter(|i| !i.is_empty()).map(str::to_owned);
+        // Identical requests in flight share one run; a reconnect finds its run by this key too.
+        let key = format!("regenerate\n{}\n{}\n{}", call.plan_id, call.day, instruction.as_deref().unwrap_or(""));
+        let from = call.last_event_id.map_or(0, |id| id.saturating_add(1));
+        let scoped = call.idempotency_key.as_deref().map(|k| format!("{}\n{k}", caller.scope()));
+        let reattached = match (&scoped, call.last_event_id) {
+            (Some(k), _) => match inner.registry.by_idempotency(k) {
+                Some((request_key, _)) if request_key != key => return Err(GenerationError::IdempotencyKeyReused),
+                Some((_, run)) => run,
+                None => None,
+            },
+            (None, Some(_)) => inner.registry.by_key(&key),
+            (None, None) => None,
+        };
+        if let Some(run) = reattached {
+            return Ok(self.attach(run, caller, Wants::Stream, from, How::Reattached).await);
+        }
+        let place = match inner.registry.joinable(&key) {
+            Some(_) => None,
+            None => {
+                inner.admission.budget(caller).await?;
+                Some(inner.admission.generation().await?)
+            }
+        };
+        let record = StreamRecord {
+            request: RawPlanRequest::from(&request),
+            regenerate: Some(DayRecord {
+                plan_id: call.plan_id.clone(),
+                version: saved.version,
+                day: call.day,
+                instruction: instruction.clone(),
+            }),
+        };
+        let new = NewRun {
+            key: &key,
+            stream_id: new_stream_id(),
+            request: &request,
+            idempotency_key: scoped.as_deref(),
+            first_seq: 0,
+        };
+        let job = DayJob { saved_id: call.plan_id.clone(), plan: saved.plan, day: call.day, instruction };
+        let (run, joined) = inner.registry.join_or_start(new, |run| {
+            let shared = self.open_shared(&run.stream_id, &serde_json::to_string(&record).unwrap_or_default(), None);
+            self.launch(Launch {
+                request: request.clone(),
+                destination,
+                key: key.clone(),
+                sink: RunSink::new(run.clone(), shared.writer, 0),
+                cancel: run.cancellation(),
+                cancels: shared.cancels,
+                lost: shared.lost,
+                place,
+                payer: caller.key_id().map(str::to_owned),
+                job: Job::Regenerate(Box::new(job)),
+            });
+        });
+        let how = if joined { How::Joined } else { How::Started };
+        Ok(self.attach(run, caller, Wants::Stream, 0, how).await)
     }
 
     /// The rest of a caller's stream after `after`, then live: from this replica's run, or from the
@@ -406,14 +564,16 @@ impl Generations {
                 if listener.is_exhausted() || cut.borrow().is_some_and(|at| from > at + 1) {
                     return Ok(Attached::Finished);
                 }
-                let events = Events::new(Source::Local(listener), Cut::Live(cut), lang);
+                let keeper = self.keeper(credentials.caller, &run.request);
+                let events =
+                    Events::new(Source::local(listener, self.inner.shared.clone()), Cut::Live(cut), lang, keeper);
                 return Ok(self.attached(stream_id, None, run.request.clone(), How::Reattached, events));
             }
             let cut = *handle.cut_at().borrow();
-            return self.resume_shared(stream_id, &run.stream_id, from, cut).await;
+            return self.resume_shared(stream_id, &run.stream_id, from, cut, credentials.caller).await;
         }
         let record = self.shared_handle(stream_id, credentials).await?;
-        self.resume_shared(stream_id, &record.stream, from, record.cancelled_at).await
+        self.resume_shared(stream_id, &record.stream, from, record.cancelled_at, credentials.caller).await
     }
 
     /// A handle another replica made, from the shared log, if these credentials reach it.
@@ -436,6 +596,7 @@ impl Generations {
         run_id: &str,
         from: u64,
         cut: Option<u64>,
+        caller: &Caller,
     ) -> Result<Attached, GenerationError> {
         let unknown = || GenerationError::UnknownStream(handle_id.to_owned());
         let log = self.inner.shared.as_ref().ok_or_else(unknown)?;
@@ -447,7 +608,8 @@ impl Generations {
             return Ok(Attached::Finished);
         }
         let reader = log.reader(run_id, from).await.map_err(GenerationError::SharedLog)?;
-        let events = Events::new(Source::Shared { reader, ended: false }, Cut::Fixed(cut), request.language);
+        let keeper = self.keeper(caller, &request);
+        let events = Events::new(Source::Shared { reader, ended: false }, Cut::Fixed(cut), request.language, keeper);
         Ok(self.attached(handle_id, None, request, How::Reattached, events))
     }
 
@@ -462,6 +624,10 @@ impl Generations {
             if !credentials.allow(&handle.owner, &handle.token) {
                 return Err(unknown());
             }
+            if handle.run.is_moved() {
+                // Another replica produces the rest of it now.
+                return self.cancel_elsewhere(&handle.run.stream_id, stream_id).await;
+            }
             let cancelled = self.inner.registry.cancel(&handle);
             if cancelled {
                 self.share_handle(&handle).await;
@@ -469,20 +635,32 @@ impl Generations {
             return Ok(cancelled);
         }
         let record = self.shared_handle(stream_id, credentials).await?;
-        let log = self.inner.shared.as_ref().ok_or_else(unknown)?;
-        if record.cancelled_at.is_some() || log.last(&record.stream).await.ok().flatten().is_some_and(|e| e.is_done()) {
+        if record.cancelled_at.is_some() {
             return Ok(false);
         }
-        log.request_cancel(&record.stream, stream_id).await.map_err(GenerationError::SharedLog)?;
+        self.cancel_elsewhere(&record.stream, stream_id).await
+    }
+
+    /// Asks the replica producing run `run_id` to cancel the caller's handle `handle_id`; `Ok(false)` if
+    /// the run already ended.
+    async fn cancel_elsewhere(&self, run_id: &str, handle_id: &str) -> Result<bool, GenerationError> {
+        let log = self.inner.shared.as_ref().ok_or_else(|| GenerationError::UnknownStream(handle_id.to_owned()))?;
+        if log.last(run_id).await.map_err(GenerationError::SharedLog)?.is_some_and(|e| e.is_done()) {
+            return Ok(false);
+        }
+        log.request_cancel(run_id, handle_id).await.map_err(GenerationError::SharedLog)?;
         Ok(true)
     }
 
     /// Looks for streams whose producer died, every lease renewal period, until the replica stops; each
-    /// one claimed is run again here.
+    /// one claimed is run again here. Starts the shared log's own background work too.
     pub fn watch(&self) {
         let Some(log) = self.inner.shared.clone() else { return };
         let this = self.clone();
         let stopped = self.inner.stopped.clone();
+        if let Some(task) = log.background(stopped.clone()) {
+            self.inner.tasks.spawn(task);
+        }
         self.inner.tasks.spawn(async move {
             let mut tick = tokio::time::interval(LEASE_RENEW);
             loop {
@@ -492,9 +670,9 @@ impl Generations {
                 }
                 match log.claim_orphans(&this.inner.replica).await {
                     Ok(claimed) => {
-                        for stream_id in claimed {
-                            let span = tracing::info_span!("takeover", run_id = %stream_id);
-                            this.inner.tasks.spawn(this.clone().take_over(stream_id).instrument(span));
+                        for claim in claimed {
+                            let span = tracing::info_span!("takeover", run_id = %claim.stream_id);
+                            this.inner.tasks.spawn(this.clone().take_over(claim).instrument(span));
                         }
                     }
                     Err(e) => tracing::debug!(error = %e, "takeover scan failed"),
@@ -528,14 +706,18 @@ impl Generations {
         }
         let lang = run.request.language;
         if wants == Wants::Plan {
-            let events = Events::new(Source::Local(listener), Cut::Fixed(None), lang);
+            let keeper = self.keeper(caller, &run.request);
+            let events =
+                Events::new(Source::local(listener, self.inner.shared.clone()), Cut::Fixed(None), lang, keeper);
             return self.attached(&run.stream_id, None, run.request.clone(), how, events);
         }
         let token = random_id("tok_");
         let owner = caller.key_id().map_or(Owner::Anonymous, |id| Owner::Key(id.to_owned()));
         let handle = self.inner.registry.attach(&run, owner, secret::digest(&token), random_id("str_"));
         self.share_handle(&handle).await;
-        let events = Events::new(Source::Local(listener), Cut::Live(handle.cut_at()), lang);
+        let keeper = self.keeper(caller, &run.request);
+        let source = Source::local(listener, self.inner.shared.clone());
+        let events = Events::new(source, Cut::Live(handle.cut_at()), lang, keeper);
         self.attached(&handle.id, Some(token), run.request.clone(), how, events)
     }
 
@@ -553,6 +735,21 @@ impl Generations {
             Ok(Err(e)) => tracing::warn!(error = %e, "a stream handle was not shared; other replicas cannot resume it"),
             Err(_) => tracing::warn!("the shared log is slow; other replicas cannot resume this stream handle"),
         }
+    }
+
+    /// What saves a delivered plan for `caller` (their key, their page session, or nobody in particular).
+    fn keeper(&self, caller: &Caller, request: &PlanRequest) -> Option<Keeper> {
+        Some(Keeper {
+            plans: self.inner.plans.clone()?,
+            owner: caller.plan_owner().unwrap_or_else(|| plans::ANONYMOUS.to_owned()),
+            request: RawPlanRequest::from(request),
+        })
+    }
+
+    /// The id of `caller`'s saved copy of a cached plan they are given as one document: the copy they
+    /// already have of this very plan, or a new one.
+    pub async fn keep_cached(&self, plan: &Plan, caller: &Caller, request: &PlanRequest) -> Option<String> {
+        self.keeper(caller, request)?.save(plan).await
     }
 
     /// A cached plan, marked as such.
@@ -582,50 +779,61 @@ impl Generations {
             self.inner.replays.get_with((plan.id.clone(), request.location.as_str().into()), replay).await;
         let events: Vec<Arc<StreamEvent>> = shared_events.iter().cloned().collect();
         let stream_id = new_stream_id();
-        if let (Some(mut shared), _) = self.open_shared(&stream_id, &StreamRecord::new(request).json()) {
+        if let Some(mut shared) = self.open_shared(&stream_id, &StreamRecord::new(request).json(), None).writer {
             for (seq, event) in events.iter().enumerate() {
-                shared.append(tripstream_adapters::eventlog::Entry { seq: seq as u64, event: event.clone() });
+                shared.append(Entry { seq: seq as u64, event: event.clone() });
             }
         }
         let new = NewRun { key, stream_id, request, idempotency_key, first_seq: 0 };
         self.inner.registry.completed(new, events)
     }
 
-    /// Opens a stream's shared log for this replica, its writer task on the tracker; with the channel on
-    /// which cancellations asked for on other replicas arrive.
-    fn open_shared(
-        &self,
-        stream_id: &str,
-        record: &str,
-    ) -> (Option<Box<dyn LogWriter>>, mpsc::UnboundedReceiver<String>) {
+    /// Opens a stream's shared log for a producer here, its writer task on the tracker: a new stream's
+    /// (with a new fencing token), or one claimed to take over (with the claim's).
+    fn open_shared(&self, stream_id: &str, record: &str, claim: Option<&Claim>) -> SharedStream {
         let (cancels, requested) = mpsc::unbounded_channel();
-        let Some(log) = self.inner.shared.as_ref() else { return (None, requested) };
-        let (writer, background) = log.open(OpenStream { stream_id, record, owner: &self.inner.replica, cancels });
+        let lost = CancellationToken::new();
+        let Some(log) = self.inner.shared.as_ref() else {
+            return SharedStream { writer: None, cancels: requested, lost };
+        };
+        let owner = claim.map_or_else(|| fence(&self.inner.replica), |c| c.fence.clone());
+        let (writer, background) =
+            log.open(OpenStream { stream_id, record, owner: &owner, cancels, lost: lost.clone() });
         if let Some(task) = background {
             self.inner.tasks.spawn(task);
         }
-        (Some(writer), requested)
+        SharedStream { writer: Some(writer), cancels: requested, lost }
     }
 
     /// Spawns a generation writing to its sink: the one place a generation starts, for new requests and
     /// takeovers alike. A plan goes into the cache; when the replica stops before the generation ends,
-    /// the stream is handed over (with a shared log) or ends with a retryable error.
+    /// the stream is handed over (with a shared log) or ends with a retryable error; when another replica
+    /// took the stream over, its listeners here are told and sent on to the shared log.
     fn launch(&self, launch: Launch) {
-        let Launch { request, destination, key, mut sink, cancel, mut cancels, place, payer } = launch;
+        let Launch { request, destination, key, mut sink, cancel, mut cancels, lost, place, payer, job } = launch;
+        let cached = matches!(job, Job::Generate);
         let inner = self.inner.clone();
         let span = tracing::info_span!("generation", run_id = %sink.stream_id(), location = %request.location.as_str());
         self.inner.tasks.spawn(
             async move {
                 // Held until the generation ends.
                 let _place = place;
-                let outcome = {
-                    let run =
-                        inner.engine.run_until(&request, &destination, &mut sink, cancel.clone().cancelled_owned());
+                let ended = {
+                    let cancelled = cancel.clone().cancelled_owned();
+                    let run = async {
+                        match &job {
+                            Job::Generate => inner.engine.run_until(&request, &destination, &mut sink, cancelled).await,
+                            Job::Regenerate(day) => {
+                                regenerate_day(&inner, &request, &destination, day, &mut sink, cancelled).await
+                            }
+                        }
+                    };
                     tokio::pin!(run);
                     loop {
                         tokio::select! {
-                            () = inner.stopped.cancelled() => break None,
-                            result = &mut run => break Some(result),
+                            () = inner.stopped.cancelled() => break Ended::Stopped,
+                            () = lost.cancelled() => break Ended::Moved,
+                            result = &mut run => break Ended::Ran(result),
                             // Another replica was asked to cancel a caller's stream of this run. A caller this
                             // replica does not know (it took the run over) cancels the run.
                             Some(handle) = cancels.recv() => match inner.registry.handle(&handle) {
@@ -639,8 +847,8 @@ impl Generations {
                         }
                     }
                 };
-                match outcome {
-                    Some(Ok(plan)) => {
+                match ended {
+                    Ended::Ran(Ok(plan)) => {
                         let m = &plan.metadata;
                         crate::observe::count_tokens(&m.provider, m.usage.input_tokens, m.usage.output_tokens);
                         if let Some(payer) = &payer {
@@ -650,6 +858,8 @@ impl Generations {
                         // under it (it would pass for the first one's for a day).
                         let first = inner.engine.generator_info();
                         match &inner.cache {
+                            // A plan with a day written again answers no request: it is a saved plan's version.
+                            Some(_) if !cached => {}
                             Some(cache) if m.provider == first.provider && m.model == first.model => {
                                 cache.put(&key, &plan).await;
                             }
@@ -657,17 +867,17 @@ impl Generations {
                             None => {}
                         }
                     }
-                    Some(Err(e)) => {
+                    Ended::Ran(Err(e)) => {
                         if let Some(payer) = &payer {
                             inner.admission.spend(payer, e.usage.input_tokens + e.usage.output_tokens).await;
                         }
                     }
                     // Ending the stream here without `done` sends this replica's clients to resume
                     // elsewhere, and releases the stream for another replica to take over.
-                    None if inner.shared.is_some() => {
+                    Ended::Stopped if inner.shared.is_some() => {
                         tracing::warn!("shutdown grace period over; handing the stream over");
                     }
-                    None => {
+                    Ended::Stopped => {
                         tracing::warn!("shutdown grace period over; ending the stream");
                         sink.emit(StreamEvent::Error(Failure {
                             message: messages::shutting_down(request.language),
@@ -678,34 +888,70 @@ impl Generations {
                         }));
                         sink.emit(StreamEvent::Done);
                     }
+                    // This replica stalled past its lease and another runs the stream now. Its listeners
+                    // here get a status of their own (never logged: its id is one the other replica skips)
+                    // and read on from the shared log.
+                    Ended::Moved => {
+                        tracing::warn!("another replica took this stream over; this one stops generating it");
+                        sink.move_away(request.language);
+                    }
                 }
             }
             .instrument(span),
         );
     }
 
-    /// Runs a stream another replica stopped producing again here, from its logged request, numbering
-    /// on from its last event after a status saying so, with progress never below what it showed.
-    async fn take_over(self, stream_id: String) {
+    /// Runs a stream another replica stopped producing again here, from its logged request, after a
+    /// status saying so, with progress never below what it showed. Its events are numbered on from well
+    /// past the log's last one ([`TAKEOVER_GAP`]): the replica that stopped may have sent its own clients
+    /// events it never logged, and no id may name two events. A stream that cannot run here ends with an
+    /// error in the log, so that its readers are not left waiting.
+    async fn take_over(self, claim: Claim) {
         let inner = &self.inner;
         let Some(log) = &inner.shared else { return };
-        let (Ok(Some(record)), Ok(last)) = (log.record(&stream_id).await, log.last(&stream_id).await) else {
-            return;
+        let stream_id = claim.stream_id.clone();
+        let (record, last) = match (log.record(&stream_id).await, log.last(&stream_id).await) {
+            (Ok(record), Ok(last)) => (record, last),
+            (Err(e), _) | (_, Err(e)) => {
+                // The lease lapses and the stream is claimed again (up to MAX_CLAIMS times).
+                tracing::warn!(error = %e, "cannot take over: the shared log cannot be read");
+                return;
+            }
         };
-        let Some(request) = StreamRecord::parse(&record, inner.limits) else {
-            tracing::warn!("cannot take over: the logged request does not parse");
-            return;
+        let first_seq = last.as_ref().map_or(0, |entry| entry.seq + 1) + TAKEOVER_GAP;
+        let floor = last.as_ref().and_then(|entry| entry.event.progress()).unwrap_or(0);
+        let request = record.as_deref().and_then(|record| StreamRecord::parse(record, inner.limits));
+        let Some(request) = request else {
+            tracing::warn!("cannot take over: the logged request is missing or does not parse");
+            return self.give_up(&claim, record.as_deref().unwrap_or("{}"), first_seq, Language::default());
+        };
+        let record = record.unwrap_or_default();
+        let job = match StreamRecord::day_record(&record) {
+            None => Job::Generate,
+            Some(day) => {
+                let saved = match &inner.plans {
+                    Some(plans) => plans.version(&day.plan_id, Some(day.version)).await.ok().flatten(),
+                    None => None,
+                };
+                let Some(saved) = saved else {
+                    tracing::warn!("cannot take over: the regenerated plan's version cannot be read here");
+                    return self.give_up(&claim, &record, first_seq, request.language);
+                };
+                let (day, instruction) = (day.day, day.instruction);
+                Job::Regenerate(Box::new(DayJob {
+                    saved_id: saved.summary.plan_id,
+                    plan: saved.plan,
+                    day,
+                    instruction,
+                }))
+            }
         };
         let destination = match inner.destinations.resolve(&request.location).await {
             Ok(d) => d,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot take over: the destination does not resolve here");
-                return;
+                return self.give_up(&claim, &record, first_seq, request.language);
             }
-        };
-        let (first_seq, floor) = match &last {
-            Some(entry) => (entry.seq + 1, entry.event.progress().unwrap_or(0)),
-            None => (0, 0),
         };
         tracing::warn!(next = first_seq, "the replica producing this stream stopped; running it again here");
         let key = plan_key(&request, &inner.engine.generator_info());
@@ -713,8 +959,8 @@ impl Generations {
             NewRun { key: &key, stream_id: stream_id.clone(), request: &request, idempotency_key: None, first_seq };
         // Its clients may be reading it through any replica: nobody listening here does not cancel it.
         let run = inner.registry.taken_over(new);
-        let (shared, cancels) = self.open_shared(&stream_id, &record);
-        let mut sink = RunSink::new(run.clone(), shared, floor);
+        let shared = self.open_shared(&stream_id, &record, Some(&claim));
+        let mut sink = RunSink::new(run.clone(), shared.writer, floor);
         sink.emit(StreamEvent::Status(StepMessage {
             message: messages::restarted(request.language),
             progress: floor,
@@ -722,6 +968,84 @@ impl Generations {
             iteration: None,
         }));
         let cancel = run.cancellation();
-        self.launch(Launch { request, destination, key, sink, cancel, cancels, place: None, payer: None });
+        self.launch(Launch {
+            request,
+            destination,
+            key,
+            sink,
+            cancel,
+            cancels: shared.cancels,
+            lost: shared.lost,
+            place: None,
+            payer: None,
+            job,
+        });
+    }
+
+    /// Ends a claimed stream that cannot run here with a retryable error and `done` in the shared log.
+    fn give_up(&self, claim: &Claim, record: &str, seq: u64, language: Language) {
+        let Some(mut writer) = self.open_shared(&claim.stream_id, record, Some(claim)).writer else { return };
+        let error = StreamEvent::Error(Failure {
+            message: messages::error(language, ErrorCode::Unavailable),
+            error: ErrorCode::Unavailable,
+            retryable: true,
+            usage: None,
+            partial_days: None,
+        });
+        writer.append(Entry { seq, event: Arc::new(error) });
+        writer.append(Entry { seq: seq + 1, event: Arc::new(StreamEvent::Done) });
+    }
+}
+
+/// Runs a day regeneration into `sink`, holding its `complete` (and what follows) back until the plan is
+/// saved as its saved plan's next version, so that the event names it (`planId`) and a client that reads
+/// it finds the version there. A store that fails is logged: the plan is delivered without `planId`.
+async fn regenerate_day(
+    inner: &Inner,
+    request: &PlanRequest,
+    destination: &Destination,
+    job: &DayJob,
+    sink: &mut RunSink,
+    cancelled: impl Future<Output = ()>,
+) -> Result<Plan, EngineError> {
+    let regeneration = Regeneration { plan: &job.plan, day: job.day, instruction: job.instruction.as_deref() };
+    let mut held = HoldComplete { sink: &mut *sink, held: Vec::new() };
+    let result = inner.engine.regenerate_until(request, destination, &regeneration, &mut held, cancelled).await;
+    let mut held = held.held;
+    if let (Ok(plan), Some(plans)) = (&result, &inner.plans) {
+        match plans.add_version(&job.saved_id, plan).await {
+            Ok(Some(version)) => {
+                tracing::info!(version, "a day was written again; the plan has a new version");
+                for event in &mut held {
+                    if let StreamEvent::Complete(c) = event {
+                        c.plan_id = Some(job.saved_id.clone());
+                    }
+                }
+            }
+            Ok(None) => tracing::warn!("the regenerated plan was deleted meanwhile; it is delivered unsaved"),
+            Err(e) => {
+                tracing::warn!(error = %e, "the regenerated plan was not saved; it is delivered without a planId")
+            }
+        }
+    }
+    for event in held {
+        sink.emit(event);
+    }
+    result
+}
+
+/// Passes events on until `complete`, and keeps that one and the rest.
+struct HoldComplete<'a> {
+    sink: &'a mut RunSink,
+    held: Vec<StreamEvent>,
+}
+
+impl EventSink for HoldComplete<'_> {
+    fn emit(&mut self, event: StreamEvent) {
+        if matches!(event, StreamEvent::Complete(_)) || !self.held.is_empty() {
+            self.held.push(event);
+        } else {
+            self.sink.emit(event);
+        }
     }
 }

@@ -126,6 +126,8 @@ pub struct Run {
     bytes: AtomicUsize,
     /// Forgotten by the registry (by the retention timer, or the byte budget).
     forgotten: AtomicBool,
+    /// Another replica took the stream over: its end is in the shared log, not here.
+    moved: AtomicBool,
     /// Cancelled to stop the generation early: it then ends with a `cancelled` error and `done`.
     cancel: CancellationToken,
     registry: Weak<Registry>,
@@ -244,6 +246,7 @@ impl Registry {
             registry: Arc::downgrade(self),
             bytes: AtomicUsize::new(0),
             forgotten: AtomicBool::new(false),
+            moved: AtomicBool::new(false),
         });
         if !progress.finished {
             self.running.fetch_add(1, Ordering::Relaxed);
@@ -382,6 +385,11 @@ impl Run {
         seq >= self.first_seq
     }
 
+    /// Whether another replica took the stream over from this one: the rest of it is in the shared log.
+    pub fn is_moved(&self) -> bool {
+        self.moved.load(Ordering::SeqCst)
+    }
+
     /// Stops the generation now: listeners get `cancelled`, then `done`. False if it had already ended.
     pub fn cancel(&self) -> bool {
         let running = !self.is_finished();
@@ -423,6 +431,22 @@ impl RunSink {
 
     pub fn stream_id(&self) -> &str {
         &self.run.stream_id
+    }
+
+    /// Ends the run here because another replica took its stream over: a status for this replica's
+    /// listeners alone (it is not logged, and the other replica numbers its events past it), then the
+    /// run is finished as moved, and they read on from the shared log.
+    pub fn move_away(mut self, language: tripstream_domain::Language) {
+        self.shared = None;
+        let last = lock(&self.run.log).iter().rev().find_map(|e| Some((e.progress()?, e.step()?)));
+        let (progress, step) = last.unwrap_or((0, tripstream_domain::Step::GatherContext));
+        self.run.moved.store(true, Ordering::SeqCst);
+        self.emit(StreamEvent::Status(tripstream_domain::event::StepMessage {
+            message: tripstream_domain::messages::moved(language),
+            progress,
+            step,
+            iteration: None,
+        }));
     }
 }
 
@@ -476,6 +500,11 @@ impl Listener {
         &self.run
     }
 
+    /// The sequence number of the next event it reads.
+    pub fn next_seq(&self) -> u64 {
+        self.next
+    }
+
     /// The days the run's draft had sent before sequence number `seq`.
     pub fn days_before(&self, seq: u64) -> Vec<tripstream_domain::plan::Day> {
         let end = seq.saturating_sub(self.run.first_seq) as usize;
@@ -490,9 +519,10 @@ impl Listener {
             .collect()
     }
 
-    /// Whether everything has been read from a finished run: nothing will come.
+    /// Whether everything has been read from a finished run: nothing will come (here, nor from the
+    /// shared log when the run moved to another replica).
     pub fn is_exhausted(&self) -> bool {
-        self.run.is_finished() && self.next >= self.run.next_seq()
+        self.run.is_finished() && !self.run.is_moved() && self.next >= self.run.next_seq()
     }
 
     /// The next event and its sequence number, waiting for it if need be; `None` once the run has
@@ -526,7 +556,13 @@ impl Drop for Listener {
         }
         let Some(registry) = self.run.registry.upgrade() else { return };
         let run = self.run.clone();
+        let stopping = registry.stopped.clone();
         registry.after(registry.config.cancel_grace, move || {
+            // A stopping replica ends its runs itself, handing them over when the log is shared: a
+            // cancel here would race that and end, for every replica, a stream another could finish.
+            if stopping.is_cancelled() {
+                return;
+            }
             if run.listeners.load(Ordering::SeqCst) == 0 && !run.is_finished() {
                 tracing::info!(stream_id = %run.stream_id, "nobody is listening; cancelling the generation");
                 run.cancel.cancel();
@@ -562,6 +598,18 @@ mod tests {
             ..RawPlanRequest::default()
         };
         PlanRequest::parse(raw, None, RequestLimits::default()).unwrap()
+    }
+
+    /// A registry with a 30 s cancel grace and a 600 s retention, and the token that stops its replica.
+    fn stoppable_registry() -> (Arc<Registry>, TaskTracker, CancellationToken) {
+        let tasks = TaskTracker::new();
+        let stopped = CancellationToken::new();
+        let config = RegistryConfig {
+            cancel_grace: Duration::from_secs(30),
+            retention: Duration::from_secs(600),
+            finished_bytes: usize::MAX,
+        };
+        (Registry::new(config, tasks.clone(), stopped.clone()), tasks, stopped)
     }
 
     fn registry(cancel_grace: Duration, retention: Duration) -> (Arc<Registry>, TaskTracker) {
@@ -641,15 +689,21 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_stopping_replica_does_not_cancel_a_run_nobody_listens_to_here() {
+        let (registry, tasks, stopped) = stoppable_registry();
+        let request = request();
+        // Still running: its client left (it resumes on another replica), so the grace timer is pending.
+        let (run, _) = registry.join_or_start(new_run(&request, "s"), |_| {});
+        drop(Listener::on(run.clone(), 0));
+        stopped.cancel();
+        tasks.close();
+        tasks.wait().await;
+        assert!(!run.cancellation().is_cancelled(), "left to the shutdown's hand-over, not cancelled");
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn stopping_the_replica_ends_every_timer_at_once() {
-        let tasks = TaskTracker::new();
-        let stopped = CancellationToken::new();
-        let config = RegistryConfig {
-            cancel_grace: Duration::from_secs(30),
-            retention: Duration::from_secs(600),
-            finished_bytes: usize::MAX,
-        };
-        let registry = Registry::new(config, tasks.clone(), stopped.clone());
+        let (registry, tasks, stopped) = stoppable_registry();
         let request = request();
         let (run, _) = registry.join_or_start(new_run(&request, "s"), |run| {
             let mut sink = RunSink::new(run.clone(), None, 0);

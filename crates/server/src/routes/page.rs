@@ -17,7 +17,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::config::{AuthMode, MapSettings};
+use crate::config::MapSettings;
 use crate::state::AppState;
 
 const INDEX_HTML: &str = include_str!("../../../../web/dist/index.html");
@@ -30,11 +30,11 @@ const MAP_TILES_SLOT: &str = "%MAP_TILES%";
 /// The longest tile credit accepted; the map shows it in one line.
 const MAX_ATTRIBUTION_CHARS: usize = 300;
 
-const REVALIDATE: &str = "no-cache";
+pub(super) const REVALIDATE: &str = "no-cache";
 const FOREVER: &str = "public, max-age=31536000, immutable";
 
 /// Everything the page needs is on this origin but the map's tiles: nothing may be fetched from anywhere else.
-fn content_security_policy(tile_origin: Option<&str>) -> String {
+pub(super) fn content_security_policy(tile_origin: Option<&str>) -> String {
     let tiles = tile_origin.map(|origin| format!(" {origin}")).unwrap_or_default();
     format!(
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:{tiles}; connect-src 'self'; \
@@ -42,10 +42,11 @@ fn content_security_policy(tile_origin: Option<&str>) -> String {
     )
 }
 
-struct Asset {
-    body: &'static str,
-    content_type: &'static str,
-    hash: LazyLock<String>,
+/// A file embedded in the binary, served at a URL that may name its hash.
+pub(super) struct Asset {
+    pub(super) body: &'static str,
+    pub(super) content_type: &'static str,
+    pub(super) hash: LazyLock<String>,
 }
 
 static SCRIPT: Asset =
@@ -146,7 +147,7 @@ fn escape_attribute(text: &str) -> String {
 }
 
 /// 64-bit FNV-1a of `text`'s bytes, as 16 hex digits (the same as `scripts/build-web.mjs`).
-fn fnv1a64(text: &str) -> String {
+pub(super) fn fnv1a64(text: &str) -> String {
     let hash = text
         .bytes()
         .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3));
@@ -160,11 +161,42 @@ pub async fn index(State(state): State<AppState>, headers: HeaderMap) -> Respons
     let response_headers = response.headers_mut();
     response_headers.insert(header::CONTENT_SECURITY_POLICY, page.csp.clone());
     response_headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    // Where keys are required, the page calls the API through a session of its own origin.
-    if state.auth.mode == AuthMode::Required && !state.auth.sessions.is_valid(&headers) {
+    // The page calls the API through a session of its own origin: where keys are required it admits the
+    // page, and in every mode it owns the plans the page generates.
+    if !state.auth.sessions.is_valid(&headers) {
         response_headers.insert(header::SET_COOKIE, state.auth.sessions.issue());
     }
     response
+}
+
+/// The page for a share link (`/p/{shareId}`), with `status`: its script sees the path and renders the shared
+/// plan instead of the form. `preview` (title, description) becomes the page's title and its Open Graph
+/// tags, escaped; a link that does not exist has none.
+pub fn shared(state: &AppState, status: StatusCode, preview: Option<(&str, &str)>) -> Response {
+    let page = &state.page;
+    let html = with_preview(std::str::from_utf8(&page.html).unwrap_or_default(), preview);
+    let mut response = (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response();
+    let response_headers = response.headers_mut();
+    response_headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response_headers.insert(header::CONTENT_SECURITY_POLICY, page.csp.clone());
+    response_headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    response_headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    response
+}
+
+/// `html` with `preview` (title, description) as its title and Open Graph tags, escaped, and kept out of
+/// search engines (a share link is for the people it was sent to).
+fn with_preview(html: &str, preview: Option<(&str, &str)>) -> String {
+    const NOINDEX: &str = "<meta name=\"robots\" content=\"noindex\">\n</head>";
+    let Some((title, description)) = preview else { return html.replacen("</head>", NOINDEX, 1) };
+    let (title, description) = (escape_attribute(title), escape_attribute(description));
+    let tags = format!(
+        "<meta property=\"og:type\" content=\"website\">\n<meta property=\"og:site_name\" content=\"tripstream\">\n\
+         <meta property=\"og:title\" content=\"{title}\">\n<meta property=\"og:description\" content=\"{description}\">\n\
+         {NOINDEX}"
+    );
+    html.replacen("<title>tripstream</title>", &format!("<title>{title} · tripstream</title>"), 1)
+        .replacen("</head>", &tags, 1)
 }
 
 /// `GET /assets/app.js`.
@@ -178,13 +210,13 @@ pub async fn styles(headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
 }
 
 /// Cached for good only when the URL names the bytes being served (`?v=<their hash>`).
-fn serve_asset(asset: &'static Asset, request: &HeaderMap, query: Option<&str>) -> Response {
+pub(super) fn serve_asset(asset: &'static Asset, request: &HeaderMap, query: Option<&str>) -> Response {
     let current = query.unwrap_or("").split('&').any(|pair| pair.strip_prefix("v=") == Some(asset.hash.as_str()));
     let cache_control = if current { FOREVER } else { REVALIDATE };
     serve(Bytes::from_static(asset.body.as_bytes()), asset.content_type, &asset.hash, request, cache_control)
 }
 
-fn serve(
+pub(super) fn serve(
     body: Bytes,
     content_type: &'static str,
     hash: &str,
@@ -273,6 +305,18 @@ mod tests {
         ), "{html}");
         assert!(page.csp.to_str().unwrap().contains("img-src 'self' data: https://tiles.example.org;"));
         assert_eq!(page.hash, fnv1a64(html));
+    }
+
+    #[test]
+    fn a_share_preview_is_escaped_into_the_head() {
+        let html = with_preview(INDEX_HTML, Some(("Seoul \"<b>\", 3 days", "a & b <script>alert(1)</script>")));
+        let head = &html[..html.find("</head>").unwrap()];
+        assert!(head.contains(r#"<meta property="og:title" content="Seoul &quot;&lt;b&gt;&quot;, 3 days">"#), "{head}");
+        assert!(head.contains(r#"content="a &amp; b &lt;script&gt;alert(1)&lt;/script&gt;""#), "{head}");
+        assert!(head.contains("<title>Seoul &quot;&lt;b&gt;&quot;, 3 days · tripstream</title>"), "{head}");
+        assert!(!html.contains("<script>alert"));
+        let missing = with_preview(INDEX_HTML, None);
+        assert!(!missing.contains("og:title") && missing.contains(r#"<meta name="robots" content="noindex">"#));
     }
 
     #[test]

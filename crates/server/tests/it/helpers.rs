@@ -36,13 +36,14 @@ pub fn stream_handle(response: &reqwest::Response) -> (String, String) {
     (header("x-stream-id"), header("x-resume-token"))
 }
 
-/// An event's data without what names the caller's stream (`streamId`, `resumeToken`): what every
-/// reader of a run receives alike.
+/// An event's data without what names the caller's own things (`streamId`, `resumeToken`, and on
+/// `complete` their saved copy's `planId`): what every reader of a run receives alike.
 pub fn shared_part(data: &Value) -> Value {
     let mut data = data.clone();
     if let Some(object) = data.as_object_mut() {
         object.remove("streamId");
         object.remove("resumeToken");
+        object.remove("planId");
     }
     data
 }
@@ -271,6 +272,15 @@ impl PlanGenerator for Counting {
     ) -> Result<Draft, GenerateError> {
         self.inner.refine_plan(ctx, current, findings, sink).await
     }
+
+    async fn regenerate_day(
+        &self,
+        ctx: &PlanContext,
+        day: &tripstream_engine::DayRequest<'_>,
+        sink: &mut dyn DraftSink,
+    ) -> Result<Draft, GenerateError> {
+        self.inner.regenerate_day(ctx, day, sink).await
+    }
 }
 
 /// Services over a [`Counting`] offline planner that streams a line every `delay`.
@@ -308,11 +318,17 @@ pub fn transcript(messages: &[Message]) -> String {
             "day" => format!("day {} {} day={}", d["progress"], d["step"], d["day"]["day"]),
             "done" => "done".to_owned(),
             "complete" => format!(
-                "complete {} {} {} plan.days={}",
+                "complete {} {} {} plan.days={} planId={}",
                 d["progress"],
                 d["step"],
                 d["message"],
-                d["plan"]["days"].as_array().unwrap().len()
+                d["plan"]["days"].as_array().unwrap().len(),
+                // Random: only its form is pinned.
+                match d["planId"].as_str() {
+                    Some(id) if id.starts_with("plan_") && id.len() == 31 => "plan_…",
+                    Some(_) => "malformed",
+                    None => "none",
+                }
             ),
             kind => format!("{kind} {} {} {}", d["progress"], d["step"], d["message"]),
         };
@@ -320,4 +336,83 @@ pub fn transcript(messages: &[Message]) -> String {
         out.push('\n');
     }
     out
+}
+
+pub fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// Polls until `f` holds, for at most `limit`.
+pub async fn eventually<F: AsyncFnMut() -> bool>(limit: Duration, mut f: F) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if f().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+/// A TCP proxy to PostgreSQL or Redis that can be cut (existing connections closed, new ones refused)
+/// and restored; it counts the connections it refused, so a test can wait until a client tried, and
+/// those it accepted.
+pub struct Cuttable {
+    pub port: u16,
+    up: Arc<AtomicBool>,
+    epoch: Arc<tokio::sync::watch::Sender<u64>>,
+    refused: Arc<std::sync::atomic::AtomicUsize>,
+    accepted: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Cuttable {
+    pub async fn start(to: std::net::SocketAddr) -> Cuttable {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = Arc::new(AtomicBool::new(true));
+        let epoch = Arc::new(tokio::sync::watch::channel(0u64).0);
+        let refused = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (up2, epoch2, refused2, accepted2) = (up.clone(), epoch.clone(), refused.clone(), accepted.clone());
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if !up2.load(Ordering::SeqCst) {
+                    refused2.fetch_add(1, Ordering::SeqCst);
+                    continue; // dropped: refused
+                }
+                accepted2.fetch_add(1, Ordering::SeqCst);
+                let mut cut = epoch2.subscribe();
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(to).await else { return };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = cut.changed() => {}
+                    }
+                });
+            }
+        });
+        Cuttable { port, up, epoch, refused, accepted }
+    }
+
+    /// Connections accepted so far.
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+
+    /// Waits until a client tried to connect while the proxy was cut.
+    pub async fn refused_a_connection(&self) {
+        let refused = self.refused.clone();
+        let before = refused.load(Ordering::SeqCst);
+        let tried = eventually(Duration::from_secs(10), async || refused.load(Ordering::SeqCst) > before).await;
+        assert!(tried, "nobody tried to connect during the outage");
+    }
+
+    pub fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        self.epoch.send_modify(|e| *e += 1);
+    }
+
+    pub fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
 }

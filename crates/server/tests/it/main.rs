@@ -2,12 +2,18 @@
 
 mod admission;
 mod auth;
+mod calendar;
 mod helpers;
+mod intake;
+mod openapi;
 mod page;
 mod plans;
 mod providers;
+mod regenerate;
 mod replicas;
 mod requests;
 mod resume;
+mod saved;
 mod stores;
 mod streams;
+mod takeover;

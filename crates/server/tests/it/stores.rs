@@ -4,7 +4,7 @@
 //! their own Redis, or put a proxy in front of PostgreSQL, so they disturb no one else.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -14,10 +14,6 @@ use tripstream_domain::StreamEvent;
 use tripstream_server::ServerConfig;
 
 use crate::helpers::*;
-
-fn redis_url() -> String {
-    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
 
 fn postgres_url() -> String {
     std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
@@ -34,18 +30,6 @@ async fn postgres_schema() -> String {
 async fn count_rows(url: &str) -> i64 {
     let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
     sqlx::query_scalar("SELECT count(*) FROM plan_streaming_logs").fetch_one(&mut conn).await.unwrap()
-}
-
-/// Polls until `f` holds, for at most `limit`.
-async fn eventually<F: AsyncFnMut() -> bool>(limit: Duration, mut f: F) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if f().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
 }
 
 fn kyoto(start: &str, end: &str) -> String {
@@ -247,60 +231,6 @@ async fn every_request_leaves_one_row_in_postgres_and_stats_agree_with_the_rows(
     assert_eq!(bad.status(), 422);
 }
 
-/// A TCP proxy to PostgreSQL or Redis that can be cut (existing connections closed, new ones refused)
-/// and restored; it counts the connections it refused, so a test can wait until a client tried.
-struct Cuttable {
-    port: u16,
-    up: Arc<AtomicBool>,
-    epoch: Arc<tokio::sync::watch::Sender<u64>>,
-    refused: Arc<std::sync::atomic::AtomicUsize>,
-}
-
-impl Cuttable {
-    async fn start(to: std::net::SocketAddr) -> Cuttable {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let up = Arc::new(AtomicBool::new(true));
-        let epoch = Arc::new(tokio::sync::watch::channel(0u64).0);
-        let refused = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let (up2, epoch2, refused2) = (up.clone(), epoch.clone(), refused.clone());
-        tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
-                if !up2.load(Ordering::SeqCst) {
-                    refused2.fetch_add(1, Ordering::SeqCst);
-                    continue; // dropped: refused
-                }
-                let mut cut = epoch2.subscribe();
-                tokio::spawn(async move {
-                    let Ok(mut server) = tokio::net::TcpStream::connect(to).await else { return };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                        _ = cut.changed() => {}
-                    }
-                });
-            }
-        });
-        Cuttable { port, up, epoch, refused }
-    }
-
-    /// Waits until a client tried to connect while the proxy was cut.
-    async fn refused_a_connection(&self) {
-        let refused = self.refused.clone();
-        let before = refused.load(Ordering::SeqCst);
-        let tried = eventually(Duration::from_secs(10), async || refused.load(Ordering::SeqCst) > before).await;
-        assert!(tried, "nobody tried to connect during the outage");
-    }
-
-    fn cut(&self) {
-        self.up.store(false, Ordering::SeqCst);
-        self.epoch.send_modify(|e| *e += 1);
-    }
-
-    fn restore(&self) {
-        self.up.store(true, Ordering::SeqCst);
-    }
-}
-
 #[tokio::test]
 async fn rows_written_during_a_database_outage_arrive_when_it_returns() {
     let url = postgres_schema().await;
@@ -379,7 +309,7 @@ async fn the_sqlite_run_log_is_created_with_its_schema_on_first_start() {
 }
 
 /// Event `seq` of a test stream: chunks, and `done` at 29.
-fn logged_event(seq: u64) -> Entry {
+pub fn logged_event(seq: u64) -> Entry {
     let event = match seq {
         29 => StreamEvent::Done,
         n => StreamEvent::Chunk(tripstream_domain::event::Chunk {
@@ -392,12 +322,13 @@ fn logged_event(seq: u64) -> Entry {
 }
 
 /// Whether stream `s1` is among the running streams of `prefix`.
-async fn running(redis: &mut redis::aio::MultiplexedConnection, prefix: &str) -> bool {
+pub async fn running(redis: &mut redis::aio::MultiplexedConnection, prefix: &str) -> bool {
     redis::cmd("SISMEMBER").arg(format!("{prefix}streams:running")).arg("s1").query_async(redis).await.unwrap()
 }
 
-fn open_stream<'a>(owner: &'a str) -> OpenStream<'a> {
-    OpenStream { stream_id: "s1", record: "{}", owner, cancels: tokio::sync::mpsc::unbounded_channel().0 }
+pub fn open_stream<'a>(owner: &'a str) -> OpenStream<'a> {
+    let cancels = tokio::sync::mpsc::unbounded_channel().0;
+    OpenStream { stream_id: "s1", record: "{}", owner, cancels, lost: tokio_util::sync::CancellationToken::new() }
 }
 
 #[tokio::test]
@@ -468,23 +399,28 @@ async fn a_producer_whose_stream_another_replica_took_over_stops_writing_it() {
         redis::cmd("XLEN").arg(&key).query_async::<usize>(redis).await.unwrap()
     };
 
-    let (mut writer, task) = log.open(open_stream("rep_a"));
+    let open = open_stream("rep_a#1");
+    let lost = open.lost.clone();
+    let (mut writer, task) = log.open(open);
     let task = tokio::spawn(task.expect("the Redis log writes in the background"));
     for seq in 0..5 {
         writer.append(logged_event(seq));
     }
     assert!(eventually(Duration::from_secs(5), async || logged(&mut redis).await == 5).await);
     // rep_a stalled past its lease and rep_b claimed the stream.
-    let _: () = redis::cmd("SET").arg(&lease).arg("rep_b").query_async(&mut redis).await.unwrap();
+    let _: () = redis::cmd("SET").arg(&lease).arg("rep_b#2").query_async(&mut redis).await.unwrap();
     for seq in 5..10 {
         writer.append(logged_event(seq));
     }
+    tokio::time::timeout(Duration::from_secs(10), lost.cancelled())
+        .await
+        .expect("the producer is told it lost the stream");
     writer.append(logged_event(29));
     drop(writer);
     tokio::time::timeout(Duration::from_secs(30), task).await.expect("the writer finishes").unwrap();
     assert_eq!(logged(&mut redis).await, 5, "nothing written into a stream another replica produces");
     let holder: Option<String> = redis::cmd("GET").arg(&lease).query_async(&mut redis).await.unwrap();
-    assert_eq!(holder.as_deref(), Some("rep_b"), "and its lease left alone");
+    assert_eq!(holder.as_deref(), Some("rep_b#2"), "and its lease left alone");
     assert!(running(&mut redis, &prefix).await, "still rep_b's to finish");
 }
 
@@ -519,4 +455,85 @@ async fn a_replica_whose_database_is_down_at_start_up_serves_and_is_ready_once_i
     let ready = eventually(Duration::from_secs(30), async || app.get("/health/ready").await.status() == 200).await;
     assert!(ready, "ready once the database answers and the migrations applied");
     assert!(eventually(Duration::from_secs(15), async || count_rows(&url).await == 1).await, "the waiting row written");
+}
+
+/// Abuse suite (d): a year of a million run-log rows in PostgreSQL, made in one statement. `/api/v1/stats`
+/// aggregates its window (the last 31 days) in the database in well under a second, on its own
+/// connections, and a stream that runs meanwhile is neither stalled nor kept from its run-log row.
+#[tokio::test]
+async fn stats_over_a_year_of_a_million_rows_answer_in_under_a_second_without_stalling_a_stream() {
+    let url = postgres_schema().await;
+    let mut config = ServerConfig::for_tests();
+    config.store.database_url = SecretUrl::new(url.clone());
+    let app = Arc::new(spawn_app_with(config, None).await);
+    assert!(eventually(Duration::from_secs(20), async || app.admin_get("/api/v1/stats").await.status() == 200).await);
+
+    let now_ms = jiff::Timestamp::now().as_millisecond();
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query(
+        "INSERT INTO plan_streaming_logs (endpoint, location, start_date, end_date, budget, travelers, language, \
+           interests, started_at_ms, duration_ms, event_count, events_by_type, events_by_step, has_error, error_code, \
+           received_complete, client_disconnected, cache_hit, coalesced, provider) \
+         SELECT CASE WHEN i % 2 = 0 THEN 'stream' ELSE 'json' END, 'Seoul', '2026-05-10', '2026-05-12', 'low', 1, 'ko', \
+           '[]', $1 - i * 31536, (i * 7919) % 60000, 15, '{\"chunk\": 9}', \
+           '{\"generate_draft\": 12, \"finalize_plan\": 2}', i % 50 = 0, \
+           CASE WHEN i % 50 = 0 THEN 'llm_timeout' END, i % 50 <> 0, i % 97 = 0, i % 4 = 0, i % 10 = 0, \
+           CASE i % 3 WHEN 0 THEN 'gemini' WHEN 1 THEN 'openai' ELSE NULL END \
+         FROM generate_series(1::bigint, 1000000::bigint) AS g(i)",
+    )
+    .bind(now_ms)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    sqlx::query("ANALYZE plan_streaming_logs").execute(&mut conn).await.unwrap();
+
+    // A stream starts while stats are asked for again and again.
+    let streaming = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let messages = messages(app.stream(&kyoto("2025-11-10", "2025-11-12")).await).await;
+            (messages.last().map(|m| m.kind().to_owned()), started.elapsed())
+        })
+    };
+    let mut took = Vec::new();
+    let mut answer = Value::Null;
+    for _ in 0..3 {
+        let started = Instant::now();
+        let response = app.admin_get("/api/v1/stats?since=0").await;
+        took.push(started.elapsed());
+        assert_eq!(response.status(), 200);
+        answer = response.json().await.unwrap();
+    }
+    let (last, stream_took) = streaming.await.unwrap();
+    assert_eq!(last.as_deref(), Some("done"));
+    assert!(stream_took < Duration::from_secs(5), "the stream took {stream_took:?} beside the stats queries");
+    eprintln!("stats over a million rows took {took:?}; the stream beside them {stream_took:?}");
+    assert!(took.iter().min().unwrap() < &Duration::from_secs(1), "stats took {took:?}");
+    assert!(took.iter().all(|t| *t < Duration::from_secs(3)), "stats took {took:?}");
+    assert!(eventually(Duration::from_secs(10), async || count_rows(&url).await == 1_000_001).await, "the writer ran");
+
+    // `since=0` is moved up to 31 days back, and the numbers are the database's own over that window.
+    let since = answer["sinceMs"].as_i64().unwrap();
+    let window = jiff::Timestamp::now().as_millisecond() - since;
+    assert!((31 * 86_400_000..31 * 86_400_000 + 60_000).contains(&window), "window {window} ms");
+    let (requests, errors, p50, p95): (i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(*) FILTER (WHERE has_error), \
+           percentile_disc(0.5) WITHIN GROUP (ORDER BY duration_ms), \
+           percentile_disc(0.95) WITHIN GROUP (ORDER BY duration_ms) \
+         FROM plan_streaming_logs WHERE started_at_ms >= $1",
+    )
+    .bind(since)
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert!(requests > 80_000, "about a twelfth of the year: {requests}");
+    assert_eq!(answer["requests"].as_i64(), Some(requests));
+    assert_eq!(answer["errorsByCode"]["llm_timeout"].as_i64(), Some(errors));
+    assert_eq!((answer["p50DurationMs"].as_i64(), answer["p95DurationMs"].as_i64()), (Some(p50), Some(p95)));
+    // Every synthetic stream had 12 draft events; the one real stream, a few more.
+    assert!((answer["avgEventsByStep"]["generate_draft"].as_f64().unwrap() - 12.0).abs() < 0.01, "{answer}");
+    assert!(answer["byProvider"]["none"].as_i64().unwrap() > 0 && answer["byProvider"]["gemini"].as_i64().unwrap() > 0);
+    let schema = url.rsplit("search_path%3D").next().unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE"))).execute(&mut conn).await.unwrap();
 }

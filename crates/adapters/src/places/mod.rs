@@ -1,0 +1,323 @@
+//! The [`PlaceVerifier`] port: a generator's places checked against the bundled data (no network) and,
+//! for the rest, against a place search ([`Nominatim`]) near the destination. Found: kept, with its
+//! coordinates filled in or corrected. Not found: replaced by a bundled place of the same kind nearby
+//! when the destination has data, else kept and noted as unverified. Without a search, or when it fails
+//! or runs out of time, the places are noted as not checked: verification never fails a generation.
+
+pub mod nominatim;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use tripstream_domain::checks::route::km;
+use tripstream_domain::places::PlaceNote;
+use tripstream_domain::rules::normalize_name;
+use tripstream_domain::{Activity, Category, Day, GeoPoint, Localized};
+use tripstream_engine::{Draft, PlaceVerifier, PlanContext};
+
+pub use nominatim::{Near, Nominatim, NominatimConfig, SearchError};
+
+use crate::catalog::{Catalog, DestinationData};
+
+/// How verification spends its time.
+#[derive(Debug, Clone)]
+pub struct PlaceSettings {
+    /// All the look-ups of one check of a plan together; what is not answered by then is not checked.
+    pub budget: Duration,
+    /// Look-ups in flight at once for one plan.
+    pub concurrency: usize,
+    /// How far from the destination's centre a place may be, in degrees of latitude (0.5° ≈ 55 km).
+    pub radius_deg: f64,
+    /// A model's coordinates further than this from the found place are replaced by the found ones.
+    pub far_km: f64,
+    /// Answers kept, found or not, and for how long.
+    pub cache_capacity: u64,
+    pub cache_ttl: Duration,
+}
+
+impl Default for PlaceSettings {
+    fn default() -> Self {
+        Self {
+            budget: Duration::from_secs(8),
+            concurrency: 4,
+            radius_deg: 0.5,
+            far_km: 2.0,
+            cache_capacity: 10_000,
+            cache_ttl: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// Checks places against the bundled data, then the place search if there is one.
+pub struct CheckedPlaces {
+    catalog: Arc<Catalog>,
+    search: Option<Nominatim>,
+    settings: PlaceSettings,
+    /// Answers by destination and searched name; failures are not kept.
+    answers: moka::future::Cache<(String, String), Option<GeoPoint>>,
+}
+
+impl CheckedPlaces {
+    pub fn new(catalog: Arc<Catalog>, search: Option<Nominatim>, settings: PlaceSettings) -> Self {
+        let answers = moka::future::Cache::builder()
+            .max_capacity(settings.cache_capacity)
+            .time_to_live(settings.cache_ttl)
+            .build();
+        Self { catalog, search, settings, answers }
+    }
+
+    /// Looks `query` up near the destination: the kept answer, else the search, tried once more after a
+    /// transient failure.
+    async fn lookup(
+        &self,
+        search: &Nominatim,
+        ctx: &PlanContext,
+        query: &str,
+    ) -> Result<Option<GeoPoint>, SearchError> {
+        let key = (ctx.destination.id.clone(), normalize_name(query));
+        if let Some(answer) = self.answers.get(&key).await {
+            return Ok(answer);
+        }
+        let near = Near {
+            center: GeoPoint { lat: ctx.destination.lat, lon: ctx.destination.lon },
+            radius_deg: self.settings.radius_deg,
+        };
+        let lang = ctx.request.language;
+        let answer = match search.search(query, near, lang).await {
+            Err(e) if e.is_transient() => {
+                tokio::time::sleep(crate::http::backoff(0, Duration::from_millis(200), Duration::from_millis(200)))
+                    .await;
+                search.search(query, near, lang).await
+            }
+            other => other,
+        }?;
+        self.answers.insert(key, answer).await;
+        Ok(answer)
+    }
+}
+
+#[async_trait]
+impl PlaceVerifier for CheckedPlaces {
+    async fn verify(&self, ctx: &PlanContext, draft: &mut Draft, only: Option<usize>) -> Vec<PlaceNote> {
+        let data = self.catalog.get(&ctx.destination.id).map(Arc::as_ref);
+        // The places outside the bundled data, by day and position.
+        let unknown: Vec<(usize, usize)> = draft
+            .days
+            .iter()
+            .enumerate()
+            .filter(|(d, _)| only.is_none_or(|o| o == *d))
+            .flat_map(|(d, day)| day.activities.iter().enumerate().map(move |(i, a)| (d, i, a)))
+            .filter(|(_, _, a)| is_a_place(a) && data.is_none_or(|data| data.find_place(&a.name).is_none()))
+            .map(|(d, i, _)| (d, i))
+            .collect();
+        if unknown.is_empty() {
+            return Vec::new();
+        }
+        let queries: HashSet<String> = unknown.iter().map(|&(d, i)| query(&draft.days[d].activities[i].name)).collect();
+        let answers: HashMap<String, Option<Option<GeoPoint>>> = match &self.search {
+            None => HashMap::new(),
+            Some(search) => {
+                let deadline = tokio::time::Instant::now() + self.settings.budget;
+                futures::stream::iter(queries)
+                    .map(|q| async move {
+                        let answer = match tokio::time::timeout_at(deadline, self.lookup(search, ctx, &q)).await {
+                            Ok(Ok(answer)) => Some(answer),
+                            Ok(Err(e)) => {
+                                tracing::warn!(error = %e, "place search failed; the place is not checked");
+                                None
+                            }
+                            Err(_) => {
+                                tracing::warn!("place search ran out of its time budget; the place is not checked");
+                                None
+                            }
+                        };
+                        (q, answer)
+                    })
+                    .buffer_unordered(self.settings.concurrency.max(1))
+                    .collect()
+                    .await
+            }
+        };
+        let mut used: HashSet<String> =
+            draft.days.iter().flat_map(|d| &d.activities).map(|a| normalize_name(&a.name)).collect();
+        let mut notes = Vec::new();
+        for (d, i) in unknown {
+            let day = &mut draft.days[d];
+            let name = day.activities[i].name.clone();
+            match answers.get(&query(&name)).copied().flatten() {
+                Some(Some(found)) => {
+                    let activity = &mut day.activities[i];
+                    if activity.location.is_none_or(|at| km(at, found) > self.settings.far_km) {
+                        activity.location = Some(found);
+                    }
+                }
+                Some(None) => match data.and_then(|data| replacement(data, ctx, day, i, &used)) {
+                    Some(by) => {
+                        used.insert(normalize_name(&by.name));
+                        notes.push(PlaceNote::Replaced { day: day.day, name, by: by.name.clone() });
+                        day.activities[i] = by;
+                    }
+                    None => notes.push(PlaceNote::Unverified { name }),
+                },
+                None => notes.push(PlaceNote::NotChecked { name }),
+            }
+        }
+        notes
+    }
+}
+
+/// Whether an activity names somewhere to find: not a rest, a transfer or a meal without a venue
+/// ("Lunch", "점심 식사", "Free time").
+fn is_a_place(a: &Activity) -> bool {
+    const GENERIC: &[&str] = &[
+        "breakfast",
+        "brunch",
+        "lunch",
+        "dinner",
+        "supper",
+        "snack",
+        "meal",
+        "free",
+        "time",
+        "rest",
+        "break",
+        "hotel",
+        "check-in",
+        "check-out",
+        "checkin",
+        "checkout",
+        "at",
+        "a",
+        "the",
+        "local",
+        "restaurant",
+        "cafe",
+        "café",
+        "coffee",
+        "and",
+        "in",
+        "around",
+        "nearby",
+        "아침",
+        "점심",
+        "저녁",
+        "식사",
+        "자유",
+        "시간",
+        "휴식",
+        "호텔",
+        "체크인",
+        "체크아웃",
+        "현지",
+        "식당",
+        "카페",
+        "근처",
+        "및",
+    ];
+    if matches!(a.category, Category::Rest | Category::Transport) {
+        return false;
+    }
+    let lower = a.name.to_lowercase();
+    let words: Vec<&str> =
+        lower.split(|c: char| c.is_whitespace() || ",.:;!()".contains(c)).filter(|w| !w.is_empty()).collect();
+    !words.is_empty() && !words.iter().all(|w| GENERIC.contains(w))
+}
+
+/// What to search for: the name without a bracketed gloss (`경복궁 (Gyeongbokgung)` → `경복궁`).
+fn query(name: &str) -> String {
+    let head = name.split('(').next().unwrap_or(name).trim();
+    if head.is_empty() { name.trim().to_owned() } else { head.to_owned() }
+}
+
+/// The bundled place of the same kind as activity `i` of `day` nearest to the stops around it (else the
+/// destination's centre), not already in the plan, as the activity that takes its slot.
+fn replacement(
+    data: &DestinationData,
+    ctx: &PlanContext,
+    day: &Day,
+    i: usize,
+    used: &HashSet<String>,
+) -> Option<Activity> {
+    let old = &day.activities[i];
+    let anchor = day.activities[..i]
+        .iter()
+        .rev()
+        .chain(&day.activities[i + 1..])
+        .find_map(|a| a.location)
+        .unwrap_or(GeoPoint { lat: data.lat, lon: data.lon });
+    let lang = ctx.request.language;
+    let unused =
+        |name: &Localized| !used.contains(&normalize_name(&name.en)) && !used.contains(&normalize_name(&name.ko));
+    let places = data.places.iter().filter(|p| p.category == old.category && unused(&p.name)).map(|p| Candidate {
+        name: &p.name,
+        description: &p.description,
+        area: &p.area,
+        at: GeoPoint { lat: p.lat, lon: p.lon },
+        cost: p.cost,
+        indoor: p.indoor,
+    });
+    let meals = data.meals.iter().filter(|m| m.category == old.category && unused(&m.name)).map(|m| Candidate {
+        name: &m.name,
+        description: &m.description,
+        area: &m.area,
+        at: GeoPoint { lat: m.lat, lon: m.lon },
+        cost: m.cost,
+        indoor: true,
+    });
+    let best = places.chain(meals).min_by(|a, b| km(a.at, anchor).total_cmp(&km(b.at, anchor)))?;
+    Some(Activity {
+        time: old.time,
+        duration_minutes: old.duration_minutes,
+        name: best.name.get(lang).to_owned(),
+        description: best.description.get(lang).to_owned(),
+        category: old.category,
+        area: best.area.get(lang).to_owned(),
+        cost: best.cost.saturating_mul(u64::from(ctx.request.travelers)),
+        indoor: best.indoor,
+        location: Some(best.at),
+    })
+}
+
+struct Candidate<'a> {
+    name: &'a Localized,
+    description: &'a Localized,
+    area: &'a Localized,
+    at: GeoPoint,
+    cost: u64,
+    indoor: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn named(name: &str, category: Category) -> Activity {
+        Activity {
+            time: tripstream_domain::ClockTime::hm(12, 0),
+            duration_minutes: 60,
+            name: name.into(),
+            description: String::new(),
+            category,
+            area: String::new(),
+            cost: 0,
+            indoor: true,
+            location: None,
+        }
+    }
+
+    #[test]
+    fn meals_without_a_venue_and_rests_are_not_places() {
+        for generic in ["Lunch", "Dinner at a local restaurant", "점심 식사", "Free time", "Coffee break"] {
+            assert!(!is_a_place(&named(generic, Category::Food)), "{generic}");
+        }
+        assert!(!is_a_place(&named("Gion stroll", Category::Rest)));
+        for place in ["Ichiran Ramen", "Kiyomizu-dera", "경복궁", "Café de Flore"] {
+            assert!(is_a_place(&named(place, Category::Food)), "{place}");
+        }
+        assert_eq!(query("경복궁 (Gyeongbokgung Palace)"), "경복궁");
+        assert_eq!(query("(Moon Temple)"), "(Moon Temple)");
+    }
+}

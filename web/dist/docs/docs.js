@@ -1,0 +1,1 @@
+"use strict";(()=>{SwaggerUIBundle({url:"/openapi.json",dom_id:"#swagger-ui",deepLinking:!0,validatorUrl:null,presets:[SwaggerUIBundle.presets.apis],layout:"BaseLayout",defaultModelsExpandDepth:0,displayRequestDuration:!0,onComplete:()=>{document.body.dataset.loaded=""}});})();
