@@ -13,21 +13,13 @@ use tripstream_domain::{
 };
 use tripstream_engine::{Destinations, ResolveError};
 
-/// The embedded files, `(file name, contents)`. Adding a destination is adding a line here.
-const FILES: &[(&str, &str)] = &[
-    ("seoul.yaml", include_str!("../../../data/destinations/seoul.yaml")),
-    ("busan.yaml", include_str!("../../../data/destinations/busan.yaml")),
-    ("jeju.yaml", include_str!("../../../data/destinations/jeju.yaml")),
-    ("gyeongju.yaml", include_str!("../../../data/destinations/gyeongju.yaml")),
-    ("jeonju.yaml", include_str!("../../../data/destinations/jeonju.yaml")),
-    ("gangneung.yaml", include_str!("../../../data/destinations/gangneung.yaml")),
-    ("tokyo.yaml", include_str!("../../../data/destinations/tokyo.yaml")),
-    ("osaka.yaml", include_str!("../../../data/destinations/osaka.yaml")),
-    ("kyoto.yaml", include_str!("../../../data/destinations/kyoto.yaml")),
-    ("bangkok.yaml", include_str!("../../../data/destinations/bangkok.yaml")),
-    ("paris.yaml", include_str!("../../../data/destinations/paris.yaml")),
-    ("new-york.yaml", include_str!("../../../data/destinations/new-york.yaml")),
-];
+/// Every bundled destination as `[[file name, contents], …]`: the YAML files under `data/destinations/`,
+/// turned into JSON by `build.rs`, which also lists them.
+const BUNDLED_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/destinations.json"));
+
+/// The YAML sources of [`BUNDLED_JSON`], `(file name, contents)`, for the tests.
+#[cfg(test)]
+const FILES: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/destination_sources.rs"));
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -270,7 +262,9 @@ pub struct Catalog {
 
 static BUNDLED: LazyLock<Arc<Catalog>> = LazyLock::new(|| {
     // The files are compiled in and checked by this crate's tests: a failure here is a build defect.
-    Arc::new(Catalog::parse(FILES).unwrap_or_else(|e| panic!("bundled destination data is broken: {e}")))
+    let files: Vec<(String, DestinationData)> =
+        serde_json::from_str(BUNDLED_JSON).unwrap_or_else(|e| panic!("bundled destination data is broken: {e}"));
+    Arc::new(Catalog::new(files).unwrap_or_else(|e| panic!("bundled destination data is broken: {e}")))
 });
 
 impl Catalog {
@@ -279,12 +273,21 @@ impl Catalog {
         BUNDLED.clone()
     }
 
+    /// Parses destination files, `(file name, YAML)`.
     pub fn parse(files: &[(&str, &str)]) -> Result<Catalog, CatalogError> {
+        let parsed = files.iter().map(|(file, text)| match serde_saphyr::from_str(text) {
+            Ok(data) => Ok(((*file).to_owned(), data)),
+            Err(e) => Err(CatalogError { file: (*file).to_owned(), message: e.to_string() }),
+        });
+        Catalog::new(parsed.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Checks and indexes parsed destination files, `(file name, data)`.
+    fn new(files: Vec<(String, DestinationData)>) -> Result<Catalog, CatalogError> {
         let mut destinations = Vec::with_capacity(files.len());
         let mut by_key = HashMap::new();
-        for (file, text) in files {
-            let err = |message: String| CatalogError { file: (*file).to_owned(), message };
-            let mut data: DestinationData = serde_saphyr::from_str(text).map_err(|e| err(e.to_string()))?;
+        for (file, mut data) in files {
+            let err = |message: String| CatalogError { file: file.clone(), message };
             data.index_names();
             if data.climate.len() != 12 {
                 return Err(err(format!("climate has {} months, not 12", data.climate.len())));
@@ -377,6 +380,17 @@ mod tests {
                 assert!(!m.meals.is_empty(), "{}/{}", d.id, m.id);
             }
         }
+    }
+
+    #[test]
+    fn the_embedded_json_is_the_yaml_files() {
+        let from_yaml = Catalog::parse(FILES).unwrap();
+        let bundled = Catalog::bundled();
+        assert_eq!(bundled.all().len(), FILES.len());
+        for (json, yaml) in bundled.all().iter().zip(from_yaml.all()) {
+            assert_eq!(json, yaml, "{}", yaml.id);
+        }
+        assert_eq!(bundled.by_key, from_yaml.by_key);
     }
 
     #[test]
