@@ -80,7 +80,7 @@ pub struct Engine {
     config: EngineConfig,
     /// Checks a generator's places before the plan keeps them; none: places are taken as written.
     places: Option<Arc<dyn PlaceVerifier>>,
-    /// Waited on before the weather look-up and the draft; `None`: never wait.
+    /// Waited on before the weather look-up and the draft; `None`: only yield once there.
     pacing: Option<Arc<dyn Pacing>>,
 }
 
@@ -102,8 +102,11 @@ impl Engine {
 
     async fn paced(&self, source: Source<'_>) {
         match (&self.pacing, source) {
-            (_, Source::Replay(_)) | (None, _) => {}
+            (_, Source::Replay(_)) => {}
             (Some(pacing), _) => pacing.ready().await,
+            // Without pacing the step still yields once after its status, so that a caller polling the
+            // run once for its first event (the server does, in the request's own task) stops there.
+            (None, _) => tokio::task::yield_now().await,
         }
     }
 

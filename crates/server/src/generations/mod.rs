@@ -14,6 +14,7 @@
 mod registry;
 mod source;
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -814,91 +815,99 @@ impl Generations {
         let cached = matches!(job, Job::Generate);
         let inner = self.inner.clone();
         let span = tracing::info_span!("generation", run_id = %sink.stream_id(), location = %request.location.as_str());
-        self.inner.tasks.spawn(
-            async move {
-                // Held until the generation ends.
-                let _place = place;
-                let ended = {
-                    let cancelled = cancel.clone().cancelled_owned();
-                    let run = async {
-                        match &job {
-                            Job::Generate => inner.engine.run_until(&request, &destination, &mut sink, cancelled).await,
-                            Job::Regenerate(day) => {
-                                regenerate_day(&inner, &request, &destination, day, &mut sink, cancelled).await
-                            }
-                        }
-                    };
-                    tokio::pin!(run);
-                    loop {
-                        tokio::select! {
-                            () = inner.stopped.cancelled() => break Ended::Stopped,
-                            () = lost.cancelled() => break Ended::Moved,
-                            result = &mut run => break Ended::Ran(result),
-                            // Another replica was asked to cancel a caller's stream of this run. A caller this
-                            // replica does not know (it took the run over) cancels the run.
-                            Some(handle) = cancels.recv() => match inner.registry.handle(&handle) {
-                                Some(handle) => {
-                                    if inner.registry.cancel(&handle) {
-                                        Generations { inner: inner.clone() }.share_handle(&handle).await;
-                                    }
-                                }
-                                None => cancel.cancel(),
-                            },
+        let generation = async move {
+            // Held until the generation ends.
+            let _place = place;
+            let ended = {
+                let cancelled = cancel.clone().cancelled_owned();
+                let run = async {
+                    match &job {
+                        Job::Generate => inner.engine.run_until(&request, &destination, &mut sink, cancelled).await,
+                        Job::Regenerate(day) => {
+                            regenerate_day(&inner, &request, &destination, day, &mut sink, cancelled).await
                         }
                     }
                 };
-                match ended {
-                    Ended::Ran(Ok(plan)) => {
-                        let m = &plan.metadata;
-                        crate::observe::count_tokens(&m.provider, m.usage.input_tokens, m.usage.output_tokens);
-                        if let Some(payer) = &payer {
-                            inner.admission.spend(payer, m.usage.input_tokens + m.usage.output_tokens).await;
-                        }
-                        // The key names the chain's first generator: a plan a fallback wrote is not served
-                        // under it (it would pass for the first one's for a day).
-                        let first = inner.engine.generator_info();
-                        match &inner.cache {
-                            // A plan with a day written again answers no request: it is a saved plan's version.
-                            Some(_) if !cached => {}
-                            Some(cache) if m.provider == first.provider && m.model == first.model => {
-                                cache.put(&key, &plan).await;
+                tokio::pin!(run);
+                loop {
+                    tokio::select! {
+                        () = inner.stopped.cancelled() => break Ended::Stopped,
+                        () = lost.cancelled() => break Ended::Moved,
+                        result = &mut run => break Ended::Ran(result),
+                        // Another replica was asked to cancel a caller's stream of this run. A caller this
+                        // replica does not know (it took the run over) cancels the run.
+                        Some(handle) = cancels.recv() => match inner.registry.handle(&handle) {
+                            Some(handle) => {
+                                if inner.registry.cancel(&handle) {
+                                    Generations { inner: inner.clone() }.share_handle(&handle).await;
+                                }
                             }
-                            Some(_) => tracing::info!(provider = %m.provider, "a fallback's plan is not cached"),
-                            None => {}
-                        }
-                    }
-                    Ended::Ran(Err(e)) => {
-                        if let Some(payer) = &payer {
-                            inner.admission.spend(payer, e.usage.input_tokens + e.usage.output_tokens).await;
-                        }
-                    }
-                    // Ending the stream here without `done` sends this replica's clients to resume
-                    // elsewhere, and releases the stream for another replica to take over.
-                    Ended::Stopped if inner.shared.is_some() => {
-                        tracing::warn!("shutdown grace period over; handing the stream over");
-                    }
-                    Ended::Stopped => {
-                        tracing::warn!("shutdown grace period over; ending the stream");
-                        sink.emit(StreamEvent::Error(Failure {
-                            message: messages::shutting_down(request.language),
-                            error: ErrorCode::Internal,
-                            retryable: true,
-                            usage: None,
-                            partial_days: None,
-                        }));
-                        sink.emit(StreamEvent::Done);
-                    }
-                    // This replica stalled past its lease and another runs the stream now. Its listeners
-                    // here get a status of their own (never logged: its id is one the other replica skips)
-                    // and read on from the shared log.
-                    Ended::Moved => {
-                        tracing::warn!("another replica took this stream over; this one stops generating it");
-                        sink.move_away(request.language);
+                            None => cancel.cancel(),
+                        },
                     }
                 }
+            };
+            match ended {
+                Ended::Ran(Ok(plan)) => {
+                    let m = &plan.metadata;
+                    crate::observe::count_tokens(&m.provider, m.usage.input_tokens, m.usage.output_tokens);
+                    if let Some(payer) = &payer {
+                        inner.admission.spend(payer, m.usage.input_tokens + m.usage.output_tokens).await;
+                    }
+                    // The key names the chain's first generator: a plan a fallback wrote is not served
+                    // under it (it would pass for the first one's for a day).
+                    let first = inner.engine.generator_info();
+                    match &inner.cache {
+                        // A plan with a day written again answers no request: it is a saved plan's version.
+                        Some(_) if !cached => {}
+                        Some(cache) if m.provider == first.provider && m.model == first.model => {
+                            cache.put(&key, &plan).await;
+                        }
+                        Some(_) => tracing::info!(provider = %m.provider, "a fallback's plan is not cached"),
+                        None => {}
+                    }
+                }
+                Ended::Ran(Err(e)) => {
+                    if let Some(payer) = &payer {
+                        inner.admission.spend(payer, e.usage.input_tokens + e.usage.output_tokens).await;
+                    }
+                }
+                // Ending the stream here without `done` sends this replica's clients to resume
+                // elsewhere, and releases the stream for another replica to take over.
+                Ended::Stopped if inner.shared.is_some() => {
+                    tracing::warn!("shutdown grace period over; handing the stream over");
+                }
+                Ended::Stopped => {
+                    tracing::warn!("shutdown grace period over; ending the stream");
+                    sink.emit(StreamEvent::Error(Failure {
+                        message: messages::shutting_down(request.language),
+                        error: ErrorCode::Internal,
+                        retryable: true,
+                        usage: None,
+                        partial_days: None,
+                    }));
+                    sink.emit(StreamEvent::Done);
+                }
+                // This replica stalled past its lease and another runs the stream now. Its listeners
+                // here get a status of their own (never logged: its id is one the other replica skips)
+                // and read on from the shared log.
+                Ended::Moved => {
+                    tracing::warn!("another replica took this stream over; this one stops generating it");
+                    sink.move_away(request.language);
+                }
             }
-            .instrument(span),
-        );
+        }
+        .instrument(span);
+        // The stream's first event (the first step's status) is emitted here, in the request's own task,
+        // so that it goes out with the response's head: a spawned task runs only after every task queued
+        // ahead of it, which in a burst is every other new connection (issue 14). The engine waits for
+        // its pacing right after that status, so this first poll stops there. Polled again once spawned,
+        // the generation registers its real wake-ups.
+        let mut generation = Box::pin(generation);
+        let first = generation.as_mut().poll(&mut std::task::Context::from_waker(std::task::Waker::noop()));
+        if first.is_pending() {
+            self.inner.tasks.spawn(generation);
+        }
     }
 
     /// Runs a stream another replica stopped producing again here, from its logged request, after a
