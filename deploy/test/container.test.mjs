@@ -230,7 +230,8 @@ describe("the build stage's context (.dockerignore)", { skip }, () => {
     // Every Rust source and manifest of the workspace, and the lock file.
     const needed = tracked.filter((f) => f === "Cargo.toml" || f === "Cargo.lock" || f === "rustfmt.toml" || /^crates\//.test(f));
     // Every file the crates' sources embed: include_str!/include_bytes! (relative to the source file), and
-    // the directories of sqlx::migrate! and rust-embed's `folder` (relative to the crate), whole.
+    // the directories of sqlx::migrate!, rust-embed's `folder` and a build script's reads (a path joined to
+    // CARGO_MANIFEST_DIR), relative to the crate, whole.
     for (const source of needed.filter((f) => f.endsWith(".rs"))) {
       const text = readFileSync(path.join(repoRoot, source), "utf8");
       const crate = source.split("/").slice(0, 2).join("/");
@@ -238,7 +239,7 @@ describe("the build stage's context (.dockerignore)", { skip }, () => {
       for (const [, target] of text.matchAll(/include_(?:str|bytes)!\("([^"]+)"\)/g)) {
         needed.push(join(path.posix.dirname(source), target));
       }
-      for (const [, dir] of text.matchAll(/(?:sqlx::migrate!\(|#\[folder = )"([^"]+)"/g)) {
+      for (const [, dir] of text.matchAll(/(?:sqlx::migrate!\(|#\[folder = |CARGO_MANIFEST_DIR"\)\)\.join\()"([^"]+)"/g)) {
         const prefix = `${join(crate, dir)}/`;
         needed.push(...tracked.filter((f) => f.startsWith(prefix)));
       }

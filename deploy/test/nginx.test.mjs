@@ -289,7 +289,9 @@ describe("a replica sent SIGTERM", () => {
     );
     assert.ok(stopped.running(), "the stopped replica is still draining while the new streams ran");
     for (const { events } of fresh) assertWhole(events, "a stream started during the drain");
-    const lines = nginx.accessLog().filter((l) => l.id.startsWith(`${streamId}-during-drain-`));
+    // nginx writes a request's log line once it has ended, which may be just after the client read it.
+    const during = () => nginx.accessLog().filter((l) => l.id.startsWith(`${streamId}-during-drain-`));
+    const lines = await waitFor("nginx to log the six streams", () => during().length >= 6 && during(), 5_000);
     assert.equal(lines.length, 6);
     for (const line of lines) assert.equal(line.upstreams.at(-1), `127.0.0.1:${other.port}`, line.line);
     const moved = lines.filter((l) => l.upstreams[0] === `127.0.0.1:${stopped.port}`).length;

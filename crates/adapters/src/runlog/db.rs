@@ -17,6 +17,9 @@ use super::RunRecord;
 static SQLITE: Migrator = sqlx::migrate!("../../migrations/sqlite");
 static POSTGRES: Migrator = sqlx::migrate!("../../migrations/postgres");
 
+/// Migrating a SQLite file again after a failure (another process migrating it at the same time).
+const MIGRATE_RETRIES: u32 = 5;
+
 /// The longest a statement may run on PostgreSQL before the server cancels it.
 const STATEMENT_TIMEOUT: &str = "5s";
 
@@ -137,7 +140,24 @@ impl Db {
     /// Applies the migrations under `migrations/` (embedded at build time) that have not been applied.
     pub async fn migrate(&self) -> Result<(), DbError> {
         match &self.pool {
-            Pool::Sqlite(pool) => SQLITE.run(pool).await?,
+            Pool::Sqlite(pool) => {
+                // PostgreSQL's migrations hold an advisory lock; SQLite's hold none, so replicas starting
+                // together on one file race, and the loser fails on a version the winner has just applied.
+                // Each migration is a transaction: the loser's rolled back, and running again skips what is
+                // applied now. A lasting failure still fails.
+                let mut attempt = 0;
+                loop {
+                    match SQLITE.run(pool).await {
+                        Ok(()) => break,
+                        Err(e) if attempt < MIGRATE_RETRIES => {
+                            attempt += 1;
+                            tracing::warn!(error = %e, attempt, "migrating the SQLite run log failed; trying again");
+                            tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
             Pool::Postgres(pool) => POSTGRES.run(pool).await?,
         }
         self.migrated.store(true, Ordering::Relaxed);

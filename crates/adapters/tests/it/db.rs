@@ -33,3 +33,20 @@ pub fn remove_sqlite(path: &std::path::Path) {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
 }
+
+/// Replicas starting together on one SQLite file (the deployment test's shape) all migrate it: SQLite has
+/// no migration lock, so the ones that lose the race run again.
+#[tokio::test]
+async fn replicas_migrating_one_sqlite_file_together_all_start() {
+    for round in 0..5 {
+        let (path, url) = sqlite_file("migrate-race");
+        let opens = (0..4).map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move { tripstream_adapters::runlog::Db::open(&url).await.map(|_| ()) })
+        });
+        for open in futures::future::join_all(opens).await {
+            open.unwrap().unwrap_or_else(|e| panic!("round {round}: {e}"));
+        }
+        remove_sqlite(&path);
+    }
+}
