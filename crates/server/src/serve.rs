@@ -58,6 +58,23 @@ pub fn connection_cap(wanted: usize) -> usize {
     cap
 }
 
+/// Turns transparent huge pages off for this process, for a server's start. The allocator asks for them
+/// on its arenas, and the kernel then zeroes a whole 2 MiB page at the first touch of each: in a burst of
+/// 200 new streams that was most of the server's CPU for the first 30 ms, the burst's first events
+/// waiting behind it (issue 14; the README's benchmark section has the figures). Pages of 4 KiB cost
+/// a little more in TLB misses on a large heap; a replica's heap is small. Linux only.
+pub fn without_huge_pages() {
+    #[cfg(target_os = "linux")]
+    {
+        let (disable, unused): (libc::c_ulong, libc::c_ulong) = (1, 0);
+        // SAFETY: PR_SET_THP_DISABLE reads its integer arguments and no memory of this process.
+        if unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, disable, unused, unused, unused) } != 0 {
+            let error = std::io::Error::last_os_error();
+            tracing::debug!(%error, "transparent huge pages could not be turned off");
+        }
+    }
+}
+
 /// Binds with a backlog deep enough for a burst (the default of 128 drops connections when hundreds of
 /// clients connect at once).
 pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {

@@ -77,6 +77,9 @@ impl Args {
 
 fn main() {
     let args = Args(std::env::args().collect());
+    // Every role, as `tripstream serve` does: the driver and the mocks zeroing 2 MiB pages while a burst
+    // opens would add their own delay to the server's figures.
+    tripstream_server::without_huge_pages();
     if let Some(cpus) = args.get::<String>("--cpus") {
         pin(&cpus);
     }
