@@ -17,8 +17,29 @@ use super::RunRecord;
 static SQLITE: Migrator = sqlx::migrate!("../../migrations/sqlite");
 static POSTGRES: Migrator = sqlx::migrate!("../../migrations/postgres");
 
-/// Migrating a SQLite file again after a failure (another process migrating it at the same time).
-const MIGRATE_RETRIES: u32 = 5;
+/// Opening or migrating a SQLite file again after a failure (another process doing the same to it).
+const SQLITE_START_UP_RETRIES: u32 = 5;
+
+/// Runs `step` of opening a SQLite file, again after a failure, a few times. Processes starting together
+/// on one file race: switching it to the write-ahead log answers "database is locked" to all but one
+/// without waiting, and migrations take no lock. A lasting failure still fails.
+async fn sqlite_start_up<T, E, F>(step: &str, mut run: impl FnMut() -> F) -> Result<T, E>
+where
+    E: std::fmt::Display,
+    F: std::future::Future<Output = Result<T, E>>,
+{
+    let mut attempt = 0;
+    loop {
+        match run().await {
+            Err(e) if attempt < SQLITE_START_UP_RETRIES => {
+                attempt += 1;
+                tracing::warn!(error = %e, attempt, "{step} the SQLite run log failed; trying again");
+                tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
+            }
+            result => return result,
+        }
+    }
+}
 
 /// The longest a statement may run on PostgreSQL before the server cancels it.
 const STATEMENT_TIMEOUT: &str = "5s";
@@ -108,7 +129,7 @@ impl Db {
             // One connection: an in-memory database is per connection, and SQLite writes one at a time.
             // It is in-process, so there is nothing to check before each use.
             let connect = || SqlitePoolOptions::new().max_connections(1).test_before_acquire(false);
-            let pool = connect().connect_with(options.clone()).await?;
+            let pool = sqlite_start_up("opening", || connect().connect_with(options.clone())).await?;
             // A second connection reads alongside the writer (the write-ahead log lets it); it is opened
             // when first used, after the writer has created the file.
             let in_memory = url.contains(":memory:") || url.contains("mode=memory");
@@ -140,24 +161,11 @@ impl Db {
     /// Applies the migrations under `migrations/` (embedded at build time) that have not been applied.
     pub async fn migrate(&self) -> Result<(), DbError> {
         match &self.pool {
-            Pool::Sqlite(pool) => {
-                // PostgreSQL's migrations hold an advisory lock; SQLite's hold none, so replicas starting
-                // together on one file race, and the loser fails on a version the winner has just applied.
-                // Each migration is a transaction: the loser's rolled back, and running again skips what is
-                // applied now. A lasting failure still fails.
-                let mut attempt = 0;
-                loop {
-                    match SQLITE.run(pool).await {
-                        Ok(()) => break,
-                        Err(e) if attempt < MIGRATE_RETRIES => {
-                            attempt += 1;
-                            tracing::warn!(error = %e, attempt, "migrating the SQLite run log failed; trying again");
-                            tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
-                        }
-                        Err(e) => return Err(e.into()),
-                    }
-                }
-            }
+            // PostgreSQL's migrations hold an advisory lock; SQLite's hold none, so replicas starting
+            // together on one file race, and the loser fails on a version the winner has just applied.
+            // Each migration is a transaction: the loser's rolled back, and running again skips what is
+            // applied now.
+            Pool::Sqlite(pool) => sqlite_start_up("migrating", || SQLITE.run(pool)).await?,
             Pool::Postgres(pool) => POSTGRES.run(pool).await?,
         }
         self.migrated.store(true, Ordering::Relaxed);

@@ -38,7 +38,7 @@ pub fn remove_sqlite(path: &std::path::Path) {
 /// no migration lock, so the ones that lose the race run again.
 #[tokio::test]
 async fn replicas_migrating_one_sqlite_file_together_all_start() {
-    for round in 0..5 {
+    for round in 0..10 {
         let (path, url) = sqlite_file("migrate-race");
         let opens = (0..4).map(|_| {
             let url = url.clone();
