@@ -142,6 +142,12 @@ pub fn full(args: &Args, setup: &Setup, rt: &tokio::runtime::Runtime, burst: boo
     };
     let target = setup.target(name, &["--gemini", &gemini.base_url(), "--weather", &weather.base_url()], &[]);
     let places = if unique { "each to a new place" } else { "all to Kyoto" };
+    let open_connections = match args.get::<String>("--connections").as_deref() {
+        None | Some("new") => false,
+        Some("open") => true,
+        Some(other) => panic!("--connections {other}: new or open"),
+    };
+    let places = if open_connections { format!("{places}, on connections open before") } else { places.to_owned() };
     let shape = if burst {
         format!("{streams} streams opened at the same instant, {places}")
     } else {
@@ -156,6 +162,7 @@ pub fn full(args: &Args, setup: &Setup, rt: &tokio::runtime::Runtime, burst: boo
             wire: Wire::Http1,
             body: requests(round, unique),
             server: target.pid,
+            open_connections,
         };
         let report = rt.block_on(load::run(&load, target.rss_at_start));
         report.print(&format!("{name}: {shape}, HTTP/1.1, {title}"), Some(alone));
@@ -213,6 +220,7 @@ pub fn http2(args: &Args, setup: &Setup, rt: &tokio::runtime::Runtime) {
                 )
             }),
             server: target.pid,
+            open_connections: false,
         };
         let report = rt.block_on(load::run(&load, target.rss_at_start));
         report.print(&format!("http2: {streams} streams opened at once, {title}"), None);
