@@ -118,13 +118,14 @@ const GEMINI_BODY: &str = r#"{"contents": [{"role": "user", "parts": [{"text": "
 /// time to first event above all. `--places bundled` plans Kyoto every time instead of a new place.
 pub fn full(args: &Args, setup: &Setup, rt: &tokio::runtime::Runtime, burst: bool) {
     let pace = Duration::from_millis(args.get("--pace-ms").unwrap_or(25));
+    let chunks: usize = args.get("--chunks").unwrap_or(CHUNKS);
     let streams: usize = args.get("--streams").unwrap_or(if burst { 200 } else { 600 });
     let concurrency: usize = if burst { streams } else { args.get("--concurrency").unwrap_or(200) };
     let ramp = Duration::from_millis(args.get("--ramp-ms").unwrap_or(if burst { 0 } else { 1000 }));
     let gemini_at = ([127, 0, 0, 1], args.get("--gemini-port").unwrap_or(0)).into();
     let weather_at = ([127, 0, 0, 1], args.get("--weather-port").unwrap_or(0)).into();
     let (gemini, weather) = upstreams(async move || {
-        let reply = Reply::new(&one_day_plan(), CHUNKS, pace);
+        let reply = Reply::new(&one_day_plan(), chunks, pace);
         let gemini = Gemini::start_on(gemini_at, Protocol::Http1, reply).await.expect("the Gemini mock starts");
         (gemini, OpenWeatherMap::start_on(weather_at).await.expect("the OpenWeatherMap mock starts"))
     });
@@ -133,7 +134,7 @@ pub fn full(args: &Args, setup: &Setup, rt: &tokio::runtime::Runtime, burst: boo
         let url = format!("{}/v1beta/models/m:streamGenerateContent?alt=sse", gemini.base_url());
         reply_alone(&reqwest::Client::new(), &url, GEMINI_BODY).await
     });
-    println!("mock Gemini: {CHUNKS} chunks, one every {pace:?}: {alone:?} per reply, read directly");
+    println!("mock Gemini: {chunks} chunks, one every {pace:?}: {alone:?} per reply, read directly");
     let name = if burst { "burst" } else { "full" };
     let unique = match args.get::<String>("--places").as_deref() {
         None | Some("unique") => true,
