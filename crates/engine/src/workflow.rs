@@ -439,6 +439,7 @@ impl Engine {
                 }
                 _ => self.generator.refine_plan(ctx, &checked.draft, &told, &mut Quiet).await,
             };
+            let mut stubborn = false;
             match run.count(refined) {
                 Ok(refined) => {
                     checked.iterations += 1;
@@ -447,6 +448,7 @@ impl Engine {
                         _ => None,
                     };
                     let (refined, findings) = self.repair_and_check(id, ctx, normalize(refined, ctx), only);
+                    stubborn = same_plan(&refined, &checked.draft);
                     if severity(&findings) <= severity(&checked.findings) {
                         checked.draft = refined;
                         checked.findings = findings;
@@ -459,6 +461,12 @@ impl Engine {
                 Err(e) => return Err(e),
             }
             run.out.step(true, Step::RefinePlan, done_at, messages::refine_done(lang, i, max), Some(i));
+            // A model that answers the findings with the plan it had already written will do so again:
+            // asking once more would only spend its tokens and the traveller's time.
+            if stubborn {
+                tracing::info!(iteration = i, "the model sent the same plan again; refining no further");
+                break;
+            }
         }
         Ok(checked)
     }
@@ -658,6 +666,11 @@ pub fn check_context(ctx: &PlanContext) -> CheckContext {
         None => Vec::new(),
     };
     CheckContext { profile, utc_offsets }
+}
+
+/// Whether two drafts are the same plan (what each cost to write aside).
+fn same_plan(a: &Draft, b: &Draft) -> bool {
+    a.days == b.days && a.title == b.title && a.tips == b.tips
 }
 
 /// Whether findings call for refinement: anything but notices.

@@ -76,10 +76,13 @@ async fn what_cannot_be_repaired_becomes_a_warning_in_the_request_language() {
     rich.activities[1].cost = 400_000; // a meal: never dropped
     let script = vec![Ok(draft(vec![rich, day(2), day(3)])); 3];
     let generator = Arc::new(Scripted::new(script));
-    let (events, result) = run(&engine(generator, vec![]), Language::En).await;
+    let (events, result) = run(&engine(generator.clone(), vec![]), Language::En).await;
     insta::assert_snapshot!(transcript(&events));
     let plan = result.unwrap();
     assert_eq!(plan.warnings, ["The total cost ₩489,000 is over the budget ceiling of ₩300,000."]);
+    // The model answered the findings with the same plan: it is not asked a third time.
+    assert_eq!(generator.calls.load(Ordering::SeqCst), 2);
+    assert_eq!(plan.metadata.iterations, 2);
 }
 
 #[tokio::test]
@@ -89,9 +92,10 @@ async fn a_plan_still_missing_days_is_never_delivered() {
     insta::assert_snapshot!(transcript(&events));
     let err = result.unwrap_err();
     assert_eq!(err.code, ErrorCode::LlmBadOutput);
-    assert_eq!(err.usage.input_tokens, 300, "usage of every call is reported");
+    // The draft and one refinement that changed nothing (a second is not asked for).
+    assert_eq!(err.usage.input_tokens, 200, "usage of every call is reported");
     let StreamEvent::Error(failure) = &events[events.len() - 2] else { panic!() };
-    assert_eq!(failure.usage.map(|u| u.output_tokens), Some(600));
+    assert_eq!(failure.usage.map(|u| u.output_tokens), Some(400));
 }
 
 #[tokio::test]

@@ -239,3 +239,23 @@ async fn a_fallback_plan_is_never_served_from_the_cache_as_the_first_providers()
         assert_eq!(plan["metadata"]["cached"], false, "{attempt}");
     }
 }
+
+/// The benchmark's model reply (`tripstream_testkit::one_day_plan`, streamed in pieces by the Gemini mock)
+/// is a plan that passes every check as written: the benchmark measures one model call per stream, as its
+/// targets are stated, not a draft and its refinements.
+#[tokio::test]
+async fn the_benchmarks_plan_needs_no_refinement() {
+    use tripstream_testkit::{Gemini, Protocol, Reply, one_day_plan};
+    let gemini = Gemini::start(Protocol::Http1, Reply::new(&one_day_plan(), 8, Duration::ZERO)).await.unwrap();
+    let mut config = gemini_config(&gemini.base_url());
+    config.engine.llm.llm_fallback = vec![LlmChoice::None];
+    let app = spawn_app_with(config, None).await;
+    let body = r#"{"location": "Kyoto", "startDate": "2025-11-10", "endDate": "2025-11-10", "budget": "medium"}"#;
+    let response = app.generate(body).await;
+    assert_eq!(response.status(), 200);
+    let plan: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(plan["metadata"]["provider"], "gemini", "{plan}");
+    assert_eq!(plan["warnings"], json!([]), "{plan}");
+    assert_eq!(plan["metadata"]["iterations"], 1, "{plan}");
+    assert_eq!(gemini.arrivals().len(), 1, "one model call");
+}
