@@ -112,68 +112,159 @@ fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }
 
+/// How long a save waits for others to share its transaction. Each transaction is a commit with its
+/// write-ahead-log frames, and saving every plan in one of its own was a fifth of a stream's CPU in the
+/// full-path benchmark (issue 14); the `complete` event waits this much longer, once per stream.
+const SAVE_GATHER: std::time::Duration = std::time::Duration::from_millis(25);
+
 /// The saved plans and their share links, in a database that is already migrated. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct SavedPlans {
     db: Db,
+    /// Saves waiting for the next shared transaction.
+    pending: std::sync::Arc<std::sync::Mutex<Pending>>,
+}
+
+#[derive(Debug, Default)]
+struct Pending {
+    saves: Vec<Save>,
+    /// A task is gathering `saves` and will write them.
+    gathering: bool,
+}
+
+/// One plan to save, and where its id goes.
+#[derive(Debug)]
+struct Save {
+    row: SaveRow,
+    done: tokio::sync::oneshot::Sender<Result<String, PlanStoreError>>,
+}
+
+#[derive(Debug)]
+struct SaveRow {
+    id: String,
+    owner: String,
+    source_plan: String,
+    request: String,
+    location: String,
+    start: String,
+    end: String,
+    title: String,
+    plan: String,
+    now: i64,
 }
 
 impl SavedPlans {
     pub fn new(db: Db) -> Self {
-        SavedPlans { db }
+        SavedPlans { db, pending: Default::default() }
     }
 
     /// Saves `plan`, generated for `request`, as version 1 of a new plan of `owner`, unless `owner` already
     /// has this generated plan (the same `plan.id`: a cache replay, a joiner, a resumed stream); either way,
-    /// the id of the owner's saved plan.
+    /// the id of the owner's saved plan. Saves arriving within [`SAVE_GATHER`] of each other share one
+    /// transaction, written by a task of its own, so a caller that goes away loses no one else's save.
     pub async fn save(&self, owner: &str, request: &RawPlanRequest, plan: &Plan) -> Result<String, PlanStoreError> {
-        let id = new_id(PLAN_PREFIX)?;
-        let now = now_ms();
         let mut plan = plan.clone();
         // How this copy was delivered is not part of the plan.
         plan.metadata.cached = false;
-        let request_json = serde_json::to_string(request).unwrap_or_default();
-        let plan_json = serde_json::to_string(&plan).unwrap_or_default();
-        let (start, end) = (plan.start_date.to_string(), plan.end_date.to_string());
-        let saved = with_pool!(self.db, pool => {
+        let row = SaveRow {
+            id: new_id(PLAN_PREFIX)?,
+            owner: owner.to_owned(),
+            source_plan: plan.id.clone(),
+            request: serde_json::to_string(request).unwrap_or_default(),
+            location: plan.location.clone(),
+            start: plan.start_date.to_string(),
+            end: plan.end_date.to_string(),
+            title: plan.title.clone(),
+            plan: serde_json::to_string(&plan).unwrap_or_default(),
+            now: now_ms(),
+        };
+        let (done, saved) = tokio::sync::oneshot::channel();
+        let gather = {
+            let mut pending = self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            pending.saves.push(Save { row, done });
+            !std::mem::replace(&mut pending.gathering, true)
+        };
+        if gather {
+            let this = self.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(SAVE_GATHER).await;
+                this.write_pending().await;
+            });
+        }
+        saved.await.unwrap_or_else(|_| Err(PlanStoreError::Database(sqlx::Error::PoolClosed)))
+    }
+
+    /// Writes the saves gathered so far in one transaction; if it fails, each on its own, so that each
+    /// caller gets its own answer.
+    async fn write_pending(&self) {
+        let saves = {
+            let mut pending = self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            pending.gathering = false;
+            std::mem::take(&mut pending.saves)
+        };
+        let rows: Vec<&SaveRow> = saves.iter().map(|s| &s.row).collect();
+        match self.insert(&rows).await {
+            Ok(ids) => {
+                for (save, id) in saves.into_iter().zip(ids) {
+                    let _ = save.done.send(Ok(id));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, plans = saves.len(), "saving plans together failed; saving each alone");
+                for save in saves {
+                    let _ = save.done.send(self.insert(&[&save.row]).await.map(|mut ids| ids.remove(0)));
+                }
+            }
+        }
+    }
+
+    /// Inserts `rows` in one transaction: the id of each owner's saved plan, in order.
+    async fn insert(&self, rows: &[&SaveRow]) -> Result<Vec<String>, PlanStoreError> {
+        let ids = with_pool!(self.db, pool => {
             let mut tx = pool.begin().await?;
-            let inserted = sqlx::query(
-                "INSERT INTO saved_plans (id, owner, source_plan, request, location, start_date, end_date, title, \
-                 latest_version, created_at_ms, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9) \
-                 ON CONFLICT (owner, source_plan) DO NOTHING",
-            )
-            .bind(&id)
-            .bind(owner)
-            .bind(&plan.id)
-            .bind(&request_json)
-            .bind(&plan.location)
-            .bind(&start)
-            .bind(&end)
-            .bind(&plan.title)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-                == 1;
-            let saved = if inserted {
-                sqlx::query("INSERT INTO saved_plan_versions (plan_id, version, plan, created_at_ms) VALUES ($1, 1, $2, $3)")
-                    .bind(&id)
-                    .bind(&plan_json)
-                    .bind(now)
+            let mut ids = Vec::with_capacity(rows.len());
+            for row in rows {
+                let inserted = sqlx::query(
+                    "INSERT INTO saved_plans (id, owner, source_plan, request, location, start_date, end_date, title, \
+                     latest_version, created_at_ms, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9) \
+                     ON CONFLICT (owner, source_plan) DO NOTHING",
+                )
+                .bind(&row.id)
+                .bind(&row.owner)
+                .bind(&row.source_plan)
+                .bind(&row.request)
+                .bind(&row.location)
+                .bind(&row.start)
+                .bind(&row.end)
+                .bind(&row.title)
+                .bind(row.now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    == 1;
+                let id = if inserted {
+                    sqlx::query(
+                        "INSERT INTO saved_plan_versions (plan_id, version, plan, created_at_ms) VALUES ($1, 1, $2, $3)",
+                    )
+                    .bind(&row.id)
+                    .bind(&row.plan)
+                    .bind(row.now)
                     .execute(&mut *tx)
                     .await?;
-                id
-            } else {
-                sqlx::query_scalar::<_, String>("SELECT id FROM saved_plans WHERE owner = $1 AND source_plan = $2")
-                    .bind(owner)
-                    .bind(&plan.id)
-                    .fetch_one(&mut *tx)
-                    .await?
-            };
+                    row.id.clone()
+                } else {
+                    sqlx::query_scalar::<_, String>("SELECT id FROM saved_plans WHERE owner = $1 AND source_plan = $2")
+                        .bind(&row.owner)
+                        .bind(&row.source_plan)
+                        .fetch_one(&mut *tx)
+                        .await?
+                };
+                ids.push(id);
+            }
             tx.commit().await?;
-            saved
+            ids
         });
-        Ok(saved)
+        Ok(ids)
     }
 
     /// Saves `plan` as the next version of the saved plan `id`; its number, or `None` when there is no such

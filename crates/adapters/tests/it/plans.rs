@@ -127,6 +127,18 @@ async fn lifecycle(url: &str) {
     // Saving the same generated plan again after it expired is a new saved plan.
     let again = store.save("key:key_A", &seoul, &seoul_plan).await.unwrap();
     assert_ne!(again, a);
+
+    // Saves made together share a transaction and each gets its own answer: the same generated plan for
+    // the same owner is one saved plan even within one transaction, and an owner's earlier copy is found.
+    let owners = ["key:key_C", "key:key_D", "key:key_C", "key:key_A", "key:key_E", "key:key_D"];
+    let together = futures::future::join_all(owners.iter().map(|owner| store.save(owner, &busan, &busan_plan))).await;
+    let ids: Vec<String> = together.into_iter().map(Result::unwrap).collect();
+    assert_eq!((ids[0] == ids[2], ids[1] == ids[5], ids[3] == c), (true, true, true), "{ids:?}");
+    let distinct: std::collections::HashSet<&String> = ids.iter().collect();
+    assert_eq!(distinct.len(), 4, "C, D, A's earlier copy, E: {ids:?}");
+    for id in &ids {
+        assert_eq!(store.latest(id).await.unwrap().unwrap().plan, busan_plan);
+    }
 }
 
 #[tokio::test]
