@@ -71,6 +71,10 @@ pub fn server(upstreams: Upstreams, runlog: &str) {
         }
         config.engine.llm.llm_fallback = vec![tripstream_server::config::LlmChoice::None];
         config.store.cache_ttl_secs = Secs::new(0);
+        // A replica sized for the benchmark's 10,000 streams: the defaults (2,000 generations, 500 model
+        // calls at once) are a small deployment's, and would refuse or queue most of them.
+        config.limits.max_generations = 20_000;
+        config.engine.llm.max_model_calls = 20_000;
         // To compare with the generations' pacing off (`0`), in the same build.
         if let Some(ms) = std::env::var("FIRST_EVENT_PRIORITY_MS").ok().and_then(|ms| ms.parse().ok()) {
             config.limits.first_event_priority_ms = Millis::new(ms);
