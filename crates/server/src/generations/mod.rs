@@ -237,6 +237,18 @@ struct Inner {
 /// Bytes the shared replays may hold, about.
 const REPLAYS_MAX_BYTES: u64 = 32 * 1024 * 1024;
 
+/// A new run as `join_or_start` needs it.
+struct Start<'a> {
+    /// The request's key: identical requests in flight share one run.
+    key: &'a str,
+    request: &'a PlanRequest,
+    destination: Destination,
+    /// What the shared log keeps to run it again elsewhere (`StreamRecord` as JSON).
+    record: String,
+    /// The caller's Idempotency-Key, scoped to them.
+    scoped: Option<&'a str>,
+}
+
 /// A generation about to be spawned.
 struct Launch {
     request: PlanRequest,
@@ -405,15 +417,7 @@ impl Generations {
         let from = call.last_event_id.map_or(0, |id| id.saturating_add(1));
         // A caller's Idempotency-Key is theirs alone, and names one request.
         let scoped = call.idempotency_key.as_deref().map(|k| format!("{}\n{k}", caller.scope()));
-        let reattached = match (&scoped, call.last_event_id) {
-            (Some(k), _) => match inner.registry.by_idempotency(k) {
-                Some((request_key, _)) if request_key != key => return Err(GenerationError::IdempotencyKeyReused),
-                Some((_, run)) => run,
-                None => None,
-            },
-            (None, Some(_)) => inner.registry.by_key(&key),
-            (None, None) => None,
-        };
+        let reattached = self.reattached(&key, scoped.as_deref(), call.last_event_id)?;
         if let Some(run) = reattached {
             return Ok(self.attach(run, caller, call.wants, from, How::Reattached).await);
         }
@@ -424,37 +428,9 @@ impl Generations {
             let run = self.replay(&key, &call.request, &destination, &plan, scoped.as_deref()).await;
             return Ok(self.attach(run, caller, call.wants, from, How::Replayed).await);
         }
-        // A new generation takes a place on this replica and spends from the caller's budget; joining one in
-        // flight takes neither.
-        let place = match inner.registry.joinable(&key) {
-            Some(_) => None,
-            None => {
-                inner.admission.budget(caller).await?;
-                Some(inner.admission.generation().await?)
-            }
-        };
-        let new = NewRun {
-            key: &key,
-            stream_id: new_stream_id(),
-            request: &call.request,
-            idempotency_key: scoped.as_deref(),
-            first_seq: 0,
-        };
-        let (run, joined) = inner.registry.join_or_start(new, |run| {
-            let shared = self.open_shared(&run.stream_id, &StreamRecord::new(&call.request).json(), None);
-            self.launch(Launch {
-                request: call.request.clone(),
-                destination,
-                key: key.clone(),
-                sink: RunSink::new(run.clone(), shared.writer, 0),
-                cancel: run.cancellation(),
-                cancels: shared.cancels,
-                lost: shared.lost,
-                place,
-                payer: caller.key_id().map(str::to_owned),
-                job: Job::Generate,
-            });
-        });
+        let record = StreamRecord::new(&call.request).json();
+        let start = Start { key: &key, request: &call.request, destination, record, scoped: scoped.as_deref() };
+        let (run, joined) = self.join_or_start(start, caller, Job::Generate).await?;
         let how = if joined { How::Joined } else { How::Started };
         Ok(self.attach(run, caller, call.wants, 0, how).await)
     }
@@ -488,25 +464,10 @@ impl Generations {
         let key = format!("regenerate\n{}\n{}\n{}", call.plan_id, call.day, instruction.as_deref().unwrap_or(""));
         let from = call.last_event_id.map_or(0, |id| id.saturating_add(1));
         let scoped = call.idempotency_key.as_deref().map(|k| format!("{}\n{k}", caller.scope()));
-        let reattached = match (&scoped, call.last_event_id) {
-            (Some(k), _) => match inner.registry.by_idempotency(k) {
-                Some((request_key, _)) if request_key != key => return Err(GenerationError::IdempotencyKeyReused),
-                Some((_, run)) => run,
-                None => None,
-            },
-            (None, Some(_)) => inner.registry.by_key(&key),
-            (None, None) => None,
-        };
+        let reattached = self.reattached(&key, scoped.as_deref(), call.last_event_id)?;
         if let Some(run) = reattached {
             return Ok(self.attach(run, caller, Wants::Stream, from, How::Reattached).await);
         }
-        let place = match inner.registry.joinable(&key) {
-            Some(_) => None,
-            None => {
-                inner.admission.budget(caller).await?;
-                Some(inner.admission.generation().await?)
-            }
-        };
         let record = StreamRecord {
             request: RawPlanRequest::from(&request),
             regenerate: Some(DayRecord {
@@ -516,29 +477,10 @@ impl Generations {
                 instruction: instruction.clone(),
             }),
         };
-        let new = NewRun {
-            key: &key,
-            stream_id: new_stream_id(),
-            request: &request,
-            idempotency_key: scoped.as_deref(),
-            first_seq: 0,
-        };
         let job = DayJob { saved_id: call.plan_id.clone(), plan: saved.plan, day: call.day, instruction };
-        let (run, joined) = inner.registry.join_or_start(new, |run| {
-            let shared = self.open_shared(&run.stream_id, &serde_json::to_string(&record).unwrap_or_default(), None);
-            self.launch(Launch {
-                request: request.clone(),
-                destination,
-                key: key.clone(),
-                sink: RunSink::new(run.clone(), shared.writer, 0),
-                cancel: run.cancellation(),
-                cancels: shared.cancels,
-                lost: shared.lost,
-                place,
-                payer: caller.key_id().map(str::to_owned),
-                job: Job::Regenerate(Box::new(job)),
-            });
-        });
+        let record = serde_json::to_string(&record).unwrap_or_default();
+        let start = Start { key: &key, request: &request, destination, record, scoped: scoped.as_deref() };
+        let (run, joined) = self.join_or_start(start, caller, Job::Regenerate(Box::new(job))).await?;
         let how = if joined { How::Joined } else { How::Started };
         Ok(self.attach(run, caller, Wants::Stream, 0, how).await)
     }
@@ -804,6 +746,62 @@ impl Generations {
             self.inner.tasks.spawn(task);
         }
         SharedStream { writer: Some(writer), cancels: requested, lost }
+    }
+
+    /// The run a caller reconnects to: the one their Idempotency-Key (`scoped`) names, which must be for
+    /// the same request (`key`), or with `Last-Event-ID` alone the one in flight for `key`.
+    fn reattached(
+        &self,
+        key: &str,
+        scoped: Option<&str>,
+        last_event_id: Option<u64>,
+    ) -> Result<Option<Arc<registry::Run>>, GenerationError> {
+        let registry = &self.inner.registry;
+        Ok(match (scoped, last_event_id) {
+            (Some(k), _) => match registry.by_idempotency(k) {
+                Some((request_key, _)) if request_key != key => return Err(GenerationError::IdempotencyKeyReused),
+                Some((_, run)) => run,
+                None => None,
+            },
+            (None, Some(_)) => registry.by_key(key),
+            (None, None) => None,
+        })
+    }
+
+    /// Joins the run in flight for `start.key`, or starts `job` as a new one with its shared log; whether
+    /// it joined. A new run takes a place on this replica and spends from the caller's budget; joining one
+    /// in flight takes neither.
+    async fn join_or_start(
+        &self,
+        start: Start<'_>,
+        caller: &Caller,
+        job: Job,
+    ) -> Result<(Arc<registry::Run>, bool), GenerationError> {
+        let inner = &self.inner;
+        let place = match inner.registry.joinable(start.key) {
+            Some(_) => None,
+            None => {
+                inner.admission.budget(caller).await?;
+                Some(inner.admission.generation().await?)
+            }
+        };
+        let Start { key, request, destination, record, scoped } = start;
+        let new = NewRun { key, stream_id: new_stream_id(), request, idempotency_key: scoped, first_seq: 0 };
+        Ok(inner.registry.join_or_start(new, |run| {
+            let shared = self.open_shared(&run.stream_id, &record, None);
+            self.launch(Launch {
+                request: request.clone(),
+                destination,
+                key: key.to_owned(),
+                sink: RunSink::new(run.clone(), shared.writer, 0),
+                cancel: run.cancellation(),
+                cancels: shared.cancels,
+                lost: shared.lost,
+                place,
+                payer: caller.key_id().map(str::to_owned),
+                job,
+            });
+        }))
     }
 
     /// Spawns a generation writing to its sink: the one place a generation starts, for new requests and
