@@ -123,6 +123,8 @@ pub struct SavedPlans {
     db: Db,
     /// Saves waiting for the next shared transaction.
     pending: std::sync::Arc<std::sync::Mutex<Pending>>,
+    /// Where the task writing them runs, so that a shutdown waits for it; without one, on the runtime.
+    tasks: Option<tokio_util::task::TaskTracker>,
 }
 
 #[derive(Debug, Default)]
@@ -155,7 +157,12 @@ struct SaveRow {
 
 impl SavedPlans {
     pub fn new(db: Db) -> Self {
-        SavedPlans { db, pending: Default::default() }
+        SavedPlans { db, pending: Default::default(), tasks: None }
+    }
+
+    /// The same store, writing its gathered saves on `tasks`, which a server's shutdown waits for.
+    pub fn tracked_by(self, tasks: tokio_util::task::TaskTracker) -> Self {
+        SavedPlans { tasks: Some(tasks), ..self }
     }
 
     /// Saves `plan`, generated for `request`, as version 1 of a new plan of `owner`, unless `owner` already
@@ -186,10 +193,14 @@ impl SavedPlans {
         };
         if gather {
             let this = self.clone();
-            tokio::spawn(async move {
+            let write = async move {
                 tokio::time::sleep(SAVE_GATHER).await;
                 this.write_pending().await;
-            });
+            };
+            match &self.tasks {
+                Some(tasks) => drop(tasks.spawn(write)),
+                None => drop(tokio::spawn(write)),
+            }
         }
         saved.await.unwrap_or_else(|_| Err(PlanStoreError::Database(sqlx::Error::PoolClosed)))
     }

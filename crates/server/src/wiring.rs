@@ -304,7 +304,7 @@ impl Stores {
             }
             None => None,
         };
-        let plans = SavedPlans::new(db.clone());
+        let plans = SavedPlans::new(db.clone()).tracked_by(tasks.clone());
         if settings.plan_retention_days > 0 {
             tasks.spawn(sweep_plans(plans.clone(), settings.plan_retention_days, stopped));
         }
