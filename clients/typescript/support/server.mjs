@@ -95,3 +95,14 @@ export async function startServer(env = {}) {
     if (attempt >= 3) throw new Error(`tripstream serve did not become healthy on ${baseUrl}:\n${output}`);
   }
 }
+
+/**
+ * Client options carrying a page session, as a browser holds it after loading `/`: the cookie that owns the
+ * plans the page generates.
+ */
+export async function pageSession(baseUrl) {
+  const response = await fetch(`${baseUrl}/`);
+  const cookie = response.headers.get("set-cookie")?.split(";")[0];
+  if (!/^tripstream_page=ses_/.test(cookie ?? "")) throw new Error(`GET / set no page session cookie: ${cookie}`);
+  return { baseUrl, headers: { cookie } };
+}

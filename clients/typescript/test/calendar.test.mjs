@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 
 import { TripstreamError, calendarUrl, generatePlan, getCalendar, revokeShare, sharePlan } from "../dist/index.js";
-import { startServer } from "../support/server.mjs";
+import { pageSession, startServer } from "../support/server.mjs";
 
 const PARIS = { location: "Paris", startDate: "2025-10-24", endDate: "2025-10-28", budget: "medium", language: "en" };
 
@@ -17,12 +17,6 @@ after(async () => {
   await server?.stop();
 });
 
-/** The page's session cookie: what owns the plans the page generates. */
-async function pageSession() {
-  const response = await fetch(`${server.baseUrl}/`);
-  return response.headers.get("set-cookie").split(";")[0];
-}
-
 describe("calendar files", () => {
   test("calendarUrl names the plan's and the share link's calendar.ics", () => {
     assert.equal(calendarUrl({ planId: "plan_X" }), "/api/v1/plans/plan_X/calendar.ics");
@@ -31,7 +25,7 @@ describe("calendar files", () => {
   });
 
   test("getCalendar reads the owner's plan and a share link's, and fails like the API for others", async () => {
-    const owner = { baseUrl: server.baseUrl, headers: { cookie: await pageSession() } };
+    const owner = await pageSession(server.baseUrl);
     const plan = await generatePlan(PARIS, owner);
     assert.match(plan.planId, /^plan_[0-9A-Z]{26}$/);
     const ics = await getCalendar({ planId: plan.planId }, owner);
@@ -40,7 +34,7 @@ describe("calendar files", () => {
     const events = ics.match(/\r\nBEGIN:VEVENT\r\n/g).length;
     assert.equal(events, plan.days.reduce((n, day) => n + day.activities.length, 0));
 
-    const stranger = { baseUrl: server.baseUrl, headers: { cookie: await pageSession() } };
+    const stranger = await pageSession(server.baseUrl);
     await assert.rejects(getCalendar({ planId: plan.planId }, stranger), (e) => e instanceof TripstreamError && e.status === 404 && e.code === "plan_not_found");
 
     const share = await sharePlan(plan.planId, owner);

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 
 import { TripstreamError, generatePlan, getPlan, getSharedPlan, listPlans, revokeShare, sharePlan, streamPlan } from "../dist/index.js";
-import { startServer } from "../support/server.mjs";
+import { pageSession, startServer } from "../support/server.mjs";
 
 const SEOUL = { location: "Seoul", startDate: "2025-11-10", endDate: "2025-11-12", budget: "medium", language: "en" };
 
@@ -17,12 +17,7 @@ after(async () => {
 });
 
 /** The page's session, as a browser would hold it after loading `/`. */
-async function session() {
-  const response = await fetch(`${server.baseUrl}/`);
-  const cookie = response.headers.get("set-cookie")?.split(";")[0];
-  assert.match(cookie ?? "", /^tripstream_page=ses_/);
-  return { baseUrl: server.baseUrl, headers: { cookie } };
-}
+const session = () => pageSession(server.baseUrl);
 
 async function rejectsWith(promise, code) {
   await assert.rejects(promise, (error) => error instanceof TripstreamError && error.code === code && error.status === 404);
