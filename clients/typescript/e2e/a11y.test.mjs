@@ -5,12 +5,7 @@
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 
-import { ARTIFACTS, assertAccessible, browserAndServer, finished, openPage, plan } from "../support/browser.mjs";
-
-const SCREENS = [
-  { name: "desktop", width: 1280, height: 900 },
-  { name: "phone", width: 375, height: 812 },
-];
+import { ARTIFACTS, SCREENS, assertAccessible, browserAndServer, finished, openPage, plan } from "../support/browser.mjs";
 
 let browser;
 let server;

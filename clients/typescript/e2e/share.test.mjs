@@ -7,13 +7,9 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 
-import { ARTIFACTS, assertAccessible, browserAndServer, finished, openPage, pdfPageText, pdfPages, plan } from "../support/browser.mjs";
+import { ARTIFACTS, SCREENS, assertAccessible, browserAndServer, finished, openPage, pdfPageText, pdfPages, plan } from "../support/browser.mjs";
 
 const REQUEST = { location: "Seoul", startDate: "2025-11-10", endDate: "2025-11-13", budget: "medium" };
-const SCREENS = [
-  { name: "desktop", width: 1280, height: 900 },
-  { name: "phone", width: 375, height: 812 },
-];
 
 let browser;
 let server;

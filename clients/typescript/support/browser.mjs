@@ -150,3 +150,9 @@ export async function assertAccessible(page, label) {
   assert.equal(report.length, 0, `axe found WCAG 2.1 A/AA violations on ${label}:\n${report.join("\n")}`);
   assert.ok(result.passes.length > 10, `axe checked ${label} (${result.passes.length} rules passed)`);
 }
+
+/** The widths the page is checked at: a desktop browser and a phone. */
+export const SCREENS = [
+  { name: "desktop", width: 1280, height: 900 },
+  { name: "phone", width: 375, height: 812 },
+];
