@@ -6,7 +6,8 @@ use std::collections::HashSet;
 
 use crate::plan::{Activity, ClockTime, Day, Plan};
 use crate::rules::{
-    EARLIEST, Finding, LATEST, MAX_ACTIVITIES, MIN_ACTIVITIES, ValidationContext, normalize_name, validate,
+    EARLIEST, Finding, LATEST, MAX_ACTIVITIES, MIN_ACTIVITIES, ValidationContext, normalize_name, sights_elsewhere,
+    validate,
 };
 
 /// Repairs `plan` in place and returns the findings no repair could clear (hard ones first).
@@ -37,13 +38,7 @@ pub fn repair(plan: &mut Plan, ctx: &ValidationContext) -> Vec<Finding> {
 /// budget. For a plan of which one day was written again.
 pub fn repair_day(plan: &mut Plan, index: usize, ctx: &ValidationContext) -> Vec<Finding> {
     if index < plan.days.len() {
-        let elsewhere: HashSet<String> = plan
-            .days
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| *i != index)
-            .flat_map(|(_, d)| d.activities.iter().filter(|a| !a.is_meal()).map(|a| normalize_name(&a.name)))
-            .collect();
+        let elsewhere = sights_elsewhere(&plan.days, index);
         let day = &mut plan.days[index];
         fix_day(day, index, ctx);
         drop_repeats(std::iter::once(&mut *day), elsewhere);

@@ -1,11 +1,11 @@
 //! The seven validation rules of API.md that a delivered plan satisfies, as findings a generator can be
 //! told about (refine) and people can read (warnings).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::checks::{Check, Severity};
 use crate::money::format_amount;
-use crate::plan::{ClockTime, Plan};
+use crate::plan::{ClockTime, Day, Plan};
 use crate::request::{Language, TripDates};
 
 /// Fewest and most activities a day may hold (rule 2).
@@ -322,6 +322,16 @@ pub fn validate(plan: &Plan, ctx: &ValidationContext) -> Vec<Finding> {
 /// Names compared for rule 7: case and spacing do not make a new place.
 pub fn normalize_name(name: &str) -> String {
     name.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
+}
+
+/// The sights (meals aside) of every day but `index`, by [`normalize_name`]: what rule 7 forbids day
+/// `index` to visit again.
+pub fn sights_elsewhere(days: &[Day], index: usize) -> HashSet<String> {
+    days.iter()
+        .enumerate()
+        .filter(|(i, _)| *i != index)
+        .flat_map(|(_, d)| d.activities.iter().filter(|a| !a.is_meal()).map(|a| normalize_name(&a.name)))
+        .collect()
 }
 
 #[cfg(test)]

@@ -14,14 +14,14 @@ pub mod transport;
 #[cfg(test)]
 mod properties;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use tripstream_domain::Language;
 use tripstream_domain::event::ErrorCode;
 use tripstream_domain::plan::{Activity, Day, GeoPoint, Usage};
-use tripstream_domain::rules::{Finding, normalize_name};
+use tripstream_domain::rules::{Finding, normalize_name, sights_elsewhere};
 use tripstream_domain::text::{activity_line, day_heading, day_total_line};
 use tripstream_engine::{
     DayRequest, Draft, DraftSink, GenerateError, GeneratorInfo, PlanContext, PlanGenerator, Quiet,
@@ -277,13 +277,7 @@ impl LlmPlanner {
 /// Whether a day a model wrote for slot `index` is one: it has activities, and no sight of it is one
 /// of the other days' (a stubborn model answers with a day it already wrote).
 fn fresh(day: &Day, draft: &Draft, index: usize) -> bool {
-    let others: HashSet<String> = draft
-        .days
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| *i != index)
-        .flat_map(|(_, d)| d.activities.iter().filter(|a| !a.is_meal()).map(|a| normalize_name(&a.name)))
-        .collect();
+    let others = sights_elsewhere(&draft.days, index);
     !day.activities.is_empty()
         && !day.activities.iter().filter(|a| !a.is_meal()).any(|a| others.contains(&normalize_name(&a.name)))
 }
