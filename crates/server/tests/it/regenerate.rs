@@ -3,8 +3,6 @@
 
 use std::time::Duration;
 
-use eventsource_stream::Eventsource;
-use futures::StreamExt;
 use serde_json::Value;
 use tripstream_server::ServerConfig;
 
@@ -157,19 +155,6 @@ async fn someone_elses_plan_a_missing_day_and_a_long_instruction_are_refused_bef
     let response = regenerate(&app, &id, "1", Some(&alice), Some(&fine)).await;
     assert_eq!(response.status(), 200);
     assert_eq!(complete(&messages(response).await)["planId"], id.as_str());
-}
-
-/// Reads at most `n` messages of a response, then drops the connection.
-async fn read_some(response: reqwest::Response, n: usize) -> Vec<Message> {
-    let mut events = response.bytes_stream().eventsource();
-    let mut out = Vec::new();
-    while out.len() < n {
-        match tokio::time::timeout(Duration::from_secs(10), events.next()).await.expect("no stall") {
-            Some(Ok(e)) => out.push(Message { id: e.id, data: serde_json::from_str(&e.data).unwrap() }),
-            _ => break,
-        }
-    }
-    out
 }
 
 #[tokio::test]
