@@ -170,8 +170,8 @@ pub struct DestinationData {
     pub meal_windows: MealWindows,
     /// How long getting around takes.
     pub transit: Transit,
-    /// Public holidays, 2025–2028 at least, in date order.
-    pub holidays: Vec<Holiday>,
+    /// Public holidays, 2025–2028 at least, in date order; shared with every request's profile.
+    pub holidays: Arc<[Holiday]>,
     /// Every place and restaurant by its names' match keys, built once when the file is read.
     #[serde(skip)]
     known: Vec<([String; 2], KnownPlace)>,

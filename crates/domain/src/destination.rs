@@ -1,6 +1,8 @@
 //! What the domain knows about a destination: where it is, its currency, its budget ceilings and, for
 //! bundled destinations, its monthly climate normals.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::plan::ClockTime;
@@ -94,9 +96,10 @@ pub struct Destination {
 pub struct DestinationProfile {
     pub meal_windows: MealWindows,
     pub transit: Transit,
-    /// Public holidays, at least 2025–2028, in date order.
+    /// Public holidays, at least 2025–2028, in date order. Shared: a destination is copied into every
+    /// request's context, and seventy named holidays were most of what each copy held.
     #[serde(default)]
-    pub holidays: Vec<Holiday>,
+    pub holidays: Arc<[Holiday]>,
 }
 
 /// When each meal normally starts, local time (Paris dines from 19:30, Seoul from 18:00).
@@ -156,7 +159,7 @@ impl DestinationProfile {
                 dinner: TimeWindow { from: t(18, 0), to: t(21, 30) },
             },
             transit: Transit { walk_max_km: 1.2, walk_kmh: 4.5, speed_kmh: 20.0, overhead_minutes: 10 },
-            holidays: Vec::new(),
+            holidays: Arc::default(),
         }
     }
 

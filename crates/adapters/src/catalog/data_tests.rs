@@ -117,7 +117,7 @@ fn holidays_cover_2025_to_2028_in_order_and_close_known_places() {
         }
         let ids: Vec<&str> =
             d.places.iter().map(|p| p.id.as_str()).chain(d.meals.iter().map(|m| m.id.as_str())).collect();
-        for h in &profile.holidays {
+        for h in profile.holidays.iter() {
             for id in &h.closes {
                 assert!(ids.contains(&id.as_str()), "{}: {} closes unknown {id}", d.id, h.date);
             }

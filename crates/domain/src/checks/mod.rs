@@ -434,6 +434,7 @@ mod tests {
     use crate::destination::{Holiday, MealWindows};
     use crate::rules::tests::{activity, day, plan};
     use jiff::civil::date;
+    use std::sync::Arc;
 
     fn paris_like() -> CheckContext {
         let t = ClockTime::hm;
@@ -443,11 +444,11 @@ mod tests {
             lunch: TimeWindow { from: t(12, 0), to: t(14, 30) },
             dinner: TimeWindow { from: t(19, 30), to: t(22, 30) },
         };
-        profile.holidays = vec![Holiday {
+        profile.holidays = Arc::from([Holiday {
             date: date(2025, 11, 11),
             name: Localized { en: "Armistice Day".into(), ko: "휴전 기념일".into() },
             closes: vec![],
-        }];
+        }]);
         CheckContext { profile, utc_offsets: vec![540] }
     }
 

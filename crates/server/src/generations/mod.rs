@@ -821,8 +821,10 @@ impl Generations {
                 let run = async {
                     match &job {
                         Job::Generate => inner.engine.run_until(&request, &destination, &mut sink, cancelled).await,
+                        // Boxed: its state is four times a generation's, and every stream's task would
+                        // otherwise be as large as the rare one that writes a day again.
                         Job::Regenerate(day) => {
-                            regenerate_day(&inner, &request, &destination, day, &mut sink, cancelled).await
+                            Box::pin(regenerate_day(&inner, &request, &destination, day, &mut sink, cancelled)).await
                         }
                     }
                 };
