@@ -164,7 +164,7 @@ pub async fn index(State(state): State<AppState>, headers: HeaderMap) -> Respons
     // The page calls the API through a session of its own origin: where keys are required it admits the
     // page, and in every mode it owns the plans the page generates.
     if !state.auth.sessions.is_valid(&headers) {
-        response_headers.insert(header::SET_COOKIE, state.auth.sessions.issue());
+        response_headers.insert(header::SET_COOKIE, state.auth.sessions.issue(&headers));
     }
     response
 }

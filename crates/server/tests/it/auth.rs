@@ -233,3 +233,15 @@ async fn with_keys_required_plans_need_a_key_and_the_page_its_session() {
     assert_eq!(post(None, Some("tripstream_page=ses_forged.00")).await.unwrap().status(), 401);
     assert_eq!(app.get("/api/v1/destinations").await.status(), 200, "public data stays public");
 }
+
+#[tokio::test]
+async fn the_pages_session_cookie_is_secure_behind_https() {
+    let app = spawn_app().await;
+    let cookie = |response: reqwest::Response| response.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let plain = cookie(app.get("/").await);
+    assert!(plain.contains("HttpOnly; SameSite=Strict") && !plain.contains("Secure"), "{plain}");
+    // nginx (deploy/nginx) and ingress-nginx say which scheme the browser used.
+    let proxied = app.client.get(format!("{}/", app.base)).header("x-forwarded-proto", "https").send().await.unwrap();
+    let secure = cookie(proxied);
+    assert!(secure.starts_with("tripstream_page=ses_") && secure.ends_with("; Secure"), "{secure}");
+}
