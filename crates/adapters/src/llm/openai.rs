@@ -1,6 +1,11 @@
 //! OpenAI-compatible chat completions: `POST /v1/chat/completions` with `stream: true`, spoken by OpenAI,
-//! vLLM, llama.cpp's server and Ollama. Structured output via `response_format: json_schema`; a server
-//! that rejects schemas gets `json_object` from then on (the prompt describes the shape either way).
+//! vLLM, llama.cpp's server and Ollama. Structured output via `response_format: json_schema`.
+//!
+//! Servers and models differ in what they take, and say so with a 400 naming the parameter. Each of
+//! these is learned from its first refusal, the call is sent again without it, and every call after goes
+//! without it: a schema (then `json_object`; the prompt describes the shape either way), `max_tokens`
+//! (then `max_completion_tokens`, which OpenAI's reasoning models require and local servers do not all
+//! read), and `temperature` (then the model's default, the only value reasoning models accept).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -60,8 +65,38 @@ pub struct OpenAi {
     clients: Pool,
     url: String,
     schema: Value,
-    /// Set once the server has rejected `json_schema`.
-    json_object_only: AtomicBool,
+    refused: Refused,
+}
+
+/// What the server has refused so far.
+#[derive(Default)]
+struct Refused {
+    schema: AtomicBool,
+    max_tokens: AtomicBool,
+    temperature: AtomicBool,
+}
+
+impl Refused {
+    /// Learns from a refusal's `detail` which parameter to drop; false when that one was dropped already
+    /// (the refusal is then final).
+    fn learn(&self, detail: &str) -> bool {
+        // `max_completion_tokens` does not contain `max_tokens`, so the hint in OpenAI's message ("Use
+        // 'max_completion_tokens' instead") does not count as naming it.
+        let (flag, instead) = if detail.contains("max_tokens") {
+            (&self.max_tokens, "max_completion_tokens")
+        } else if detail.contains("temperature") {
+            (&self.temperature, "the model's default temperature")
+        } else {
+            // What servers say about a schema they cannot take varies the most: any other refusal is
+            // taken for that one.
+            (&self.schema, "json_object")
+        };
+        let learned = !flag.swap(true, Ordering::Relaxed);
+        if learned {
+            tracing::warn!(detail, instead, "the server refuses a parameter; sending without it from now on");
+        }
+        learned
+    }
 }
 
 impl OpenAi {
@@ -70,16 +105,12 @@ impl OpenAi {
         let base = base.strip_suffix("/v1").unwrap_or(base);
         let url = format!("{base}/v1/chat/completions");
         let clients = Pool::new("openai", &config.base_url, config.timeouts.connect, config.pool);
-        Self { config, clients, url, schema: super::schema::json_schema(), json_object_only: AtomicBool::new(false) }
+        Self { config, clients, url, schema: super::schema::json_schema(), refused: Refused::default() }
     }
 
-    fn body(&self, prompt: &Rendered, max_tokens: u32, schema: bool) -> Value {
-        let response_format = if schema {
-            json!({"type": "json_schema", "json_schema": {"name": "travel_plan", "strict": true, "schema": self.schema}})
-        } else {
-            json!({"type": "json_object"})
-        };
-        json!({
+    fn body(&self, prompt: &Rendered, max_tokens: u32) -> Value {
+        let refused = |flag: &AtomicBool| flag.load(Ordering::Relaxed);
+        let mut body = json!({
             "model": self.config.model,
             "messages": [
                 {"role": "system", "content": prompt.system},
@@ -87,12 +118,19 @@ impl OpenAi {
             ],
             "stream": true,
             "stream_options": {"include_usage": true},
-            "response_format": response_format,
-            "temperature": self.config.temperature,
-            // Servers differ on which name they take (`max_completion_tokens` is OpenAI's newer one, which
-            // vLLM, llama.cpp and Ollama do not all read); `max_tokens` is read by all of them.
-            "max_tokens": max_tokens.clamp(1, self.config.max_output_tokens.max(1)),
-        })
+        });
+        body["response_format"] = if refused(&self.refused.schema) {
+            json!({"type": "json_object"})
+        } else {
+            json!({"type": "json_schema", "json_schema": {"name": "travel_plan", "strict": true, "schema": self.schema}})
+        };
+        if !refused(&self.refused.temperature) {
+            body["temperature"] = json!(self.config.temperature);
+        }
+        // `max_tokens` is read by every server; OpenAI's reasoning models take only `max_completion_tokens`.
+        let tokens = if refused(&self.refused.max_tokens) { "max_completion_tokens" } else { "max_tokens" };
+        body[tokens] = json!(max_tokens.clamp(1, self.config.max_output_tokens.max(1)));
+        body
     }
 
     async fn send(&self, lease: &Lease, body: &Value) -> Result<reqwest::Response, GenerateError> {
@@ -137,14 +175,12 @@ impl ChatModel for OpenAi {
         let call = async move {
             // Held until the reply has been read: the stream is in flight on its connection until then.
             let lease = self.clients.lease().await;
-            let with_schema = !self.json_object_only.load(Ordering::Relaxed);
-            let response = match self.send(&lease, &self.body(&prompt, max_output_tokens, with_schema)).await {
-                Err(e) if with_schema && e.code == ErrorCode::InvalidRequest => {
-                    tracing::warn!(detail = %e.detail, "the server rejects json_schema; using json_object from now on");
-                    self.json_object_only.store(true, Ordering::Relaxed);
-                    self.send(&lease, &self.body(&prompt, max_output_tokens, false)).await.map_err(unusable)?
+            // Each refusal drops one parameter for good, so this sends at most four times.
+            let response = loop {
+                match self.send(&lease, &self.body(&prompt, max_output_tokens)).await {
+                    Err(e) if e.code == ErrorCode::InvalidRequest && self.refused.learn(&e.detail) => {}
+                    other => break other.map_err(unusable)?,
                 }
-                other => other.map_err(unusable)?,
             };
             drop(prompt);
             let mut finish = None;
@@ -236,7 +272,7 @@ fn rejection(status: StatusCode, headers: &reqwest::header::HeaderMap, body: &st
     let code_text = error.code.as_ref().and_then(Value::as_str).unwrap_or_default();
     let code = match status {
         StatusCode::TOO_MANY_REQUESTS => ErrorCode::LlmRateLimited,
-        // A request the server cannot take as sent; the caller may retry without the schema.
+        // A request the server cannot take as sent; the caller may retry without the parameter it names.
         StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY
             if mentions_schema(&error.message) || error.kind.as_deref() == Some("invalid_request_error") =>
         {

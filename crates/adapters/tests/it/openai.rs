@@ -36,6 +36,17 @@ async fn valid_reply(days: u32) -> ResponseTemplate {
     sse(openai_sse(&plan_json(days).await.to_string(), "stop"))
 }
 
+/// Answers the requests whose body contains `needle` with `response`, expecting `times` of them.
+async fn when_sent(server: &MockServer, needle: &str, response: ResponseTemplate, times: u64) {
+    Mock::given(method("POST"))
+        .and(path(PATH))
+        .and(body_string_contains(needle))
+        .respond_with(response)
+        .expect(times)
+        .mount(server)
+        .await;
+}
+
 async fn server_with(responses: Vec<ResponseTemplate>) -> MockServer {
     let server = MockServer::start().await;
     for r in responses {
@@ -87,29 +98,58 @@ async fn a_local_server_needs_no_key() {
 #[tokio::test]
 async fn a_server_that_rejects_json_schema_gets_json_object_from_then_on() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(PATH))
-        .and(body_string_contains("\"json_schema\""))
-        .respond_with(error(
+    when_sent(
+        &server,
+        "\"json_schema\"",
+        error(
             400,
             "Invalid parameter: 'response_format' of type 'json_schema' is not supported with this model.",
             "invalid_request_error",
             json!("response_format"),
             Value::Null,
-        ))
-        .expect(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(PATH))
-        .and(body_string_contains("\"json_object\""))
-        .respond_with(valid_reply(1).await)
-        .expect(2)
-        .mount(&server)
-        .await;
+        ),
+        1,
+    )
+    .await;
+    when_sent(&server, "\"json_object\"", valid_reply(1).await, 2).await;
     let engine = engine(openai(&server.uri(), None));
     assert!(run(&engine, 1).await.1.is_ok());
     assert!(run(&engine, 1).await.1.is_ok(), "the second plan goes straight to json_object");
+}
+
+/// A 400 `invalid_request_error` about `param`, as OpenAI words it.
+fn refused(message: &str, param: &str, code: &str) -> ResponseTemplate {
+    error(400, message, "invalid_request_error", json!(param), json!(code))
+}
+
+const NO_MAX_TOKENS: &str =
+    "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.";
+const NO_TEMPERATURE: &str =
+    "Unsupported value: 'temperature' does not support 0.7 with this model. Only the default (1) value is supported.";
+
+#[tokio::test]
+async fn a_reasoning_model_gets_max_completion_tokens_and_its_default_temperature_from_then_on() {
+    // What OpenAI answers for its o-series models, word for word.
+    let server = MockServer::start().await;
+    when_sent(&server, "\"max_tokens\"", refused(NO_MAX_TOKENS, "max_tokens", "unsupported_parameter"), 1).await;
+    when_sent(&server, "\"temperature\"", refused(NO_TEMPERATURE, "temperature", "unsupported_value"), 1).await;
+    when_sent(&server, "\"messages\"", valid_reply(1).await, 2).await;
+    let engine = engine(openai(&server.uri(), None));
+    assert!(run(&engine, 1).await.1.is_ok());
+    assert!(run(&engine, 1).await.1.is_ok(), "the second plan is sent as the model takes it at once");
+    let last: Value = server.received_requests().await.unwrap().last().unwrap().body_json().unwrap();
+    assert_eq!(last["max_completion_tokens"], 2 * 1024, "{last}");
+    assert!(last.get("max_tokens").is_none() && last.get("temperature").is_none(), "{last}");
+    assert_eq!(last["response_format"]["type"], "json_schema", "the schema was never refused");
+}
+
+#[tokio::test]
+async fn a_parameter_refused_again_fails_as_unavailable_without_looping() {
+    let server = MockServer::start().await;
+    when_sent(&server, "\"messages\"", refused(NO_MAX_TOKENS, "max_tokens", "unsupported_parameter"), 2).await;
+    let (events, result) = run(&engine(openai(&server.uri(), None)), 1).await;
+    assert!(result.is_err());
+    assert_eq!(error_code(&events), Some(ErrorCode::LlmUnavailable));
 }
 
 #[tokio::test]
