@@ -29,9 +29,9 @@ pub struct Load {
     pub body: Arc<dyn Fn(usize) -> String + Send + Sync>,
     /// The server's process, to measure.
     pub server: Option<u32>,
-    /// Open a keep-alive connection per stream before the round starts (as a proxy in front keeps its
-    /// connections to a replica), so that the round times the requests, not the driver's own connects:
-    /// on one core it needs about 10 ms to connect 200 sockets itself.
+    /// Open a keep-alive connection per worker (`concurrency`) before the round starts (as a proxy in
+    /// front keeps its connections to a replica), so that the round times the requests, not the
+    /// connects: on one core the driver needed about 10 ms to connect 200 sockets itself.
     pub open_connections: bool,
 }
 

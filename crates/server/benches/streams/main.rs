@@ -19,8 +19,8 @@
 //! - `full`: the whole path of a real deployment: OpenWeatherMap-format weather (every place unique, so
 //!   geocoded and forecast for each stream), a Gemini-format reply of 40 chunks 25 ms apart, the run log
 //!   in SQLite, HTTP/1.1 clients (the original's own use HTTP/1.1), every request unique; `--streams`
-//!   (600) with `--concurrency` (200) open at once; `--chunks` (40) pieces per reply. `--places bundled` plans Kyoto every time instead
-//!   (bundled, so not geocoded, and its forecast fetched once).
+//!   (600) with `--concurrency` (200) open at once; `--chunks` (40) pieces per reply. `--places bundled`
+//!   plans Kyoto every time instead (bundled, so not geocoded, and its forecast fetched once).
 //! - `burst`: the same path, `--streams` (200) opened at the same instant: time to first event. Each on a
 //!   new connection, or with `--connections open` on a keep-alive connection the driver opened before
 //!   the round (as a proxy in front keeps them), so that its own connects (about 10 ms for 200 on one
