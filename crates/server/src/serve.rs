@@ -27,6 +27,13 @@ use crate::intake::{ArrivalSlot, Intake};
 /// How many connections wait to be accepted: a burst of new streams must not overflow it.
 const BACKLOG: u32 = 4096;
 
+/// How long a new connection counts as a request on its way (see [`crate::intake`]) before its first
+/// request is read: a client sends it right after connecting, and in a burst the connections accepted
+/// first would otherwise let running generations' heavy work in before the requests behind them are
+/// read. Short, so that a connection opened and left idle (a browser's preconnect, a slow client) holds
+/// nobody back for long.
+const OPENING: Duration = Duration::from_millis(20);
+
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// Open connections at most; beyond it new ones wait in the backlog.
@@ -131,13 +138,16 @@ pub async fn serve(
             tracing::debug!(error = %e, "TCP_NODELAY not set");
         }
         let started = Arc::new(AtomicBool::new(false));
+        // The connection counts until its first request does, or for `OPENING` at most.
+        let opening = ArrivalSlot::new(intake.arrive());
         let service = {
-            let (router, started, intake) = (router.clone(), started.clone(), intake.clone());
+            let (router, started, intake, opening) = (router.clone(), started.clone(), intake.clone(), opening.clone());
             hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
                 started.store(true, Ordering::Relaxed);
                 // Anonymous callers are known by their address (or the trusted proxy's word for it).
                 request.extensions_mut().insert(ConnectInfo(peer));
                 let arrival = ArrivalSlot::new(intake.arrive());
+                drop(opening.take());
                 request.extensions_mut().insert(arrival.clone());
                 let mut router = router.clone();
                 async move {
@@ -155,7 +165,8 @@ pub async fn serve(
             let connection = builder.serve_connection_with_upgrades(TokioIo::new(tcp), service);
             let connection = watcher.watch(connection);
             tokio::pin!(connection);
-            let deadline = tokio::time::sleep(first_request);
+            // One timer: first the end of the connection's opening, then of the wait for a first request.
+            let deadline = tokio::time::sleep(OPENING.min(first_request));
             tokio::pin!(deadline);
             let mut waiting = true;
             loop {
@@ -169,6 +180,10 @@ pub async fn serve(
                     // A client that has not started a request in time is closed (it may be holding a
                     // connection open on purpose); one that has goes on under hyper's own limits.
                     () = &mut deadline, if waiting => {
+                        if opening.take().is_some() && first_request > OPENING {
+                            deadline.as_mut().reset(tokio::time::Instant::now() + (first_request - OPENING));
+                            continue;
+                        }
                         if !started.load(Ordering::Relaxed) {
                             metrics::counter!("tripstream_connections_timed_out_total").increment(1);
                             break;
@@ -184,4 +199,54 @@ pub async fn serve(
     graceful.shutdown().await;
     connections.close();
     connections.wait().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::routing::get;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_new_connection_holds_generations_back_until_its_first_request_or_briefly() {
+        let intake = Intake::new(Duration::from_secs(60));
+        let listener = bind(([127, 0, 0, 1], 0).into()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let limits = Limits {
+            max_connections: 8,
+            header_read_timeout: Duration::from_secs(10),
+            http2_max_streams: 8,
+            http2_keep_alive: Duration::from_secs(20),
+        };
+        let router = Router::new().route("/", get(|| async { "ok" }));
+        tokio::spawn(serve(listener, router, limits, CancellationToken::new(), intake.clone()));
+        let answer = async |connection: &mut TcpStream| {
+            connection.write_all(b"GET / HTTP/1.1\r\nhost: test\r\n\r\n").await.unwrap();
+            let mut head = [0; 15];
+            connection.read_exact(&mut head).await.unwrap();
+            String::from_utf8_lossy(&head).into_owned()
+        };
+
+        // Accepted, its request not sent: it counts (the clock stands still while the test spins).
+        let mut silent = TcpStream::connect(addr).await.unwrap();
+        for _ in 0..10_000 {
+            if intake.arriving() > 0 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(intake.arriving(), 1, "an accepted connection counts before its request is read");
+        // Left idle, it stops counting after a moment, and is still served when it asks.
+        tokio::time::sleep(OPENING + Duration::from_millis(1)).await;
+        assert_eq!(intake.arriving(), 0, "an idle connection holds nobody back for long");
+        assert_eq!(answer(&mut silent).await, "HTTP/1.1 200 OK");
+
+        // One that asks at once counts until it is answered, then not at all (the opening ends with its
+        // first request, not with the timer).
+        let mut prompt = TcpStream::connect(addr).await.unwrap();
+        assert_eq!(answer(&mut prompt).await, "HTTP/1.1 200 OK");
+        assert_eq!(intake.arriving(), 0);
+    }
 }
