@@ -158,6 +158,7 @@ fn chat_model(choice: LlmChoice, llm: &LlmSettings) -> Arc<dyn ChatModel> {
             let mut config =
                 GeminiConfig::new(configured(&llm.gemini_api_key).cloned().unwrap_or_else(|| Secret::new("")));
             config.model = llm.gemini_model.clone();
+            config.thinking_budget = llm.gemini_thinking_budget;
             config.base_url = llm.gemini_base_url.clone();
             config.timeouts = timeouts;
             config.retry = retry;

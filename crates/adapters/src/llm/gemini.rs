@@ -3,6 +3,7 @@
 //! `GenerateContentResponse`; an `{"error": …}` body or frame is a `google.rpc.Status`.
 
 use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -30,8 +31,12 @@ pub struct GeminiConfig {
     /// How many HTTP/2 connections carry the streams in flight.
     pub pool: PoolLimits,
     pub temperature: f32,
-    /// The ceiling of `maxOutputTokens`; each call asks for what its trip needs, up to this.
+    /// The ceiling of the answer's own tokens; each call asks for what its trip needs, up to this.
     pub max_output_tokens: u32,
+    /// `GEMINI_THINKING_BUDGET`: the thinking tokens a 2.5 model may spend before answering
+    /// (`thinkingConfig.thinkingBudget`; `0` turns Flash's thinking off, `-1` lets the model decide).
+    /// Unset, nothing is sent and the model thinks as it does by default.
+    pub thinking_budget: Option<i32>,
     /// The most bytes a reply may take on the wire.
     pub max_reply_bytes: usize,
 }
@@ -50,6 +55,7 @@ impl GeminiConfig {
             pool: PoolLimits::default(),
             temperature: 0.7,
             max_output_tokens: 16_384,
+            thinking_budget: None,
             max_reply_bytes: transport::DEFAULT_MAX_REPLY_BYTES,
         }
     }
@@ -59,7 +65,16 @@ pub struct Gemini {
     config: GeminiConfig,
     clients: Pool,
     url: String,
+    /// The most thinking tokens a reply of this model has reported: thoughts count against
+    /// `maxOutputTokens`, so later calls leave them that much room on top of the answer's.
+    thought: AtomicU32,
 }
+
+/// Room for thoughts when the model decides how long to think (`-1`), until a reply says how much it
+/// took: Gemini 2.5's automatic thinking stops at about 8,192 tokens.
+const AUTOMATIC_THINKING: u32 = 8_192;
+/// The most thinking room any call asks for (Gemini 2.5 Pro's largest budget).
+const MAX_THINKING: u32 = 32_768;
 
 static SCHEMA: LazyLock<Value> = LazyLock::new(super::schema::gemini_schema);
 
@@ -71,20 +86,37 @@ impl Gemini {
             config.base_url.trim_end_matches('/'),
             config.model
         );
-        Self { config, clients, url }
+        Self { config, clients, url, thought: AtomicU32::new(0) }
+    }
+
+    /// The thinking tokens to leave room for on top of the answer's: the configured budget, or what
+    /// replies have shown this model to spend (none until one has thought).
+    fn thinking_room(&self) -> u32 {
+        let seen = self.thought.load(Ordering::Relaxed);
+        match self.config.thinking_budget {
+            Some(budget) if budget >= 0 => budget.unsigned_abs(),
+            Some(_) => seen.max(AUTOMATIC_THINKING),
+            None => seen,
+        }
+        .min(MAX_THINKING)
     }
 
     fn body(&self, prompt: &Rendered, max_output_tokens: u32) -> Value {
-        json!({
+        let answer = max_output_tokens.clamp(1, self.config.max_output_tokens.max(1));
+        let mut body = json!({
             "systemInstruction": {"parts": [{"text": prompt.system}]},
             "contents": [{"role": "user", "parts": [{"text": prompt.user}]}],
             "generationConfig": {
                 "responseMimeType": "application/json",
                 "responseSchema": *SCHEMA,
                 "temperature": self.config.temperature,
-                "maxOutputTokens": max_output_tokens.clamp(1, self.config.max_output_tokens.max(1)),
+                "maxOutputTokens": answer.saturating_add(self.thinking_room()),
             },
-        })
+        });
+        if let Some(budget) = self.config.thinking_budget {
+            body["generationConfig"]["thinkingConfig"] = json!({"thinkingBudget": budget});
+        }
+        body
     }
 }
 
@@ -137,6 +169,8 @@ impl ChatModel for Gemini {
                     return Err(GenerateError::new(r.code, format!("gemini error mid-stream: {}", r.message)));
                 }
                 if let Some(u) = frame.usage_metadata {
+                    let thoughts = u32::try_from(u.thoughts_token_count).unwrap_or(u32::MAX);
+                    self.thought.fetch_max(thoughts.min(MAX_THINKING), Ordering::Relaxed);
                     usage = Usage {
                         input_tokens: u.prompt_token_count,
                         output_tokens: u.candidates_token_count.saturating_add(u.thoughts_token_count),

@@ -130,6 +130,42 @@ async fn a_streamed_plan_reads_as_text_with_days_before_complete_and_carries_usa
 }
 
 #[tokio::test]
+async fn a_thinking_budget_is_sent_and_the_answer_keeps_its_own_room() {
+    let server = server_with(vec![sse(valid_reply(3).await)]).await;
+    let mut config = GeminiConfig::new(Secret::new("test-key"));
+    config.base_url = server.uri();
+    config.timeouts = fast_timeouts();
+    config.thinking_budget = Some(2048);
+    let (_, result) = run(&engine(Arc::new(Gemini::new(config))), 3).await;
+    result.unwrap();
+    let sent: Value = server.received_requests().await.unwrap()[0].body_json().unwrap();
+    assert_eq!(sent["generationConfig"]["thinkingConfig"], json!({"thinkingBudget": 2048}));
+    // Thoughts count against maxOutputTokens: the three days' 4,096 tokens, plus the budget.
+    assert_eq!(sent["generationConfig"]["maxOutputTokens"], 4 * 1024 + 2048);
+}
+
+#[tokio::test]
+async fn thoughts_a_reply_reports_are_left_room_in_the_calls_after_it() {
+    // Gemini 2.5 Flash thinks by default, and its usage says how much.
+    let thinking = valid_reply(3)
+        .await
+        .replace(r#""candidatesTokenCount":1403"#, r#""candidatesTokenCount":1403,"thoughtsTokenCount":1500"#);
+    assert!(thinking.contains("thoughtsTokenCount"), "the reply's usage is where the test expects it");
+    let server = server_with(vec![sse(thinking), sse(valid_reply(3).await)]).await;
+    let model = gemini(&server.uri());
+    let (_, first) = run(&engine(model.clone()), 3).await;
+    assert_eq!(first.unwrap().metadata.usage.output_tokens, 1403 + 1500, "thoughts are billed as output");
+    let (_, second) = run(&engine(model), 3).await;
+    second.unwrap();
+
+    let sent: Vec<Value> = server.received_requests().await.unwrap().iter().map(|r| r.body_json().unwrap()).collect();
+    // Nothing configured: no thinkingConfig, and no room for thoughts until a reply has shown some.
+    assert!(sent.iter().all(|s| s["generationConfig"].get("thinkingConfig").is_none()));
+    assert_eq!(sent[0]["generationConfig"]["maxOutputTokens"], 4 * 1024);
+    assert_eq!(sent[1]["generationConfig"]["maxOutputTokens"], 4 * 1024 + 1500);
+}
+
+#[tokio::test]
 async fn markdown_fences_and_a_leading_sentence_are_tolerated() {
     let wrapped = format!("Here is your plan:\n```json\n{}\n```\n", plan_json(2).await);
     let server = server_with(vec![sse(gemini_sse(&wrapped, "STOP"))]).await;

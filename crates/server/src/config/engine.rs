@@ -102,6 +102,12 @@ pub struct LlmSettings {
     pub gemini_model: String,
     #[arg(long, env = "GEMINI_BASE_URL", default_value = d::GEMINI_BASE_URL)]
     pub gemini_base_url: String,
+    /// Thinking tokens a Gemini 2.5 model may spend before answering, on top of the answer's own: `0` turns
+    /// Flash's thinking off, `-1` lets the model decide (Pro needs at least 128). Unset, the model's own
+    /// default, with room for as much thinking as its replies have shown.
+    #[arg(long, env = "GEMINI_THINKING_BUDGET", allow_negative_numbers = true,
+          value_parser = clap::value_parser!(i32).range(-1..=32_768))]
+    pub gemini_thinking_budget: Option<i32>,
     /// An OpenAI-compatible server: `https://api.openai.com`, Ollama `http://localhost:11434`, llama.cpp
     /// `http://localhost:8080`, vLLM `http://localhost:8000`.
     #[arg(long, env = "OPENAI_BASE_URL")]
@@ -154,6 +160,7 @@ impl Default for LlmSettings {
             gemini_api_key: None,
             gemini_model: d::GEMINI_MODEL.into(),
             gemini_base_url: d::GEMINI_BASE_URL.into(),
+            gemini_thinking_budget: None,
             openai_base_url: None,
             openai_api_key: None,
             openai_model: d::OPENAI_MODEL.into(),

@@ -241,6 +241,22 @@ mod tests {
     }
 
     #[test]
+    fn a_thinking_budget_is_minus_one_to_the_largest_gemini_allows() {
+        let budget = |value: &str| {
+            let command = ServerConfig::augment_args(Command::new("serve"));
+            let matches = command.try_get_matches_from(["serve", "--gemini-thinking-budget", value])?;
+            ServerConfig::from_arg_matches(&matches).map(|c| c.engine.llm.gemini_thinking_budget)
+        };
+        assert_eq!(parse(&[]).engine.llm.gemini_thinking_budget, None, "the model's own default");
+        assert_eq!(budget("0").unwrap(), Some(0), "Flash without thinking");
+        assert_eq!(budget("-1").unwrap(), Some(-1), "the model decides");
+        for wrong in ["-2", "32769", "lots"] {
+            let error = budget(wrong).unwrap_err().to_string();
+            assert!(error.contains("--gemini-thinking-budget"), "{wrong}: {error}");
+        }
+    }
+
+    #[test]
     fn debug_output_never_shows_a_secret() {
         let config = parse(&[
             ("GEMINI_API_KEY", "gm-key-1234567"),
