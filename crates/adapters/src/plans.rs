@@ -9,8 +9,10 @@
 //! One generated plan (its `pln_…` id) is saved once per owner: a cache replay or a joiner of the same
 //! generation finds the owner's copy instead of making another.
 
+use std::collections::HashSet;
+
 use serde::Serialize;
-use sqlx::Row;
+use sqlx::{QueryBuilder, Row};
 use tripstream_domain::{Plan, RawPlanRequest};
 
 use crate::keys::{is_random_id, random_crockford};
@@ -229,53 +231,73 @@ impl SavedPlans {
         }
     }
 
-    /// Inserts `rows` in one transaction: the id of each owner's saved plan, in order.
+    /// Inserts `rows` in one transaction: the id of each owner's saved plan, in order. Each table gets one
+    /// statement for many rows (each statement is a round trip to the database, and to SQLite's worker
+    /// thread on the server's own cores); only a plan its owner already has is looked up alone.
     async fn insert(&self, rows: &[&SaveRow]) -> Result<Vec<String>, PlanStoreError> {
-        let ids = with_pool!(self.db, pool => {
-            let mut tx = pool.begin().await?;
-            let mut ids = Vec::with_capacity(rows.len());
-            for row in rows {
-                let inserted = sqlx::query(
-                    "INSERT INTO saved_plans (id, owner, source_plan, request, location, start_date, end_date, title, \
-                     latest_version, created_at_ms, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9) \
-                     ON CONFLICT (owner, source_plan) DO NOTHING",
-                )
-                .bind(&row.id)
-                .bind(&row.owner)
-                .bind(&row.source_plan)
-                .bind(&row.request)
-                .bind(&row.location)
-                .bind(&row.start)
-                .bind(&row.end)
-                .bind(&row.title)
-                .bind(row.now)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-                    == 1;
-                let id = if inserted {
-                    sqlx::query(
-                        "INSERT INTO saved_plan_versions (plan_id, version, plan, created_at_ms) VALUES ($1, 1, $2, $3)",
-                    )
-                    .bind(&row.id)
-                    .bind(&row.plan)
-                    .bind(row.now)
-                    .execute(&mut *tx)
-                    .await?;
-                    row.id.clone()
-                } else {
-                    sqlx::query_scalar::<_, String>("SELECT id FROM saved_plans WHERE owner = $1 AND source_plan = $2")
+        /// Rows per statement: 9 parameters each, well under either database's limit on them.
+        const ROWS_PER_STATEMENT: usize = 500;
+        macro_rules! insert_all {
+            ($database:ty, $pool:expr) => {{
+                let mut tx = $pool.begin().await?;
+                let mut inserted = HashSet::with_capacity(rows.len());
+                for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                    let mut plans = QueryBuilder::<$database>::new(
+                        "INSERT INTO saved_plans (id, owner, source_plan, request, location, start_date, end_date, \
+                         title, latest_version, created_at_ms, updated_at_ms) ",
+                    );
+                    plans.push_values(chunk, |mut v, row| {
+                        v.push_bind(row.id.as_str())
+                            .push_bind(row.owner.as_str())
+                            .push_bind(row.source_plan.as_str())
+                            .push_bind(row.request.as_str())
+                            .push_bind(row.location.as_str())
+                            .push_bind(row.start.as_str())
+                            .push_bind(row.end.as_str())
+                            .push_bind(row.title.as_str())
+                            .push_bind(1_i32)
+                            .push_bind(row.now)
+                            .push_bind(row.now);
+                    });
+                    // An owner's copy of this generated plan, saved before or earlier in this statement, stays.
+                    plans.push(" ON CONFLICT (owner, source_plan) DO NOTHING RETURNING id");
+                    inserted.extend(plans.build_query_scalar::<String>().fetch_all(&mut *tx).await?);
+                    let new: Vec<&&SaveRow> = chunk.iter().filter(|row| inserted.contains(&row.id)).collect();
+                    if !new.is_empty() {
+                        let mut versions = QueryBuilder::<$database>::new(
+                            "INSERT INTO saved_plan_versions (plan_id, version, plan, created_at_ms) ",
+                        );
+                        versions.push_values(new, |mut v, row| {
+                            v.push_bind(row.id.as_str())
+                                .push_bind(1_i32)
+                                .push_bind(row.plan.as_str())
+                                .push_bind(row.now);
+                        });
+                        versions.build().execute(&mut *tx).await?;
+                    }
+                }
+                let mut ids = Vec::with_capacity(rows.len());
+                for row in rows {
+                    ids.push(if inserted.contains(&row.id) {
+                        row.id.clone()
+                    } else {
+                        sqlx::query_scalar::<_, String>(
+                            "SELECT id FROM saved_plans WHERE owner = $1 AND source_plan = $2",
+                        )
                         .bind(&row.owner)
                         .bind(&row.source_plan)
                         .fetch_one(&mut *tx)
                         .await?
-                };
-                ids.push(id);
-            }
-            tx.commit().await?;
-            ids
-        });
-        Ok(ids)
+                    });
+                }
+                tx.commit().await?;
+                ids
+            }};
+        }
+        Ok(match self.db.pool() {
+            crate::runlog::Pool::Sqlite(pool) => insert_all!(sqlx::Sqlite, pool),
+            crate::runlog::Pool::Postgres(pool) => insert_all!(sqlx::Postgres, pool),
+        })
     }
 
     /// Saves `plan` as the next version of the saved plan `id`; its number, or `None` when there is no such
