@@ -172,6 +172,11 @@ impl PlaceVerifier for CheckedPlaces {
 /// Whether an activity names somewhere to find: not a rest, a transfer or a meal without a venue
 /// ("Lunch", "점심 식사", "Free time").
 fn is_a_place(a: &Activity) -> bool {
+    !matches!(a.category, Category::Rest | Category::Transport) && !is_generic(&a.name)
+}
+
+/// Whether `name` is only words that name no place ("Lunch", "Dinner at a local restaurant", "자유 시간").
+fn is_generic(name: &str) -> bool {
     const GENERIC: &[&str] = &[
         "breakfast",
         "brunch",
@@ -217,19 +222,102 @@ fn is_a_place(a: &Activity) -> bool {
         "근처",
         "및",
     ];
-    if matches!(a.category, Category::Rest | Category::Transport) {
-        return false;
-    }
-    let lower = a.name.to_lowercase();
+    let lower = name.to_lowercase();
     let words: Vec<&str> =
         lower.split(|c: char| c.is_whitespace() || ",.:;!()".contains(c)).filter(|w| !w.is_empty()).collect();
-    !words.is_empty() && !words.iter().all(|w| GENERIC.contains(w))
+    words.is_empty() || words.iter().all(|w| GENERIC.contains(w))
 }
 
-/// What to search for: the name without a bracketed gloss (`경복궁 (Gyeongbokgung)` → `경복궁`).
+/// What to search for: the venue the activity names, without a bracketed gloss (`경복궁 (Gyeongbokgung)` →
+/// `경복궁`) or the words around it that a place search would take for part of the name (`Lunch at Menya
+/// Inoichi`, `Dinner: …`, `Stroll through …`, `니시키 시장에서 점심`, `경복궁 방문`). What is left is never
+/// empty: a name that is all such words is searched as it is.
 fn query(name: &str) -> String {
+    /// Leading words, lower case, each followed by a space in the name.
+    const BEFORE: &[&str] = &[
+        "breakfast at",
+        "brunch at",
+        "lunch at",
+        "dinner at",
+        "supper at",
+        "snack at",
+        "coffee at",
+        "drinks at",
+        "tea at",
+        "dessert at",
+        "breakfast in",
+        "lunch in",
+        "dinner in",
+        "visit to",
+        "visit",
+        "explore",
+        "explore the",
+        "stroll through",
+        "stroll around",
+        "stroll along",
+        "stroll in",
+        "walk through",
+        "walk around",
+        "walk along",
+        "walk in",
+        "tour of",
+        "shopping at",
+        "shopping in",
+        "relax at",
+        "hike to",
+        "hike up",
+        "sunset at",
+        "evening at",
+        "morning at",
+        "afternoon at",
+    ];
+    /// Trailing words, each after a space or straight after the name (Korean particles join it).
+    const AFTER: &[&str] = &[
+        "에서 아침 식사",
+        "에서 점심 식사",
+        "에서 저녁 식사",
+        "에서 아침",
+        "에서 점심",
+        "에서 저녁",
+        "에서 쇼핑",
+        "에서 휴식",
+        "에서 산책",
+        "방문",
+        "관광",
+        "산책",
+        "구경",
+        "탐방",
+        "투어",
+        "쇼핑",
+    ];
     let head = name.split('(').next().unwrap_or(name).trim();
-    if head.is_empty() { name.trim().to_owned() } else { head.to_owned() }
+    let mut venue = if head.is_empty() { name.trim() } else { head };
+    // `Lunch: Menya Inoichi`, `점심 — 니시키 시장`: what follows a generic label.
+    for separator in [":", " - ", " — ", " – "] {
+        if let Some((label, rest)) = venue.split_once(separator)
+            && is_generic(label)
+            && !rest.trim().is_empty()
+        {
+            venue = rest.trim();
+        }
+    }
+    loop {
+        let lower = venue.to_lowercase();
+        let strip = BEFORE.iter().filter(|w| lower.starts_with(&format!("{w} "))).map(|w| w.len() + 1).max();
+        match strip.and_then(|n| venue.get(n..)).map(str::trim) {
+            Some(rest) if !rest.is_empty() => venue = rest,
+            _ => break,
+        }
+    }
+    for ending in AFTER {
+        if let Some(rest) = venue.strip_suffix(ending).map(str::trim_end)
+            && rest.chars().count() >= 2
+        {
+            venue = rest;
+            break;
+        }
+    }
+    venue.to_owned()
 }
 
 /// The bundled place of the same kind as activity `i` of `day` nearest to the stops around it (else the
@@ -319,5 +407,28 @@ mod tests {
         }
         assert_eq!(query("경복궁 (Gyeongbokgung Palace)"), "경복궁");
         assert_eq!(query("(Moon Temple)"), "(Moon Temple)");
+    }
+
+    #[test]
+    fn a_search_asks_for_the_venue_not_the_words_around_it() {
+        for (name, venue) in [
+            ("Lunch at Menya Inoichi", "Menya Inoichi"),
+            ("dinner at Nai Mong Hoi Thod (crab curry)", "Nai Mong Hoi Thod"),
+            ("Lunch: Hyeondae Jangkalguksu", "Hyeondae Jangkalguksu"),
+            ("점심 — 남부시장 청년몰", "남부시장 청년몰"),
+            ("Visit to Gyeongbokgung Palace", "Gyeongbokgung Palace"),
+            ("Stroll through the Philosopher's Path", "the Philosopher's Path"),
+            ("니시키 시장에서 점심", "니시키 시장"),
+            ("경복궁 방문", "경복궁"),
+            ("감천문화마을 산책", "감천문화마을"),
+            // Names that only start or end like those words stay whole.
+            ("Tour Montparnasse", "Tour Montparnasse"),
+            ("Visitor Center", "Visitor Center"),
+            ("Lunch at", "Lunch at"),
+            ("방문", "방문"),
+            ("Kiyomizu-dera", "Kiyomizu-dera"),
+        ] {
+            assert_eq!(query(name), venue, "{name}");
+        }
     }
 }

@@ -119,6 +119,22 @@ async fn an_invented_place_is_replaced_by_a_bundled_one_of_its_kind_and_a_found_
 }
 
 #[tokio::test]
+async fn the_search_asks_for_the_venue_and_the_activity_keeps_the_models_words() {
+    let mock = MockNominatim::start().await.unwrap();
+    let search = client(&mock, Duration::from_secs(2));
+    let (reply, _) = plan_naming(&["Stroll through Kamo Riverside Teahouse", "Invented Moon Temple 방문"]).await;
+    let plan = deliver(reply, CheckedPlaces::new(Catalog::bundled(), Some(search), PlaceSettings::default())).await;
+
+    let mut asked: Vec<String> =
+        mock.queries().iter().filter_map(|q| q.iter().find(|(k, _)| k == "q").map(|(_, v)| v.clone())).collect();
+    asked.sort();
+    assert_eq!(asked, ["Invented Moon Temple", "Kamo Riverside Teahouse"]);
+    let stroll = plan.days[0].activities.iter().find(|a| a.name == "Stroll through Kamo Riverside Teahouse");
+    assert!(stroll.expect("found: kept as the model wrote it").location.is_some());
+    assert!(!names(&plan).contains(&"Invented Moon Temple 방문"), "not found: replaced, {:?}", names(&plan));
+}
+
+#[tokio::test]
 async fn without_a_search_the_places_outside_the_data_are_listed_once_as_not_checked() {
     let (reply, _) = plan_naming(&["Invented Moon Temple", "Kamo Riverside Teahouse"]).await;
     let plan = deliver(reply, CheckedPlaces::new(Catalog::bundled(), None, PlaceSettings::default())).await;
