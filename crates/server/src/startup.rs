@@ -79,6 +79,11 @@ impl Application {
         shared: Option<Arc<dyn EventLog>>,
     ) -> anyhow::Result<Application> {
         let page = Arc::new(Page::new(&config.map)?);
+        // The time zone database is found and indexed on first use (a walk of the system's zoneinfo
+        // directory, milliseconds of file system calls): here, not on the runtime's thread in the first
+        // generation's weather step, where a fresh replica's first burst waited behind it.
+        let zones = jiff::tz::db();
+        tracing::debug!(?zones, "time zone database loaded");
         let listener = serve::bind(SocketAddr::new(config.host, config.port))?;
         let tasks = TaskTracker::new();
         let stores_stopped = CancellationToken::new();
