@@ -23,22 +23,47 @@ const KEY_VERSION: &str = "v1";
 /// What makes two requests the same plan: the normalized request and who would write it. A new model or
 /// prompt version is a new key, so a changed prompt never serves an old plan.
 pub fn plan_key(request: &PlanRequest, generator: &GeneratorInfo) -> String {
-    let canonical = serde_json::json!({
-        "location": request.location.as_str().trim().to_lowercase(),
-        "start": request.dates.start().to_string(),
-        "end": request.dates.end().to_string(),
-        "budget": request.budget.as_str(),
-        "travelers": request.travelers,
-        "language": request.language.as_str(),
+    /// The canonical form: the JSON object keys were first made from, its fields in the same order, without
+    /// building a map for it (a key is made for every request).
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Canonical<'a> {
+        location: String,
+        start: String,
+        end: String,
+        budget: &'a str,
+        travelers: u32,
+        language: &'a str,
         // Already lower-cased, deduplicated and sorted by the request parser.
-        "interests": request.interests,
-        "provider": generator.provider,
-        "model": generator.model,
-        "promptVersion": generator.prompt_version,
-    });
-    let digest = Sha256::digest(canonical.to_string().as_bytes());
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("plan:{KEY_VERSION}:{hex}")
+        interests: &'a [String],
+        provider: &'a str,
+        model: &'a str,
+        prompt_version: &'a str,
+    }
+    let canonical = Canonical {
+        location: request.location.as_str().trim().to_lowercase(),
+        start: request.dates.start().to_string(),
+        end: request.dates.end().to_string(),
+        budget: request.budget.as_str(),
+        travelers: request.travelers,
+        language: request.language.as_str(),
+        interests: &request.interests,
+        provider: &generator.provider,
+        model: &generator.model,
+        prompt_version: &generator.prompt_version,
+    };
+    let json = serde_json::to_vec(&canonical).expect("strings and numbers serialize");
+    let digest = Sha256::digest(&json);
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut key = String::with_capacity(8 + 64);
+    key.push_str("plan:");
+    key.push_str(KEY_VERSION);
+    key.push(':');
+    for byte in digest {
+        key.push(char::from(HEX[usize::from(byte >> 4)]));
+        key.push(char::from(HEX[usize::from(byte & 0xf)]));
+    }
+    key
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -134,5 +159,44 @@ mod tests {
         assert_ne!(a, plan_key(&request("Seoul", &["food"]), &info("plan-v1")));
         assert_ne!(a, plan_key(&request("Seoul", &["food", "art"]), &info("plan-v2")));
         assert_ne!(a, plan_key(&request("Busan", &["food", "art"]), &info("plan-v1")));
+    }
+
+    /// The keys as they were first made (a JSON map printed, hashed, hex by `format!`): a cache written
+    /// by an earlier build is read by this one.
+    fn first_key(request: &PlanRequest, generator: &GeneratorInfo) -> String {
+        let canonical = serde_json::json!({
+            "location": request.location.as_str().trim().to_lowercase(),
+            "start": request.dates.start().to_string(),
+            "end": request.dates.end().to_string(),
+            "budget": request.budget.as_str(),
+            "travelers": request.travelers,
+            "language": request.language.as_str(),
+            "interests": request.interests,
+            "provider": generator.provider,
+            "model": generator.model,
+            "promptVersion": generator.prompt_version,
+        });
+        let digest = Sha256::digest(canonical.to_string().as_bytes());
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        format!("plan:{KEY_VERSION}:{hex}")
+    }
+
+    #[test]
+    fn keys_are_the_ones_earlier_builds_made() {
+        let seoul = plan_key(&request("Seoul", &["food", "art"]), &info("plan-v1"));
+        assert_eq!(seoul, "plan:v1:d446e4ede2fb7cbcb04b02abedf5c44a2bbd587cf3e65f9469565e9e1fcf3270");
+        let odd = GeneratorInfo {
+            provider: "openai".into(),
+            model: "qwen \"2.5\" 7b/instruct".into(),
+            prompt_version: "p".into(),
+        };
+        for (place, interests, generator) in [
+            ("Seoul", &["food", "art"][..], info("plan-v1")),
+            ("  교토 ", &["온천", "맛집"][..], info("plan-v2")),
+            ("Saint-Émilion", &[][..], odd),
+        ] {
+            let request = request(place, interests);
+            assert_eq!(plan_key(&request, &generator), first_key(&request, &generator), "{place}");
+        }
     }
 }
