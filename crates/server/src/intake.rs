@@ -16,6 +16,7 @@ use async_trait::async_trait;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use tokio::sync::Notify;
+use tokio::time::Instant;
 use tripstream_engine::Pacing;
 
 /// Requests between their arrival and their first response bytes.
@@ -39,7 +40,7 @@ impl Intake {
     /// A request arrived; it counts until the returned guard is dropped.
     pub fn arrive(self: &Arc<Self>) -> Arrival {
         self.arriving.fetch_add(1, Ordering::SeqCst);
-        Arrival { intake: self.clone() }
+        Arrival { intake: self.clone(), at: Instant::now() }
     }
 
     /// Requests on their way to their first bytes.
@@ -82,6 +83,8 @@ impl Pacing for Intake {
 /// One request on its way to its first bytes.
 pub struct Arrival {
     intake: Arc<Intake>,
+    /// When it reached the server: what its time to first event counts from.
+    pub at: Instant,
 }
 
 impl Drop for Arrival {

@@ -58,7 +58,15 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    pub fn new(runlog: RunLog, endpoint: Endpoint, request: &PlanRequest, request_id: Option<String>) -> Self {
+    /// A recorder for a request that reached the server at `arrived` (now, if not known): its duration
+    /// and time to first event count from then, so time spent waiting to be read and handled shows.
+    pub fn new(
+        runlog: RunLog,
+        endpoint: Endpoint,
+        request: &PlanRequest,
+        request_id: Option<String>,
+        arrived: Option<Instant>,
+    ) -> Self {
         if endpoint != Endpoint::Json {
             metrics::gauge!("tripstream_active_streams").increment(1.0);
         }
@@ -75,7 +83,8 @@ impl Recorder {
             started_at_ms: jiff::Timestamp::now().as_millisecond(),
             ..RunRecord::default()
         };
-        Self { row, endpoint, started: Instant::now(), first_event: None, saw_done: false, runlog }
+        let started = arrived.unwrap_or_else(Instant::now);
+        Self { row, endpoint, started, first_event: None, saw_done: false, runlog }
     }
 
     /// The stream the request was given, and how.

@@ -146,8 +146,9 @@ pub async fn serve(
                 started.store(true, Ordering::Relaxed);
                 // Anonymous callers are known by their address (or the trusted proxy's word for it).
                 request.extensions_mut().insert(ConnectInfo(peer));
-                let arrival = ArrivalSlot::new(intake.arrive());
-                drop(opening.take());
+                // A connection's first request arrived with the connection, if it came during its opening:
+                // its time to first event counts from the accept, so a burst's wait to be read shows.
+                let arrival = ArrivalSlot::new(opening.take().unwrap_or_else(|| intake.arrive()));
                 request.extensions_mut().insert(arrival.clone());
                 let mut router = router.clone();
                 async move {
@@ -171,6 +172,8 @@ pub async fn serve(
             let mut waiting = true;
             loop {
                 tokio::select! {
+                    // The connection first: a request already read takes the opening before its timer ends it.
+                    biased;
                     result = &mut connection => {
                         if let Err(e) = result {
                             tracing::debug!(error = %e, "connection ended with an error");
@@ -205,6 +208,8 @@ pub async fn serve(
 mod tests {
     use axum::routing::get;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use crate::intake::Arriving;
     use tokio::net::TcpStream;
 
     use super::*;
@@ -220,33 +225,45 @@ mod tests {
             http2_max_streams: 8,
             http2_keep_alive: Duration::from_secs(20),
         };
-        let router = Router::new().route("/", get(|| async { "ok" }));
+        // Answers how long ago, by the server's count, the request arrived.
+        let waited = |Arriving(arrival): Arriving| async move {
+            arrival.map(|a| a.at.elapsed().as_millis().to_string()).unwrap_or_default()
+        };
+        let router = Router::new().route("/", get(waited));
         tokio::spawn(serve(listener, router, limits, CancellationToken::new(), intake.clone()));
-        let answer = async |connection: &mut TcpStream| {
-            connection.write_all(b"GET / HTTP/1.1\r\nhost: test\r\n\r\n").await.unwrap();
-            let mut head = [0; 15];
-            connection.read_exact(&mut head).await.unwrap();
-            String::from_utf8_lossy(&head).into_owned()
+        let ask = async |mut connection: TcpStream| {
+            connection.write_all(b"GET / HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n").await.unwrap();
+            let mut answer = String::new();
+            connection.read_to_string(&mut answer).await.unwrap();
+            assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+            answer.rsplit("\r\n").next().unwrap().parse::<u64>().unwrap()
         };
 
-        // Accepted, its request not sent: it counts (the clock stands still while the test spins).
-        let mut silent = TcpStream::connect(addr).await.unwrap();
-        for _ in 0..10_000 {
-            if intake.arriving() > 0 {
-                break;
+        // Spins until the server has accepted a connection (the clock stands still meanwhile).
+        let accepted = async || {
+            for _ in 0..10_000 {
+                if intake.arriving() > 0 {
+                    break;
+                }
+                tokio::task::yield_now().await;
             }
-            tokio::task::yield_now().await;
-        }
+        };
+
+        // Accepted, its request not sent: it counts.
+        let silent = TcpStream::connect(addr).await.unwrap();
+        accepted().await;
         assert_eq!(intake.arriving(), 1, "an accepted connection counts before its request is read");
-        // Left idle, it stops counting after a moment, and is still served when it asks.
+        // Left idle, it stops counting after a moment, and is still served when it asks; its request
+        // arrived when it was sent, not when the connection was opened.
         tokio::time::sleep(OPENING + Duration::from_millis(1)).await;
         assert_eq!(intake.arriving(), 0, "an idle connection holds nobody back for long");
-        assert_eq!(answer(&mut silent).await, "HTTP/1.1 200 OK");
+        assert_eq!(ask(silent).await, 0);
 
-        // One that asks at once counts until it is answered, then not at all (the opening ends with its
-        // first request, not with the timer).
-        let mut prompt = TcpStream::connect(addr).await.unwrap();
-        assert_eq!(answer(&mut prompt).await, "HTTP/1.1 200 OK");
+        // One that asks during its opening: its request counts from the accept, and only until answered.
+        let prompt = TcpStream::connect(addr).await.unwrap();
+        accepted().await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert_eq!(ask(prompt).await, 5, "waited since its accept");
         assert_eq!(intake.arriving(), 0);
     }
 }

@@ -28,6 +28,8 @@ pub struct Setup {
 struct Target {
     base: String,
     pid: Option<u32>,
+    /// The run log of tripstream started here (a SQLite file).
+    runlog: Option<String>,
     rss_at_start: u64,
     _role: Option<Role>,
 }
@@ -44,7 +46,7 @@ impl Setup {
     fn target(&self, name: &str, upstreams: &[&str], env: &[(&str, &str)]) -> Target {
         if let Some(url) = &self.url {
             let rss_at_start = self.pid.map_or(0, |pid| usage(pid).1);
-            return Target { base: url.clone(), pid: self.pid, rss_at_start, _role: None };
+            return Target { base: url.clone(), pid: self.pid, runlog: None, rss_at_start, _role: None };
         }
         let runlog = self.scratch.join(format!("runlog-{name}.db"));
         let runlog = runlog.to_str().expect("a UTF-8 temporary directory");
@@ -54,6 +56,7 @@ impl Setup {
         Target {
             base: format!("http://127.0.0.1:{port}"),
             pid: Some(server.id()),
+            runlog: Some(runlog.to_owned()),
             rss_at_start,
             _role: Some(Role(server)),
         }
@@ -170,8 +173,12 @@ pub fn full(args: &Args, setup: &Setup, rt: &tokio::runtime::Runtime, burst: boo
             server: target.pid,
             open_connections,
         };
+        let since = jiff::Timestamp::now().as_millisecond();
         let report = rt.block_on(load::run(&load, target.rss_at_start));
         report.print(&format!("{name}: {shape}, HTTP/1.1, {title}"), Some(alone));
+        if let Some(runlog) = &target.runlog {
+            rt.block_on(server_first_events(runlog, since, streams));
+        }
     }
     let calls = weather.calls();
     println!(
@@ -181,6 +188,31 @@ pub fn full(args: &Args, setup: &Setup, rt: &tokio::runtime::Runtime, burst: boo
         gemini.arrivals().len(),
         calls.refused.load(Ordering::Relaxed),
         gemini.rejected().len()
+    );
+}
+
+/// The server's own time to first event for the round that started at `since` (ms since the epoch), from
+/// its run log: counted from each connection's accept, so it leaves out the driver's own delays (its
+/// connects, reading the answers) and keeps the server's (the accept queue, parsing, the handler).
+async fn server_first_events(runlog: &str, since: i64, streams: usize) {
+    let db = tripstream_adapters::runlog::Db::connect(&format!("sqlite://{runlog}")).await.expect("the run log opens");
+    // The server writes what it gathered within 100 ms of a stream's end.
+    let mut firsts: Vec<i64> = Vec::new();
+    for _ in 0..20 {
+        let rows = db.rows_since(since).await.expect("the run log reads");
+        firsts = rows.iter().filter_map(|r| r.first_event_ms).collect();
+        if firsts.len() >= streams {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    firsts.sort_unstable();
+    let at = |p: f64| firsts.get(((firsts.len() as f64 * p).ceil() as usize).saturating_sub(1)).copied().unwrap_or(0);
+    println!(
+        "  first event, server's    p50 {} ms  p99 {} ms  (from accept, whole ms, {} streams in its run log)",
+        at(0.5),
+        at(0.99),
+        firsts.len()
     );
 }
 

@@ -67,7 +67,7 @@ pub async fn generate(
     caller: Caller,
     ValidPlanRequest(request): ValidPlanRequest,
 ) -> Result<Response, ApiError> {
-    let mut recorder = recorder(&state, Endpoint::Json, &request, &headers);
+    let mut recorder = recorder(&state, Endpoint::Json, &request, &headers, arrival.as_ref());
     let language = request.language;
     let call = PlanCall {
         request: request.clone(),
@@ -189,7 +189,7 @@ async fn open_stream(
     request: PlanRequest,
     last_event_id_query: Option<String>,
 ) -> Result<Response, ApiError> {
-    let recorder = recorder(&state, Endpoint::Stream, &request, &headers);
+    let recorder = recorder(&state, Endpoint::Stream, &request, &headers, arrival.as_ref());
     let last_event_id = sse::last_event_id(&headers, last_event_id_query.as_deref());
     let call = PlanCall { request, wants: Wants::Stream, idempotency_key: idempotency_key(&headers), last_event_id };
     let attached = state.generations.start(call, &caller).await?;
@@ -243,7 +243,7 @@ pub async fn regenerate_day(
     };
     let attached = state.generations.regenerate(call, &caller).await?;
     let recorder = match &attached {
-        Attached::Stream(a) => recorder(&state, Endpoint::Stream, &a.request, &headers),
+        Attached::Stream(a) => recorder(&state, Endpoint::Stream, &a.request, &headers, arrival.as_ref()),
         _ => return Ok(StatusCode::NO_CONTENT.into_response()),
     };
     Ok(stream_response(&state, attached, recorder, Endpoint::Stream, arrival))
@@ -280,7 +280,7 @@ pub async fn resume(
     let token = sse::resume_token(&headers, query.token.as_deref());
     let attached = state.generations.resume(&stream_id, after, Credentials { caller: &caller, token }).await?;
     let recorder = match &attached {
-        Attached::Stream(a) => recorder(&state, Endpoint::Resume, &a.request, &headers),
+        Attached::Stream(a) => recorder(&state, Endpoint::Resume, &a.request, &headers, arrival.as_ref()),
         _ => return Ok(StatusCode::NO_CONTENT.into_response()),
     };
     Ok(stream_response(&state, attached, recorder, Endpoint::Resume, arrival))
@@ -345,9 +345,17 @@ fn idempotency_key(headers: &HeaderMap) -> Option<String> {
     headers.get("idempotency-key").and_then(|v| v.to_str().ok()).filter(|k| !k.trim().is_empty()).map(str::to_owned)
 }
 
-fn recorder(state: &AppState, endpoint: Endpoint, request: &PlanRequest, headers: &HeaderMap) -> Recorder {
+/// The request's recorder, counting from when it reached the server (its `arrival`).
+fn recorder(
+    state: &AppState,
+    endpoint: Endpoint,
+    request: &PlanRequest,
+    headers: &HeaderMap,
+    arrival: Option<&Arrival>,
+) -> Recorder {
     let request_id = headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let mut recorder = Recorder::new(state.runlog.clone(), endpoint, request, request_id);
+    let arrived = arrival.map(|a| a.at.into_std());
+    let mut recorder = Recorder::new(state.runlog.clone(), endpoint, request, request_id, arrived);
     let info = state.generations.generator_info();
     recorder.generator(&info.provider, &info.model);
     recorder
