@@ -31,7 +31,7 @@ const BACKLOG: u32 = 4096;
 /// request is read: a client sends it right after connecting, and in a burst the connections accepted
 /// first would otherwise let running generations' heavy work in before the requests behind them are
 /// read. Short, so that a connection opened and left idle (a browser's preconnect, a slow client) holds
-/// nobody back for long.
+/// nobody back for long. A first request read within it is counted, in the run log too, from the accept.
 const OPENING: Duration = Duration::from_millis(20);
 
 #[derive(Debug, Clone, Copy)]
