@@ -5,7 +5,9 @@
 //! these is learned from its first refusal, the call is sent again without it, and every call after goes
 //! without it: a schema (then `json_object`; the prompt describes the shape either way), `max_tokens`
 //! (then `max_completion_tokens`, which OpenAI's reasoning models require and local servers do not all
-//! read), and `temperature` (then the model's default, the only value reasoning models accept).
+//! read), `temperature` (then the model's default, the only value reasoning models accept) and
+//! `stream_options` (then no usage report, which some servers do not know). Which one is refused is read
+//! from the error's `param` field where the server gives it, else from its message.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -74,22 +76,30 @@ struct Refused {
     schema: AtomicBool,
     max_tokens: AtomicBool,
     temperature: AtomicBool,
+    stream_options: AtomicBool,
 }
 
 impl Refused {
-    /// Learns from a refusal's `detail` which parameter to drop; false when that one was dropped already
-    /// (the refusal is then final).
+    /// Learns from a refusal's `detail` which parameter to drop; false when that one was dropped already,
+    /// or when the refused parameter is not one that can be dropped (the refusal is then final).
     fn learn(&self, detail: &str) -> bool {
-        // `max_completion_tokens` does not contain `max_tokens`, so the hint in OpenAI's message ("Use
-        // 'max_completion_tokens' instead") does not count as naming it.
-        let (flag, instead) = if detail.contains("max_tokens") {
-            (&self.max_tokens, "max_completion_tokens")
-        } else if detail.contains("temperature") {
-            (&self.temperature, "the model's default temperature")
-        } else {
+        // The error's `param`, as `rejection` appends it.
+        let param = detail.rsplit_once(PARAM_MARK).and_then(|(_, rest)| rest.split_once(']')).map(|(p, _)| p);
+        let (flag, instead) = match param {
+            Some("max_tokens") => (&self.max_tokens, "max_completion_tokens"),
+            Some("temperature") => (&self.temperature, "the model's default temperature"),
+            Some("stream_options") => (&self.stream_options, "no usage report"),
+            Some("response_format") => (&self.schema, "json_object"),
+            // The prompt, the model: nothing to send without.
+            Some(_) => return false,
+            // `max_completion_tokens` does not contain `max_tokens`, so the hint in OpenAI's message ("Use
+            // 'max_completion_tokens' instead") does not count as naming it.
+            None if detail.contains("max_tokens") => (&self.max_tokens, "max_completion_tokens"),
+            None if detail.contains("temperature") => (&self.temperature, "the model's default temperature"),
+            None if detail.contains("stream_options") => (&self.stream_options, "no usage report"),
             // What servers say about a schema they cannot take varies the most: any other refusal is
             // taken for that one.
-            (&self.schema, "json_object")
+            None => (&self.schema, "json_object"),
         };
         let learned = !flag.swap(true, Ordering::Relaxed);
         if learned {
@@ -117,8 +127,10 @@ impl OpenAi {
                 {"role": "user", "content": prompt.user},
             ],
             "stream": true,
-            "stream_options": {"include_usage": true},
         });
+        if !refused(&self.refused.stream_options) {
+            body["stream_options"] = json!({"include_usage": true});
+        }
         body["response_format"] = if refused(&self.refused.schema) {
             json!({"type": "json_object"})
         } else {
@@ -250,10 +262,16 @@ struct ChunkUsage {
     completion_tokens: u64,
 }
 
+/// How `rejection` names the error's `param` in its message, for [`Refused::learn`].
+const PARAM_MARK: &str = "[param=";
+
 #[derive(Deserialize, Default)]
 struct ApiError {
     #[serde(default)]
     message: String,
+    /// The request field the error is about, when the server says (OpenAI does; `null` otherwise).
+    #[serde(default)]
+    param: Option<String>,
     #[serde(default, rename = "type")]
     kind: Option<String>,
     #[serde(default)]
@@ -283,7 +301,10 @@ fn rejection(status: StatusCode, headers: &reqwest::header::HeaderMap, body: &st
     };
     // Out of quota is not going to pass by waiting.
     let retry_after = (code_text != "insufficient_quota").then(|| transport::retry_after_header(headers)).flatten();
-    let message = if code_text.is_empty() { error.message } else { format!("{code_text}: {}", error.message) };
+    let mut message = if code_text.is_empty() { error.message } else { format!("{code_text}: {}", error.message) };
+    if let Some(param) = error.param {
+        message.push_str(&format!(" {PARAM_MARK}{param}]"));
+    }
     Rejection { code, message, retry_after }
 }
 

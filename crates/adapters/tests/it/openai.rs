@@ -144,6 +144,32 @@ async fn a_reasoning_model_gets_max_completion_tokens_and_its_default_temperatur
 }
 
 #[tokio::test]
+async fn the_refused_parameter_is_read_from_param_and_only_that_one_is_dropped() {
+    // A server that does not know `stream_options`, in words that also name other parameters.
+    let server = MockServer::start().await;
+    let message = "Unrecognized request argument supplied: stream_options (with max_tokens and temperature)";
+    when_sent(&server, "\"stream_options\"", refused(message, "stream_options", "unknown_parameter"), 1).await;
+    when_sent(&server, "\"messages\"", valid_reply(1).await, 1).await;
+    assert!(run(&engine(openai(&server.uri(), None)), 1).await.1.is_ok());
+    let last: Value = server.received_requests().await.unwrap().last().unwrap().body_json().unwrap();
+    assert!(last.get("stream_options").is_none(), "{last}");
+    assert_eq!((last["max_tokens"].as_u64(), last["temperature"].as_f64().is_some()), (Some(2 * 1024), true));
+    assert_eq!(last["response_format"]["type"], "json_schema");
+}
+
+#[tokio::test]
+async fn a_refusal_of_what_cannot_be_left_out_fails_at_once() {
+    // The prompt itself: nothing to send without, so no second call.
+    let server = MockServer::start().await;
+    let message = "This model's maximum context length is 8192 tokens. However, your messages resulted in 9120 \
+                   tokens. Please reduce the length of the messages.";
+    when_sent(&server, "\"messages\"", refused(message, "messages", "context_length_exceeded"), 1).await;
+    let (events, result) = run(&engine(openai(&server.uri(), None)), 1).await;
+    assert!(result.is_err());
+    assert_eq!(error_code(&events), Some(ErrorCode::LlmUnavailable));
+}
+
+#[tokio::test]
 async fn a_parameter_refused_again_fails_as_unavailable_without_looping() {
     let server = MockServer::start().await;
     when_sent(&server, "\"messages\"", refused(NO_MAX_TOKENS, "max_tokens", "unsupported_parameter"), 2).await;
