@@ -83,23 +83,21 @@ impl Refused {
     /// Learns from a refusal's `detail` which parameter to drop; false when that one was dropped already,
     /// or when the refused parameter is not one that can be dropped (the refusal is then final).
     fn learn(&self, detail: &str) -> bool {
-        // The error's `param`, as `rejection` appends it.
+        // The error's `param`, as `rejection` appends it; else a parameter its message names.
+        // (`max_completion_tokens` does not contain `max_tokens`, so the hint in OpenAI's message, "Use
+        // 'max_completion_tokens' instead", does not count as naming it.)
         let param = detail.rsplit_once(PARAM_MARK).and_then(|(_, rest)| rest.split_once(']')).map(|(p, _)| p);
-        let (flag, instead) = match param {
-            Some("max_tokens") => (&self.max_tokens, "max_completion_tokens"),
-            Some("temperature") => (&self.temperature, "the model's default temperature"),
-            Some("stream_options") => (&self.stream_options, "no usage report"),
-            Some("response_format") => (&self.schema, "json_object"),
+        let named =
+            param.or_else(|| ["max_tokens", "temperature", "stream_options"].into_iter().find(|p| detail.contains(p)));
+        // What servers say about a schema they cannot take varies the most: a refusal that names nothing
+        // is taken for that one.
+        let (flag, instead) = match named.unwrap_or("response_format") {
+            "max_tokens" => (&self.max_tokens, "max_completion_tokens"),
+            "temperature" => (&self.temperature, "the model's default temperature"),
+            "stream_options" => (&self.stream_options, "no usage report"),
+            "response_format" => (&self.schema, "json_object"),
             // The prompt, the model: nothing to send without.
-            Some(_) => return false,
-            // `max_completion_tokens` does not contain `max_tokens`, so the hint in OpenAI's message ("Use
-            // 'max_completion_tokens' instead") does not count as naming it.
-            None if detail.contains("max_tokens") => (&self.max_tokens, "max_completion_tokens"),
-            None if detail.contains("temperature") => (&self.temperature, "the model's default temperature"),
-            None if detail.contains("stream_options") => (&self.stream_options, "no usage report"),
-            // What servers say about a schema they cannot take varies the most: any other refusal is
-            // taken for that one.
-            None => (&self.schema, "json_object"),
+            _ => return false,
         };
         let learned = !flag.swap(true, Ordering::Relaxed);
         if learned {

@@ -301,13 +301,13 @@ fn query(name: &str) -> String {
             venue = rest.trim();
         }
     }
-    loop {
-        let lower = venue.to_lowercase();
-        let strip = BEFORE.iter().filter(|w| lower.starts_with(&format!("{w} "))).map(|w| w.len() + 1).max();
-        match strip.and_then(|n| venue.get(n..)).map(str::trim) {
-            Some(rest) if !rest.is_empty() => venue = rest,
-            _ => break,
-        }
+    // The longest leading phrase that is followed by a space, again until none is left.
+    let after_phrase = |venue: &str, phrase: &str| {
+        let rest = venue.get(phrase.len()..)?.strip_prefix(' ')?.trim();
+        (venue[..phrase.len()].eq_ignore_ascii_case(phrase) && !rest.is_empty()).then_some(rest.len())
+    };
+    while let Some(shortest) = BEFORE.iter().filter_map(|phrase| after_phrase(venue, phrase)).min() {
+        venue = &venue[venue.len() - shortest..];
     }
     for ending in AFTER {
         if let Some(rest) = venue.strip_suffix(ending).map(str::trim_end)

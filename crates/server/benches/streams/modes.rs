@@ -197,21 +197,21 @@ pub fn full(args: &Args, setup: &Setup, rt: &tokio::runtime::Runtime, burst: boo
 async fn server_first_events(runlog: &str, since: i64, streams: usize) {
     let db = tripstream_adapters::runlog::Db::connect(&format!("sqlite://{runlog}")).await.expect("the run log opens");
     // The server writes what it gathered within 100 ms of a stream's end.
-    let mut firsts: Vec<i64> = Vec::new();
+    let mut firsts: Vec<Duration> = Vec::new();
     for _ in 0..20 {
         let rows = db.rows_since(since).await.expect("the run log reads");
-        firsts = rows.iter().filter_map(|r| r.first_event_ms).collect();
+        firsts =
+            rows.iter().filter_map(|r| r.first_event_ms).map(|ms| Duration::from_millis(ms.max(0) as u64)).collect();
         if firsts.len() >= streams {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     firsts.sort_unstable();
-    let at = |p: f64| firsts.get(((firsts.len() as f64 * p).ceil() as usize).saturating_sub(1)).copied().unwrap_or(0);
     println!(
-        "  first event, server's    p50 {} ms  p99 {} ms  (from accept, whole ms, {} streams in its run log)",
-        at(0.5),
-        at(0.99),
+        "  first event, server's    p50 {:?}  p99 {:?}  (from accept, whole ms, {} streams in its run log)",
+        Report::percentile(&firsts, 0.5),
+        Report::percentile(&firsts, 0.99),
         firsts.len()
     );
 }
