@@ -44,6 +44,8 @@ pub struct Report {
     pub cpu: Option<Duration>,
     /// Its resident memory at the peak over its size at the start, per stream.
     pub rss_per_stream_kib: Option<f64>,
+    /// The server's allocations over the round, when it was started by the driver.
+    pub allocations: Option<crate::Allocations>,
     pub wall: Duration,
 }
 
@@ -81,6 +83,14 @@ impl Report {
                 println!("  server memory / stream  {rss:.1} KiB (resident, peak over the start)");
             }
             _ => println!("  server CPU and memory   not measured (give --pid)"),
+        }
+        if let Some(a) = self.allocations {
+            let n = self.streams.max(1) as f64;
+            println!(
+                "  server allocations      {:.0} per stream, {:.1} KiB asked for (any machine alike)",
+                a.count as f64 / n,
+                a.bytes as f64 / n / 1024.0
+            );
         }
     }
 }
@@ -153,6 +163,7 @@ pub async fn run(load: &Load, rss_at_start: u64) -> Report {
         durations: Vec::new(),
         cpu: None,
         rss_per_stream_kib: None,
+        allocations: None,
         wall: Duration::ZERO,
     };
     for worker in workers {

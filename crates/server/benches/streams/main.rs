@@ -44,18 +44,84 @@ mod load;
 mod modes;
 mod roles;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::alloc::{GlobalAlloc, Layout};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::str::FromStr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use load::{Load, Wire, usage};
 use roles::{CHUNKS, Upstreams};
 
-/// The allocator the `tripstream` binary uses, so the figures are the binary's.
+/// The allocator the `tripstream` binary uses, so the figures are the binary's; in the server's role it
+/// also counts.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: Counted = Counted;
+
+/// mimalloc, counting the server's allocations (and reallocations, which may move): unlike CPU time, a
+/// figure that does not change with the machine's speed or load, so builds measured on different machines
+/// compare. Counts only once `COUNTING` is on (the server's role), so the other roles pay a load.
+struct Counted;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+static ALLOCATED: AtomicU64 = AtomicU64::new(0);
+
+fn count(bytes: usize) {
+    if COUNTING.load(Ordering::Relaxed) {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        ALLOCATED.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+}
+
+// SAFETY: every call is passed on to mimalloc unchanged; counting touches no memory it hands out.
+unsafe impl GlobalAlloc for Counted {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count(layout.size());
+        // SAFETY: the caller's contract is mimalloc's.
+        unsafe { mimalloc::MiMalloc.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        count(layout.size());
+        // SAFETY: as above.
+        unsafe { mimalloc::MiMalloc.alloc_zeroed(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: as above.
+        unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count(new_size);
+        // SAFETY: as above.
+        unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) }
+    }
+}
+
+/// Allocations (and bytes asked for) in the server since it started.
+#[derive(Debug, Clone, Copy)]
+pub struct Allocations {
+    pub count: u64,
+    pub bytes: u64,
+}
+
+/// The server's role answers each line on its standard input with its allocations so far.
+fn answer_allocation_counts() {
+    COUNTING.store(true, Ordering::Relaxed);
+    std::thread::spawn(|| {
+        for line in std::io::stdin().lines() {
+            if line.is_err() {
+                break;
+            }
+            let (count, bytes) = (ALLOCATIONS.load(Ordering::Relaxed), ALLOCATED.load(Ordering::Relaxed));
+            println!("ALLOCATIONS {count} {bytes}");
+        }
+    });
+}
 
 /// The command line: `--name value` pairs and `--flag`s.
 pub struct Args(Vec<String>);
@@ -96,6 +162,7 @@ fn main() {
                 (None, Some(gemini)) => Upstreams::Gemini(gemini, args.get("--weather")),
                 _ => panic!("--openai or --gemini"),
             };
+            answer_allocation_counts();
             return roles::server(upstreams, &runlog());
         }
         _ => {}
@@ -129,8 +196,7 @@ fn main() {
 fn paced(args: &Args, pace: Duration, setup: &modes::Setup, rt: &tokio::runtime::Runtime) {
     let streams: usize = args.get("--streams").unwrap_or(10_000);
     let ramp = Duration::from_millis(args.get("--ramp-ms").unwrap_or(1000));
-    let (mock, mock_port) = spawn("mock", &["--pace-ms", &pace.as_millis().to_string()], &[]);
-    let _mock = Role(mock);
+    let (_mock, mock_port) = spawn("mock", &["--pace-ms", &pace.as_millis().to_string()], &[]);
     // The upstream's own time, measured: a reply read straight from the mock (timers overshoot a little).
     let upstream_alone = rt.block_on(async {
         let client = reqwest::Client::new();
@@ -155,9 +221,8 @@ fn paced(args: &Args, pace: Duration, setup: &modes::Setup, rt: &tokio::runtime:
         let runlog = setup.scratch.join(format!("runlog-{n}.db"));
         let runlog = runlog.to_str().expect("a UTF-8 temporary directory");
         let args = [&["--openai", &upstream, "--runlog", runlog], server_cpus].concat();
-        let (server, port) = spawn("server", &args, &[]);
-        let server = Role(server);
-        let (_, rss_at_start) = usage(server.0.id());
+        let (mut server, port) = spawn("server", &args, &[]);
+        let (_, rss_at_start) = usage(server.id());
         let load = Load {
             base: format!("http://127.0.0.1:{port}"),
             streams: n,
@@ -170,11 +235,11 @@ fn paced(args: &Args, pace: Duration, setup: &modes::Setup, rt: &tokio::runtime:
                     r#"{{"location": "Kyoto", "startDate": "2025-11-10", "endDate": "2025-11-10", "budget": "medium", "interests": ["b{i}"]}}"#
                 )
             }),
-            server: Some(server.0.id()),
+            server: Some(server.id()),
             open_connections: false,
         };
         for round in ["fresh server", "second round, same server"] {
-            let report = rt.block_on(load::run(&load, rss_at_start));
+            let report = server.measure(rt, &load, rss_at_start);
             report.print(&format!("{n} concurrent streams, {round}"), Some(upstream_alone));
         }
     }
@@ -196,27 +261,59 @@ fn pin(cpus: &str) {
 }
 
 /// Spawns this binary in another role, with `env` added to its environment, and reads the port it prints.
-fn spawn(role: &str, extra: &[&str], env: &[(&str, &str)]) -> (Child, u16) {
+fn spawn(role: &str, extra: &[&str], env: &[(&str, &str)]) -> (Role, u16) {
     let mut child = Command::new(std::env::current_exe().expect("the bench binary"))
         .args(["--role", role])
         .args(extra)
         .envs(env.iter().copied())
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .expect("the role starts");
+    let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
     let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("piped")).read_line(&mut line).expect("a port line");
+    stdout.read_line(&mut line).expect("a port line");
     let port = line.trim().strip_prefix("PORT ").and_then(|p| p.parse().ok()).expect("PORT <n>");
-    (child, port)
+    (Role { stdin: child.stdin.take().expect("piped"), stdout, child }, port)
 }
 
 /// A child process killed when the driver ends, however it ends.
-struct Role(Child);
+pub struct Role {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Role {
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The server's allocations so far.
+    fn allocations(&mut self) -> Option<Allocations> {
+        writeln!(self.stdin).ok()?;
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).ok()?;
+        let mut numbers = line.trim().strip_prefix("ALLOCATIONS ")?.split(' ').map(|n| n.parse().ok());
+        Some(Allocations { count: numbers.next()??, bytes: numbers.next()?? })
+    }
+
+    /// One round of `load` against this server, with the allocations it made.
+    pub fn measure(&mut self, rt: &tokio::runtime::Runtime, load: &Load, rss_at_start: u64) -> load::Report {
+        let before = self.allocations();
+        let mut report = rt.block_on(load::run(load, rss_at_start));
+        report.allocations = before.zip(self.allocations()).map(|(before, after)| Allocations {
+            count: after.count - before.count,
+            bytes: after.bytes - before.bytes,
+        });
+        report
+    }
+}
 
 impl Drop for Role {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

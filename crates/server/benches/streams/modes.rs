@@ -12,6 +12,16 @@ use crate::load::{self, Load, Report, Wire};
 use crate::roles::CHUNKS;
 use crate::{Args, Role, spawn, usage};
 
+impl Target {
+    /// One round of `load`, with the server's allocations when it was started here.
+    fn measure(&mut self, rt: &tokio::runtime::Runtime, load: &Load) -> Report {
+        match &mut self.role {
+            Some(role) => role.measure(rt, load, self.rss_at_start),
+            None => rt.block_on(load::run(load, self.rss_at_start)),
+        }
+    }
+}
+
 /// Where the server under test runs and how the driver measures it.
 pub struct Setup {
     /// The server is pinned to CPU 0, the mocks and the driver to the rest.
@@ -31,7 +41,7 @@ struct Target {
     /// The run log of tripstream started here (a SQLite file).
     runlog: Option<String>,
     rss_at_start: u64,
-    _role: Option<Role>,
+    role: Option<Role>,
 }
 
 impl Setup {
@@ -46,7 +56,7 @@ impl Setup {
     fn target(&self, name: &str, upstreams: &[&str], env: &[(&str, &str)]) -> Target {
         if let Some(url) = &self.url {
             let rss_at_start = self.pid.map_or(0, |pid| usage(pid).1);
-            return Target { base: url.clone(), pid: self.pid, runlog: None, rss_at_start, _role: None };
+            return Target { base: url.clone(), pid: self.pid, runlog: None, rss_at_start, role: None };
         }
         let runlog = self.scratch.join(format!("runlog-{name}.db"));
         let runlog = runlog.to_str().expect("a UTF-8 temporary directory");
@@ -58,7 +68,7 @@ impl Setup {
             pid: Some(server.id()),
             runlog: Some(runlog.to_owned()),
             rss_at_start,
-            _role: Some(Role(server)),
+            role: Some(server),
         }
     }
 }
@@ -149,7 +159,7 @@ pub fn full(args: &Args, setup: &Setup, rt: &tokio::runtime::Runtime, burst: boo
         Some("bundled") => false,
         Some(other) => panic!("--places {other}: unique or bundled"),
     };
-    let target = setup.target(name, &["--gemini", &gemini.base_url(), "--weather", &weather.base_url()], &[]);
+    let mut target = setup.target(name, &["--gemini", &gemini.base_url(), "--weather", &weather.base_url()], &[]);
     let places = if unique { "each to a new place" } else { "all to Kyoto" };
     let open_connections = match args.get::<String>("--connections").as_deref() {
         None | Some("new") => false,
@@ -174,7 +184,7 @@ pub fn full(args: &Args, setup: &Setup, rt: &tokio::runtime::Runtime, burst: boo
             open_connections,
         };
         let since = jiff::Timestamp::now().as_millisecond();
-        let report = rt.block_on(load::run(&load, target.rss_at_start));
+        let report = target.measure(rt, &load);
         report.print(&format!("{name}: {shape}, HTTP/1.1, {title}"), Some(alone));
         if let Some(runlog) = &target.runlog {
             rt.block_on(server_first_events(runlog, since, streams));
@@ -242,7 +252,7 @@ pub fn http2(args: &Args, setup: &Setup, rt: &tokio::runtime::Runtime) {
          {alone:?} per reply, read directly"
     );
     let ca_file = ca_file.to_str().expect("a UTF-8 temporary directory");
-    let target = setup.target("http2", &["--gemini", &gemini.base_url()], &[("SSL_CERT_FILE", ca_file)]);
+    let mut target = setup.target("http2", &["--gemini", &gemini.base_url()], &[("SSL_CERT_FILE", ca_file)]);
     for title in setup.rounds() {
         let opened = gemini.connections().handshakes.load(Ordering::Relaxed);
         gemini.take_peak();
@@ -260,7 +270,7 @@ pub fn http2(args: &Args, setup: &Setup, rt: &tokio::runtime::Runtime) {
             server: target.pid,
             open_connections: false,
         };
-        let report = rt.block_on(load::run(&load, target.rss_at_start));
+        let report = target.measure(rt, &load);
         report.print(&format!("http2: {streams} streams opened at once, {title}"), None);
         let opened = gemini.connections().handshakes.load(Ordering::Relaxed) - opened;
         println!("  streams completed       {} / {streams}", streams - report.errors);
