@@ -2,14 +2,16 @@
 //! `x-goog-api-key`, JSON output constrained by `responseSchema`. Each SSE frame is a
 //! `GenerateContentResponse`; an `{"error": …}` body or frame is a `google.rpc.Status`.
 
+use std::borrow::Cow;
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use reqwest::StatusCode;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use serde_json::value::RawValue;
 use tripstream_domain::event::ErrorCode;
 use tripstream_domain::plan::Usage;
 use tripstream_engine::GenerateError;
@@ -76,7 +78,10 @@ const AUTOMATIC_THINKING: u32 = 8_192;
 /// The most thinking room any call asks for (Gemini 2.5 Pro's largest budget).
 const MAX_THINKING: u32 = 32_768;
 
-static SCHEMA: LazyLock<Value> = LazyLock::new(super::schema::gemini_schema);
+/// The response schema, written once: each request's body copies its text instead of cloning and
+/// writing a tree of a few hundred values.
+static SCHEMA: LazyLock<Box<RawValue>> =
+    LazyLock::new(|| serde_json::value::to_raw_value(&super::schema::gemini_schema()).expect("a schema is JSON"));
 
 impl Gemini {
     pub fn new(config: GeminiConfig) -> Self {
@@ -101,23 +106,64 @@ impl Gemini {
         .min(MAX_THINKING)
     }
 
-    fn body(&self, prompt: &Rendered, max_output_tokens: u32) -> Value {
+    /// The request's JSON, written straight from the prompt's text.
+    fn body(&self, prompt: &Rendered, max_output_tokens: u32) -> bytes::Bytes {
         let answer = max_output_tokens.clamp(1, self.config.max_output_tokens.max(1));
-        let mut body = json!({
-            "systemInstruction": {"parts": [{"text": prompt.system}]},
-            "contents": [{"role": "user", "parts": [{"text": prompt.user}]}],
-            "generationConfig": {
-                "responseMimeType": "application/json",
-                "responseSchema": *SCHEMA,
-                "temperature": self.config.temperature,
-                "maxOutputTokens": answer.saturating_add(self.thinking_room()),
+        let body = Body {
+            system_instruction: Instruction { parts: [Text { text: &prompt.system }] },
+            contents: [Contents { role: "user", parts: [Text { text: &prompt.user }] }],
+            generation_config: GenerationConfig {
+                response_mime_type: "application/json",
+                response_schema: &SCHEMA,
+                temperature: self.config.temperature,
+                max_output_tokens: answer.saturating_add(self.thinking_room()),
+                thinking_config: self.config.thinking_budget.map(|thinking_budget| ThinkingConfig { thinking_budget }),
             },
-        });
-        if let Some(budget) = self.config.thinking_budget {
-            body["generationConfig"]["thinkingConfig"] = json!({"thinkingBudget": budget});
-        }
-        body
+        };
+        transport::json_body(&body, prompt.system.len() + prompt.user.len() + SCHEMA.get().len())
     }
+}
+
+/// `generateContent`'s request, as much of it as a plan needs.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Body<'a> {
+    system_instruction: Instruction<'a>,
+    contents: [Contents<'a>; 1],
+    generation_config: GenerationConfig<'a>,
+}
+
+#[derive(Serialize)]
+struct Instruction<'a> {
+    parts: [Text<'a>; 1],
+}
+
+#[derive(Serialize)]
+struct Contents<'a> {
+    role: &'static str,
+    parts: [Text<'a>; 1],
+}
+
+#[derive(Serialize)]
+struct Text<'a> {
+    text: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GenerationConfig<'a> {
+    response_mime_type: &'static str,
+    response_schema: &'a RawValue,
+    temperature: f32,
+    max_output_tokens: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thinking_config: Option<ThinkingConfig>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ThinkingConfig {
+    thinking_budget: i32,
 }
 
 #[async_trait]
@@ -136,7 +182,7 @@ impl ChatModel for Gemini {
         max_output_tokens: u32,
         on_text: &mut (dyn for<'t> FnMut(&'t str) + Send),
     ) -> Result<Completion, GenerateError> {
-        let body = transport::json_body(&self.body(&prompt, max_output_tokens));
+        let body = self.body(&prompt, max_output_tokens);
         drop(prompt);
         let call = async move {
             // Held until the reply has been read: the stream is in flight on its connection until then.
@@ -187,10 +233,10 @@ impl ChatModel for Gemini {
                         }
                     }
                     if let Some(reason) = candidate.finish_reason {
-                        finish = Some(match reason.as_str() {
+                        finish = Some(match &*reason {
                             "STOP" => Finish::Stop,
                             "MAX_TOKENS" => Finish::MaxTokens,
-                            _ => Finish::Blocked(reason),
+                            _ => Finish::Blocked(reason.into_owned()),
                         });
                     }
                 }
@@ -203,11 +249,12 @@ impl ChatModel for Gemini {
     }
 }
 
+/// One frame of the reply, its text borrowed from the frame where it has no escapes.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Frame {
-    #[serde(default)]
-    candidates: Vec<Candidate>,
+struct Frame<'a> {
+    #[serde(default, borrow)]
+    candidates: Vec<Candidate<'a>>,
     usage_metadata: Option<UsageMetadata>,
     prompt_feedback: Option<PromptFeedback>,
     error: Option<Status>,
@@ -215,20 +262,23 @@ struct Frame {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Candidate {
-    content: Option<Content>,
-    finish_reason: Option<String>,
+struct Candidate<'a> {
+    #[serde(borrow)]
+    content: Option<Content<'a>>,
+    #[serde(borrow)]
+    finish_reason: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
-struct Content {
-    #[serde(default)]
-    parts: Vec<Part>,
+struct Content<'a> {
+    #[serde(default, borrow)]
+    parts: Vec<Part<'a>>,
 }
 
 #[derive(Deserialize)]
-struct Part {
-    text: Option<String>,
+struct Part<'a> {
+    #[serde(borrow)]
+    text: Option<Cow<'a, str>>,
     #[serde(default)]
     thought: bool,
 }

@@ -13,8 +13,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use reqwest::StatusCode;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use serde_json::value::RawValue;
 use tripstream_domain::event::ErrorCode;
 use tripstream_domain::plan::Usage;
 use tripstream_engine::GenerateError;
@@ -66,7 +67,8 @@ pub struct OpenAi {
     config: OpenAiConfig,
     clients: Pool,
     url: String,
-    schema: Value,
+    /// The plan's JSON Schema, written once.
+    schema: Box<RawValue>,
     refused: Refused,
 }
 
@@ -113,38 +115,40 @@ impl OpenAi {
         let base = base.strip_suffix("/v1").unwrap_or(base);
         let url = format!("{base}/v1/chat/completions");
         let clients = Pool::new("openai", &config.base_url, config.timeouts.connect, config.pool);
-        Self { config, clients, url, schema: super::schema::json_schema(), refused: Refused::default() }
+        let schema = serde_json::value::to_raw_value(&super::schema::json_schema()).expect("a schema is JSON");
+        Self { config, clients, url, schema, refused: Refused::default() }
     }
 
-    fn body(&self, prompt: &Rendered, max_tokens: u32) -> Value {
+    /// The request's JSON, without the parameters the server has refused.
+    fn body(&self, prompt: &Rendered, max_tokens: u32) -> bytes::Bytes {
         let refused = |flag: &AtomicBool| flag.load(Ordering::Relaxed);
-        let mut body = json!({
-            "model": self.config.model,
-            "messages": [
-                {"role": "system", "content": prompt.system},
-                {"role": "user", "content": prompt.user},
-            ],
-            "stream": true,
-        });
-        if !refused(&self.refused.stream_options) {
-            body["stream_options"] = json!({"include_usage": true});
-        }
-        body["response_format"] = if refused(&self.refused.schema) {
-            json!({"type": "json_object"})
-        } else {
-            json!({"type": "json_schema", "json_schema": {"name": "travel_plan", "strict": true, "schema": self.schema}})
-        };
-        if !refused(&self.refused.temperature) {
-            body["temperature"] = json!(self.config.temperature);
-        }
+        let max_tokens = max_tokens.clamp(1, self.config.max_output_tokens.max(1));
         // `max_tokens` is read by every server; OpenAI's reasoning models take only `max_completion_tokens`.
-        let tokens = if refused(&self.refused.max_tokens) { "max_completion_tokens" } else { "max_tokens" };
-        body[tokens] = json!(max_tokens.clamp(1, self.config.max_output_tokens.max(1)));
-        body
+        let (max_tokens, max_completion_tokens) =
+            if refused(&self.refused.max_tokens) { (None, Some(max_tokens)) } else { (Some(max_tokens), None) };
+        let body = Body {
+            model: &self.config.model,
+            messages: [
+                Message { role: "system", content: &prompt.system },
+                Message { role: "user", content: &prompt.user },
+            ],
+            stream: true,
+            stream_options: (!refused(&self.refused.stream_options)).then_some(StreamOptions { include_usage: true }),
+            response_format: if refused(&self.refused.schema) {
+                ResponseFormat::JsonObject
+            } else {
+                ResponseFormat::JsonSchema {
+                    json_schema: NamedSchema { name: "travel_plan", strict: true, schema: &self.schema },
+                }
+            },
+            temperature: (!refused(&self.refused.temperature)).then_some(self.config.temperature),
+            max_tokens,
+            max_completion_tokens,
+        };
+        transport::json_body(&body, prompt.system.len() + prompt.user.len() + self.schema.get().len())
     }
 
-    async fn send(&self, lease: &Lease, body: &Value) -> Result<reqwest::Response, GenerateError> {
-        let body = transport::json_body(body);
+    async fn send(&self, lease: &Lease, body: bytes::Bytes) -> Result<reqwest::Response, GenerateError> {
         transport::send(
             "openai",
             &self.config.retry,
@@ -164,6 +168,48 @@ impl OpenAi {
         )
         .await
     }
+}
+
+/// `chat/completions`' request, as much of it as a plan needs.
+#[derive(Serialize)]
+struct Body<'a> {
+    model: &'a str,
+    messages: [Message<'a>; 2],
+    stream: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream_options: Option<StreamOptions>,
+    response_format: ResponseFormat<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_completion_tokens: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct Message<'a> {
+    role: &'static str,
+    content: &'a str,
+}
+
+#[derive(Serialize)]
+struct StreamOptions {
+    include_usage: bool,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ResponseFormat<'a> {
+    JsonObject,
+    JsonSchema { json_schema: NamedSchema<'a> },
+}
+
+#[derive(Serialize)]
+struct NamedSchema<'a> {
+    name: &'static str,
+    strict: bool,
+    schema: &'a RawValue,
 }
 
 #[async_trait]
@@ -187,7 +233,7 @@ impl ChatModel for OpenAi {
             let lease = self.clients.lease().await;
             // Each refusal drops one parameter for good, so this sends at most four times.
             let response = loop {
-                match self.send(&lease, &self.body(&prompt, max_output_tokens)).await {
+                match self.send(&lease, self.body(&prompt, max_output_tokens)).await {
                     Err(e) if e.code == ErrorCode::InvalidRequest && self.refused.learn(&e.detail) => {}
                     other => break other.map_err(unusable)?,
                 }

@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use eventsource_stream::Eventsource;
 use futures::StreamExt;
 use reqwest::{RequestBuilder, Response, StatusCode};
 use tracing::Instrument;
@@ -192,19 +191,10 @@ pub enum Flow {
     Stop,
 }
 
-/// Why the body of a reply stopped being read before the SSE parser saw it.
-#[derive(Debug, thiserror::Error)]
-enum BodyError {
-    #[error("{}", error_chain(.0))]
-    Transport(reqwest::Error),
-    #[error("the reply passed {0} bytes")]
-    TooLarge(usize),
-}
-
-/// Reads the SSE body frame by frame, each `data` to `on_data`, failing with `llm_timeout` when no frame
-/// arrives within `idle`, and with `llm_bad_output` once the body passes `max_bytes` (counted before the
-/// SSE parser, which would otherwise buffer an endless line). Returns when the body ends or after
-/// [`Flow::Stop`].
+/// Reads the SSE body frame by frame, each `data` to `on_data`, failing with `llm_timeout` when nothing
+/// arrives within `idle` (a comment counts: the provider is there), and with `llm_bad_output` once the
+/// body passes `max_bytes` (counted as it arrives, so an endless line is not buffered). Returns when the
+/// body ends or after [`Flow::Stop`].
 pub async fn read_sse(
     provider: &str,
     response: Response,
@@ -212,28 +202,20 @@ pub async fn read_sse(
     max_bytes: usize,
     mut on_data: impl FnMut(&str) -> Result<Flow, GenerateError>,
 ) -> Result<(), GenerateError> {
+    let mut body = response.bytes_stream();
+    let mut events = SseReader::default();
     let mut received = 0usize;
-    let body = response.bytes_stream().map(move |chunk| {
-        let chunk = chunk.map_err(BodyError::Transport)?;
-        received = received.saturating_add(chunk.len());
-        if received > max_bytes { Err(BodyError::TooLarge(max_bytes)) } else { Ok(chunk) }
-    });
-    // The SSE parser cannot tell a lone CR at the very end of a body from the first half of a CRLF, and
-    // drops the last frame of a body that ends in one; a newline after the end settles it (for any other
-    // ending it is one more empty line, which dispatches nothing). Found by the property tests.
-    let body = body.chain(futures::stream::iter([Ok(bytes::Bytes::from_static(b"\n"))]));
-    let mut events = body.eventsource();
     // One timer for the whole body, moved only when it fires: a timeout per frame would add and remove a
     // timer entry for every frame, on a stream's hottest path.
     let stall = tokio::time::sleep(idle);
     tokio::pin!(stall);
-    let mut last_frame = tokio::time::Instant::now();
+    let mut last_bytes = tokio::time::Instant::now();
     loop {
         let next = tokio::select! {
             biased;
-            next = events.next() => next,
+            next = body.next() => next,
             () = &mut stall => {
-                let deadline = last_frame + idle;
+                let deadline = last_bytes + idle;
                 if deadline > tokio::time::Instant::now() {
                     stall.as_mut().reset(deadline);
                     continue;
@@ -244,30 +226,116 @@ pub async fn read_sse(
                 ));
             }
         };
-        last_frame = tokio::time::Instant::now();
-        match next {
+        last_bytes = tokio::time::Instant::now();
+        let chunk = match next {
+            // An event the body ended in the middle of is not dispatched (as the SSE standard says).
             None => return Ok(()),
-            Some(Err(eventsource_stream::EventStreamError::Transport(BodyError::TooLarge(max)))) => {
-                return Err(GenerateError::new(
-                    ErrorCode::LlmBadOutput,
-                    format!("{provider}: the reply passed the limit of {max} bytes"),
-                ));
-            }
+            Some(Ok(chunk)) => chunk,
             Some(Err(e)) => {
                 return Err(GenerateError::new(
                     ErrorCode::LlmUnavailable,
                     format!("{provider}: the stream broke: {}", error_chain(&e)),
                 ));
             }
-            Some(Ok(event)) => {
-                if event.data.is_empty() {
-                    continue;
-                }
-                if on_data(&event.data)? == Flow::Stop {
-                    return Ok(());
-                }
+        };
+        received = received.saturating_add(chunk.len());
+        if received > max_bytes {
+            return Err(GenerateError::new(
+                ErrorCode::LlmBadOutput,
+                format!("{provider}: the reply passed the limit of {max_bytes} bytes"),
+            ));
+        }
+        let flow = events.feed(&chunk, &mut |data: &[u8]| match std::str::from_utf8(data) {
+            Ok(data) => on_data(data),
+            Err(e) => {
+                Err(GenerateError::new(ErrorCode::LlmBadOutput, format!("{provider}: a frame that is not UTF-8: {e}")))
+            }
+        })?;
+        if flow == Flow::Stop {
+            return Ok(());
+        }
+    }
+}
+
+/// An incremental `text/event-stream` reader with what a provider's reply needs of the standard (WHATWG
+/// HTML, "Server-sent events"): lines end in CRLF, LF or CR, in any mix and cut anywhere; `data` lines
+/// (one space after the colon dropped) join with LF; an empty line ends an event, and one with data is
+/// passed on; comments, other fields and a leading byte-order mark are skipped. It keeps only the
+/// unfinished line and the event's data, and reuses both: no allocation per frame once they have grown.
+#[derive(Default)]
+struct SseReader {
+    /// The line the last chunk ended inside.
+    line: Vec<u8>,
+    /// The event's data so far.
+    data: Vec<u8>,
+    /// A `data` field was seen in this event.
+    has_data: bool,
+    /// The last line ended in CR: a LF next is its other half, not an empty line.
+    after_cr: bool,
+    /// The first line has been read (the only one a byte-order mark may start).
+    started: bool,
+}
+
+impl SseReader {
+    /// Reads `chunk`, passing each finished event's data to `on_event`; stops at its first
+    /// [`Flow::Stop`] or error.
+    fn feed<E>(&mut self, mut chunk: &[u8], on_event: &mut impl FnMut(&[u8]) -> Result<Flow, E>) -> Result<Flow, E> {
+        while !chunk.is_empty() {
+            if std::mem::take(&mut self.after_cr) && chunk[0] == b'\n' {
+                chunk = &chunk[1..];
+                continue;
+            }
+            let Some(end) = chunk.iter().position(|&b| b == b'\n' || b == b'\r') else {
+                self.line.extend_from_slice(chunk);
+                break;
+            };
+            self.after_cr = chunk[end] == b'\r';
+            // A line that arrived whole is read where it lies; one cut by the network is put together.
+            let flow = if self.line.is_empty() {
+                self.line_ended(&chunk[..end], on_event)?
+            } else {
+                let mut line = std::mem::take(&mut self.line);
+                line.extend_from_slice(&chunk[..end]);
+                let flow = self.line_ended(&line, on_event);
+                line.clear();
+                self.line = line;
+                flow?
+            };
+            chunk = &chunk[end + 1..];
+            if flow == Flow::Stop {
+                return Ok(Flow::Stop);
             }
         }
+        Ok(Flow::Continue)
+    }
+
+    fn line_ended<E>(
+        &mut self,
+        mut line: &[u8],
+        on_event: &mut impl FnMut(&[u8]) -> Result<Flow, E>,
+    ) -> Result<Flow, E> {
+        if !std::mem::replace(&mut self.started, true) {
+            line = line.strip_prefix("\u{feff}".as_bytes()).unwrap_or(line);
+        }
+        if line.is_empty() {
+            let has_data = std::mem::take(&mut self.has_data);
+            let flow = if has_data && !self.data.is_empty() { on_event(&self.data) } else { Ok(Flow::Continue) };
+            self.data.clear();
+            return flow;
+        }
+        let (field, value) = match line.iter().position(|&b| b == b':') {
+            Some(colon) => (&line[..colon], &line[colon + 1..]),
+            None => (line, &[][..]),
+        };
+        // A line starting with a colon is a comment; only `data` matters here (`event`, `id`, `retry`
+        // are not used by the providers' replies).
+        if field == b"data" {
+            if std::mem::replace(&mut self.has_data, true) {
+                self.data.push(b'\n');
+            }
+            self.data.extend_from_slice(value.strip_prefix(b" ").unwrap_or(value));
+        }
+        Ok(Flow::Continue)
     }
 }
 
@@ -337,14 +405,83 @@ pub async fn within<T>(
 }
 
 /// A request body serialized once, cheap to resend on a retry.
-pub fn json_body(value: &serde_json::Value) -> bytes::Bytes {
-    // Serializing a `Value` cannot fail.
-    bytes::Bytes::from(serde_json::to_vec(value).unwrap_or_default())
+/// A request's JSON body, written into one buffer of about `text` bytes (the prompts' and schema's
+/// lengths: the rest of a body is small) rather than one that grows as it is written.
+pub fn json_body(value: &impl serde::Serialize, text: usize) -> bytes::Bytes {
+    let mut body = Vec::with_capacity(text + text / 8 + 512);
+    // Writing a request body of strings and numbers into memory cannot fail.
+    serde_json::to_writer(&mut body, value).expect("a request body is JSON");
+    bytes::Bytes::from(body)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every event's data from `chunks`, and whether reading stopped early.
+    fn events(chunks: &[&[u8]], stop_at: Option<&str>) -> (Vec<String>, Flow) {
+        let mut reader = SseReader::default();
+        let mut seen = Vec::new();
+        let mut on_event = |data: &[u8]| -> Result<Flow, ()> {
+            seen.push(String::from_utf8(data.to_vec()).unwrap());
+            Ok(if stop_at == Some(std::str::from_utf8(data).unwrap()) { Flow::Stop } else { Flow::Continue })
+        };
+        let mut flow = Flow::Continue;
+        for chunk in chunks {
+            flow = reader.feed(chunk, &mut on_event).unwrap();
+            if flow == Flow::Stop {
+                break;
+            }
+        }
+        (seen, flow)
+    }
+
+    #[test]
+    fn the_sse_reader_joins_data_lines_and_skips_what_is_not_data() {
+        let body: &[&[u8]] = &[
+            "\u{feff}: a comment\nevent: message\nid: 7\ndata: one\ndata:two\n".as_bytes(),
+            b"data\nretry: 10\n\n",
+            // An event without data, and one with only an empty data line, are not passed on.
+            b"event: ping\n\ndata:\n\n",
+            b"data: last\r",
+            b"\n\r\n",
+        ];
+        assert_eq!(events(body, None), (vec!["one\ntwo\n".to_owned(), "last".to_owned()], Flow::Continue));
+        // A byte-order mark only counts at the very start; later it is data.
+        assert_eq!(events(&["data: \u{feff}x\n\n".as_bytes()], None).0, ["\u{feff}x"]);
+        // An event the body ends inside is not passed on.
+        assert_eq!(events(&[b"data: a\n\ndata: b\n"], None).0, ["a"]);
+    }
+
+    #[test]
+    fn the_sse_reader_stops_where_it_is_told_even_mid_chunk() {
+        let (seen, flow) = events(&[b"data: a\n\ndata: [DONE]\n\ndata: after\n\n"], Some("[DONE]"));
+        assert_eq!((seen, flow), (vec!["a".to_owned(), "[DONE]".to_owned()], Flow::Stop));
+    }
+
+    /// A provider that sends only comments while its model thinks is there: no stall, as long as the
+    /// gaps are shorter than the idle limit.
+    #[tokio::test(start_paused = true)]
+    async fn comments_keep_a_slow_reply_from_counting_as_stalled() {
+        let chunks = futures::stream::unfold(0, |i| async move {
+            tokio::time::sleep(Duration::from_secs(20)).await;
+            let chunk = match i {
+                0..5 => ": still thinking\n",
+                5 => "data: the plan\n\n",
+                _ => return None,
+            };
+            Some((Ok::<_, std::io::Error>(bytes::Bytes::from_static(chunk.as_bytes())), i + 1))
+        });
+        let response = Response::from(http::Response::new(reqwest::Body::wrap_stream(chunks)));
+        let mut seen = Vec::new();
+        let read = read_sse("test", response, Duration::from_secs(30), usize::MAX, |data| {
+            seen.push(data.to_owned());
+            Ok(Flow::Continue)
+        })
+        .await;
+        assert!(read.is_ok(), "{read:?}");
+        assert_eq!(seen, ["the plan"]);
+    }
 
     #[test]
     fn retry_after_is_read_in_seconds_or_as_a_date_clamped_and_never_panics() {

@@ -1,5 +1,6 @@
 //! OpenWeatherMap: the free 5-day / 3-hour forecast, folded into local days, and direct geocoding.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -8,6 +9,7 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use jiff::tz::{Offset, TimeZone};
 use serde::Deserialize;
+use serde::de::{Deserializer, IgnoredAny, SeqAccess, Visitor};
 use tripstream_domain::Language;
 use tripstream_domain::plan::{DayWeather, WeatherSource};
 
@@ -145,7 +147,7 @@ fn aggregate(slots: &[OwmSlot], zone: &TimeZone, lang: Language) -> Result<Vec<(
         if let Some(high) = slot.main.temp_max.or(slot.main.temp) {
             acc.max = Some(acc.max.map_or(high, |m| m.max(high)));
         }
-        acc.conditions.extend(slot.weather.first().and_then(|w| Condition::from_owm_main(&w.main)));
+        acc.conditions.extend(slot.weather);
         acc.pop = acc.pop.max(slot.pop.unwrap_or(0.0));
     }
     Ok(days
@@ -188,8 +190,9 @@ struct OwmForecast {
 struct OwmSlot {
     dt: i64,
     main: OwmMain,
-    #[serde(default)]
-    weather: Vec<OwmCondition>,
+    /// The first of the slot's conditions (the main one), when it is one we know.
+    #[serde(default, deserialize_with = "first_condition")]
+    weather: Option<Condition>,
     pop: Option<f64>,
 }
 
@@ -201,8 +204,29 @@ struct OwmMain {
 }
 
 #[derive(Deserialize)]
-struct OwmCondition {
-    main: String,
+struct OwmCondition<'a> {
+    #[serde(borrow)]
+    main: Cow<'a, str>,
+}
+
+/// A slot's `weather` list read down to its first condition, without keeping the list or its strings: a
+/// forecast has forty slots.
+fn first_condition<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Condition>, D::Error> {
+    struct First;
+    impl<'de> Visitor<'de> for First {
+        type Value = Option<Condition>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a list of conditions")
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut list: A) -> Result<Self::Value, A::Error> {
+            let first = list.next_element::<OwmCondition<'de>>()?;
+            while list.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(first.and_then(|c| Condition::from_owm_main(&c.main)))
+        }
+    }
+    deserializer.deserialize_seq(First)
 }
 
 #[derive(Deserialize)]
