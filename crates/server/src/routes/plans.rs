@@ -3,14 +3,12 @@
 //! calls the [`Generations`](crate::generations::Generations) service, and turns its answer into HTTP or
 //! SSE.
 
-use std::convert::Infallible;
-
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::header::{HeaderName, HeaderValue};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use futures::stream::{self, Stream};
 use tripstream_domain::event::Failure;
 use tripstream_domain::{ErrorCode, Plan, PlanRequest, RawPlanRequest, StreamEvent, messages};
@@ -391,7 +389,7 @@ fn stream_response(
         headers.insert(HeaderName::from_static("x-resume-token"), token);
     }
     let messages = messages(attachment, recorder, state.sse_retry, arrival);
-    (headers, Sse::new(sse::keep_alive(messages, state.keep_alive))).into_response()
+    (headers, sse::response(sse::keep_alive(messages, state.keep_alive))).into_response()
 }
 
 /// The SSE messages of one connection, ending after `done`; the first carries the `retry:` hint and ends
@@ -403,7 +401,7 @@ fn messages(
     recorder: Recorder,
     retry: std::time::Duration,
     arrival: Option<Arrival>,
-) -> impl Stream<Item = Result<Event, Infallible>> {
+) -> impl Stream<Item = Bytes> {
     let Attachment { events, stream_id, resume_token, .. } = attachment;
     // The first message names the caller's stream (and gives its token); later ones carry neither.
     let first = Some((stream_id, resume_token, arrival));
@@ -411,11 +409,11 @@ fn messages(
         let (seq, event) = events.next().await?;
         recorder.saw(&event);
         let message = match &first {
-            Some((id, token, _)) => sse::encode(seq, &event, Some(id), token.as_deref()).retry(retry),
-            None => sse::encode(seq, &event, None, None),
+            Some((id, token, _)) => sse::encode(seq, &event, Some(id), token.as_deref(), Some(retry)),
+            None => sse::encode(seq, &event, None, None, None),
         };
         // Dropped here: the first event is ready to be written.
         drop(first);
-        Some((Ok(message), (events, None, recorder)))
+        Some((message, (events, None, recorder)))
     })
 }
