@@ -37,8 +37,9 @@
 //! first core, and this driver, which shares the other cores with the mocks (as the targets say: the
 //! server on one core, the mocks on the other; `--no-pin` lets the kernel place them). Each load runs
 //! twice on one server (a fresh process, then the same one warm). Reported: errors, time to first event
-//! (p50/p95/p99), stream duration, the server's CPU time and resident memory per stream. The server's run
-//! log is a SQLite file in a scratch directory, removed at the end.
+//! (p50/p95/p99), stream duration, the server's CPU time and resident memory per stream, and its
+//! allocations per stream (counted in the server's role: unlike CPU time, the same on any machine). The
+//! server's run log is a SQLite file in a scratch directory, removed at the end.
 
 mod load;
 mod modes;
