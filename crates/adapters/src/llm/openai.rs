@@ -231,7 +231,7 @@ impl ChatModel for OpenAi {
         let call = async move {
             // Held until the reply has been read: the stream is in flight on its connection until then.
             let lease = self.clients.lease().await;
-            // Each refusal drops one parameter for good, so this sends at most four times.
+            // Each refusal drops one of four parameters for good, so this sends at most five times.
             let response = loop {
                 match self.send(&lease, self.body(&prompt, max_output_tokens)).await {
                     Err(e) if e.code == ErrorCode::InvalidRequest && self.refused.learn(&e.detail) => {}

@@ -404,9 +404,8 @@ pub async fn within<T>(
     result
 }
 
-/// A request body serialized once, cheap to resend on a retry.
-/// A request's JSON body, written into one buffer of about `text` bytes (the prompts' and schema's
-/// lengths: the rest of a body is small) rather than one that grows as it is written.
+/// A request's JSON body, serialized once (cheap to resend on a retry) into one buffer of about `text`
+/// bytes (the prompts' and schema's lengths: the rest of a body is small) rather than one that grows.
 pub fn json_body(value: &impl serde::Serialize, text: usize) -> bytes::Bytes {
     let mut body = Vec::with_capacity(text + text / 8 + 512);
     // Writing a request body of strings and numbers into memory cannot fail.

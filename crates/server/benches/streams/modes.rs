@@ -12,16 +12,6 @@ use crate::load::{self, Load, Report, Wire};
 use crate::roles::CHUNKS;
 use crate::{Args, Role, spawn, usage};
 
-impl Target {
-    /// One round of `load`, with the server's allocations when it was started here.
-    fn measure(&mut self, rt: &tokio::runtime::Runtime, load: &Load) -> Report {
-        match &mut self.role {
-            Some(role) => role.measure(rt, load, self.rss_at_start),
-            None => rt.block_on(load::run(load, self.rss_at_start)),
-        }
-    }
-}
-
 /// Where the server under test runs and how the driver measures it.
 pub struct Setup {
     /// The server is pinned to CPU 0, the mocks and the driver to the rest.
@@ -42,6 +32,16 @@ struct Target {
     runlog: Option<String>,
     rss_at_start: u64,
     role: Option<Role>,
+}
+
+impl Target {
+    /// One round of `load`, with the server's allocations when it was started here.
+    fn measure(&mut self, rt: &tokio::runtime::Runtime, load: &Load) -> Report {
+        match &mut self.role {
+            Some(role) => role.measure(rt, load, self.rss_at_start),
+            None => rt.block_on(load::run(load, self.rss_at_start)),
+        }
+    }
 }
 
 impl Setup {
