@@ -46,6 +46,8 @@ pub struct Report {
     pub rss_per_stream_kib: Option<f64>,
     /// The server's allocations over the round, when it was started by the driver.
     pub allocations: Option<crate::Allocations>,
+    /// The server's page faults over the round, when its process is known.
+    pub faults: Option<u64>,
     pub wall: Duration,
 }
 
@@ -81,6 +83,9 @@ impl Report {
             (Some(cpu), Some(rss)) => {
                 println!("  server CPU per stream   {:.3} ms", cpu.as_secs_f64() * 1000.0 / self.streams as f64);
                 println!("  server memory / stream  {rss:.1} KiB (resident, peak over the start)");
+                if let Some(faults) = self.faults {
+                    println!("  server page faults      {:.1} per stream", faults as f64 / self.streams as f64);
+                }
             }
             _ => println!("  server CPU and memory   not measured (give --pid)"),
         }
@@ -95,19 +100,29 @@ impl Report {
     }
 }
 
-/// User + system CPU time and resident memory (KiB) of a process, from /proc.
-pub fn usage(pid: u32) -> (Duration, u64) {
+/// What /proc says of a process.
+pub struct Usage {
+    /// User + system CPU time.
+    pub cpu: Duration,
+    pub rss_kib: u64,
+    /// Minor page faults: first touches of memory the kernel must then map (and zero).
+    pub faults: u64,
+}
+
+/// A process's CPU time, resident memory and page faults so far, from /proc.
+pub fn usage(pid: u32) -> Usage {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command's name, from the third (`state`) on: see proc_pid_stat(5).
     let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-    let ticks: u64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
-        + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
+    let field = |n: usize| fields.get(n - 3).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let ticks = field(14) + field(15);
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let rss_kib = status
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0);
-    (Duration::from_millis(ticks * 10), rss_kib)
+    Usage { cpu: Duration::from_millis(ticks * 10), rss_kib, faults: field(10) }
 }
 
 /// Runs one round of `load`; memory is counted from `rss_at_start`, the server's size when it started.
@@ -128,13 +143,13 @@ pub async fn run(load: &Load, rss_at_start: u64) -> Report {
             opened.expect("the server answers /health on every connection");
         }
     }
-    let cpu_before = load.server.map(|pid| usage(pid).0);
+    let before = load.server.map(usage);
     let peak = Arc::new(AtomicU64::new(rss_at_start));
     let sampler = load.server.map(|pid| {
         let peak = peak.clone();
         tokio::spawn(async move {
             loop {
-                peak.fetch_max(usage(pid).1, Ordering::Relaxed);
+                peak.fetch_max(usage(pid).rss_kib, Ordering::Relaxed);
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         })
@@ -164,6 +179,7 @@ pub async fn run(load: &Load, rss_at_start: u64) -> Report {
         cpu: None,
         rss_per_stream_kib: None,
         allocations: None,
+        faults: None,
         wall: Duration::ZERO,
     };
     for worker in workers {
@@ -183,9 +199,11 @@ pub async fn run(load: &Load, rss_at_start: u64) -> Report {
         }
     }
     report.wall = started.elapsed();
-    if let (Some(pid), Some(before), Some(sampler)) = (load.server, cpu_before, sampler) {
+    if let (Some(pid), Some(before), Some(sampler)) = (load.server, before, sampler) {
         sampler.abort();
-        report.cpu = Some(usage(pid).0.saturating_sub(before));
+        let after = usage(pid);
+        report.cpu = Some(after.cpu.saturating_sub(before.cpu));
+        report.faults = Some(after.faults.saturating_sub(before.faults));
         let peak = peak.load(Ordering::Relaxed);
         report.rss_per_stream_kib = Some(peak.saturating_sub(rss_at_start) as f64 / load.streams as f64);
     }

@@ -223,7 +223,7 @@ fn paced(args: &Args, pace: Duration, setup: &modes::Setup, rt: &tokio::runtime:
         let runlog = runlog.to_str().expect("a UTF-8 temporary directory");
         let args = [&["--openai", &upstream, "--runlog", runlog], server_cpus].concat();
         let (mut server, port) = spawn("server", &args, &[]);
-        let (_, rss_at_start) = usage(server.id());
+        let rss_at_start = usage(server.id()).rss_kib;
         let load = Load {
             base: format!("http://127.0.0.1:{port}"),
             streams: n,

@@ -55,14 +55,14 @@ impl Setup {
 
     fn target(&self, name: &str, upstreams: &[&str], env: &[(&str, &str)]) -> Target {
         if let Some(url) = &self.url {
-            let rss_at_start = self.pid.map_or(0, |pid| usage(pid).1);
+            let rss_at_start = self.pid.map_or(0, |pid| usage(pid).rss_kib);
             return Target { base: url.clone(), pid: self.pid, runlog: None, rss_at_start, role: None };
         }
         let runlog = self.scratch.join(format!("runlog-{name}.db"));
         let runlog = runlog.to_str().expect("a UTF-8 temporary directory");
         let cpus: &[&str] = if self.pinned { &["--cpus", "0"] } else { &[] };
         let (server, port) = spawn("server", &[upstreams, &["--runlog", runlog], cpus].concat(), env);
-        let (_, rss_at_start) = usage(server.id());
+        let rss_at_start = usage(server.id()).rss_kib;
         Target {
             base: format!("http://127.0.0.1:{port}"),
             pid: Some(server.id()),
