@@ -24,6 +24,6 @@ pub mod wiring;
 pub use config::{EngineSettings, ServerConfig, StoreSettings};
 pub use error::ApiError;
 pub use routes::spec as openapi_document;
-pub use serve::without_huge_pages;
+pub use serve::tune_memory;
 pub use startup::{Application, shutdown_signal};
 pub use state::AppState;

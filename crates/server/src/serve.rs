@@ -65,12 +65,19 @@ pub fn connection_cap(wanted: usize) -> usize {
     cap
 }
 
-/// Turns transparent huge pages off for this process, for a server's start. The allocator asks for them
-/// on its arenas, and the kernel then zeroes a whole 2 MiB page at the first touch of each: in a burst of
-/// 200 new streams that was most of the server's CPU for the first 30 ms, the burst's first events
-/// waiting behind it (issue 14; the README's benchmark section has the figures). Pages of 4 KiB cost
-/// a little more in TLB misses on a large heap; a replica's heap is small. Linux only.
-pub fn without_huge_pages() {
+/// Sets up this process's memory for a server, at its start:
+///
+/// - **Transparent huge pages off.** The allocator asks for them on its arenas, and the kernel then
+///   zeroes a whole 2 MiB page at the first touch of each: in a burst of 200 new streams that was most
+///   of the server's CPU for the first 30 ms, the burst's first events waiting behind it (issue 14; the
+///   README's benchmark section has the figures). Pages of 4 KiB cost a little more in TLB misses on a
+///   large heap; a replica's heap is small. Linux only.
+/// - **Freed memory kept for [`PURGE_DELAY_MS`]** before mimalloc gives it back to the kernel (its
+///   default is one second). Streams end and begin all the time; with a second, the memory the last
+///   wave of streams freed was given back just as the next wave needed it, and a burst paid for the
+///   `madvise` calls and then for faulting every page in again, zeroed (a quarter of a warm server's CPU
+///   while a burst's first events were due). `MIMALLOC_PURGE_DELAY`, when set, is left to decide.
+pub fn tune_memory() {
     #[cfg(target_os = "linux")]
     {
         let (disable, unused): (libc::c_ulong, libc::c_ulong) = (1, 0);
@@ -80,7 +87,18 @@ pub fn without_huge_pages() {
             tracing::debug!(%error, "transparent huge pages could not be turned off");
         }
     }
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // SAFETY: sets one of mimalloc's options, an integer it reads when it next purges; any thread may.
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS) };
+    }
 }
+
+/// How long memory the server freed stays with it before the allocator returns it to the kernel.
+pub const PURGE_DELAY_MS: std::ffi::c_long = 10_000;
+
+/// `mi_option_purge_delay` in mimalloc's `mi_option_t` (the same in its versions 2 and 3), which the
+/// Rust bindings do not name; `purge_delay_is_mimallocs_option` pins it by its default.
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// Binds with a backlog deep enough for a burst (the default of 128 drops connections when hundreds of
 /// clients connect at once).
@@ -213,6 +231,15 @@ mod tests {
     use tokio::net::TcpStream;
 
     use super::*;
+
+    #[test]
+    fn purge_delay_is_mimallocs_option() {
+        // SAFETY: reads an option.
+        let get = || unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
+        assert_eq!(get(), 1000, "mimalloc's default purge delay, so the index names that option");
+        tune_memory();
+        assert_eq!(get(), PURGE_DELAY_MS);
+    }
 
     #[tokio::test(start_paused = true)]
     async fn a_new_connection_holds_generations_back_until_its_first_request_or_briefly() {

@@ -29,7 +29,7 @@ use crate::health::Readiness;
 use crate::intake::Intake;
 use crate::routes::{Page, router};
 use crate::serve;
-use crate::state::{About, AppState};
+use crate::state::{About, AppState, Shared};
 use crate::wiring::{Services, Stores};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -119,7 +119,7 @@ impl Application {
             Some(addr) => Some(serve::bind(addr).with_context(|| format!("METRICS_ADDR {addr}"))?),
             None => None,
         };
-        let state = AppState {
+        let state = AppState::new(Shared {
             generations: generations.clone(),
             destinations: services.destinations,
             about: Arc::new(About {
@@ -137,7 +137,7 @@ impl Application {
             auth,
             page,
             plans: stores.plans.clone(),
-        };
+        });
         let router = router(state)
             .layer(DefaultBodyLimit::max(BODY_LIMIT))
             .layer(cors(&config.cors_allow_origins)?)

@@ -11,8 +11,28 @@ use crate::auth::Auth;
 use crate::generations::Generations;
 use crate::health::Readiness;
 
+/// What every handler shares, behind one `Arc`: axum clones the state for each request and for each
+/// extractor that takes it, and one reference count costs less than the dozen counts and the
+/// cancellation token's mutex that cloning the fields would take (a burst's first events wait on it).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+pub struct Shared {
     /// The life of every generation: start, join, replay, resume, cancel.
     pub generations: Generations,
     pub destinations: Arc<dyn Destinations>,

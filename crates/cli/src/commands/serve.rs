@@ -30,7 +30,7 @@ pub async fn run(args: ServeArgs) -> ExitCode {
 }
 
 async fn serve(config: ServerConfig) -> ExitCode {
-    tripstream_server::without_huge_pages();
+    tripstream_server::tune_memory();
     let app = match Application::build(config).await {
         Ok(app) => app,
         Err(e) => {

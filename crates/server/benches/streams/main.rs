@@ -37,9 +37,9 @@
 //! first core, and this driver, which shares the other cores with the mocks (as the targets say: the
 //! server on one core, the mocks on the other; `--no-pin` lets the kernel place them). Each load runs
 //! twice on one server (a fresh process, then the same one warm). Reported: errors, time to first event
-//! (p50/p95/p99), stream duration, the server's CPU time and resident memory per stream, and its
-//! allocations per stream (counted in the server's role: unlike CPU time, the same on any machine). The
-//! server's run log is a SQLite file in a scratch directory, removed at the end.
+//! (p50/p95/p99), stream duration, the server's CPU time, resident memory and page faults per stream,
+//! and its allocations per stream (counted in the server's role: unlike CPU time, the same on any
+//! machine). The server's run log is a SQLite file in a scratch directory, removed at the end.
 
 mod load;
 mod modes;
@@ -149,7 +149,7 @@ fn main() {
     let args = Args(std::env::args().collect());
     // Every role, as `tripstream serve` does: the driver and the mocks zeroing 2 MiB pages while a burst
     // opens would add their own delay to the server's figures.
-    tripstream_server::without_huge_pages();
+    tripstream_server::tune_memory();
     if let Some(cpus) = args.get::<String>("--cpus") {
         pin(&cpus);
     }
