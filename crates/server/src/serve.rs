@@ -31,7 +31,10 @@ const BACKLOG: u32 = 4096;
 /// request is read: a client sends it right after connecting, and in a burst the connections accepted
 /// first would otherwise let running generations' heavy work in before the requests behind them are
 /// read. Short, so that a connection opened and left idle (a browser's preconnect, a slow client) holds
-/// nobody back for long. A first request read within it is counted, in the run log too, from the accept.
+/// nobody back for long. A first request that was already waiting when the connection was first read
+/// is counted, in the run log too, from the accept: its wait to be read was the server's. One that came
+/// after the connection was found idle is counted from when it is read, as any later request is: the
+/// client's own pause before sending is not the server's wait.
 const OPENING: Duration = Duration::from_millis(20);
 
 #[derive(Debug, Clone, Copy)]
@@ -156,17 +159,21 @@ pub async fn serve(
             tracing::debug!(error = %e, "TCP_NODELAY not set");
         }
         let started = Arc::new(AtomicBool::new(false));
+        // Read once and found without a whole request: what comes next was sent after the accept.
+        let idle = Arc::new(AtomicBool::new(false));
         // The connection counts until its first request does, or for `OPENING` at most.
         let opening = ArrivalSlot::new(intake.arrive());
         let service = {
-            let (router, started, intake, opening) = (router.clone(), started.clone(), intake.clone(), opening.clone());
+            let (router, started, idle, intake, opening) =
+                (router.clone(), started.clone(), idle.clone(), intake.clone(), opening.clone());
             hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
                 started.store(true, Ordering::Relaxed);
                 // Anonymous callers are known by their address (or the trusted proxy's word for it).
                 request.extensions_mut().insert(ConnectInfo(peer));
-                // A connection's first request arrived with the connection, if it came during its opening:
-                // its time to first event counts from the accept, so a burst's wait to be read shows.
-                let arrival = ArrivalSlot::new(opening.take().unwrap_or_else(|| intake.arrive()));
+                // A first request already waiting when the connection was first read arrived with it: its
+                // time to first event counts from the accept, so a burst's wait to be read shows.
+                let waiting = opening.take().filter(|_| !idle.load(Ordering::Relaxed));
+                let arrival = ArrivalSlot::new(waiting.unwrap_or_else(|| intake.arrive()));
                 request.extensions_mut().insert(arrival.clone());
                 let mut router = router.clone();
                 async move {
@@ -182,7 +189,16 @@ pub async fn serve(
         let first_request = limits.header_read_timeout;
         connections.spawn(async move {
             let connection = builder.serve_connection_with_upgrades(TokioIo::new(tcp), service);
-            let connection = watcher.watch(connection);
+            let mut connection = std::pin::pin!(watcher.watch(connection));
+            // Each poll reads what has come; one that ends with no request started found the
+            // connection idle.
+            let connection = std::future::poll_fn(|cx| {
+                let polled = connection.as_mut().poll(cx);
+                if polled.is_pending() && !started.load(Ordering::Relaxed) {
+                    idle.store(true, Ordering::Relaxed);
+                }
+                polled
+            });
             tokio::pin!(connection);
             // One timer: first the end of the connection's opening, then of the wait for a first request.
             let deadline = tokio::time::sleep(OPENING.min(first_request));
@@ -241,8 +257,9 @@ mod tests {
         assert_eq!(get(), PURGE_DELAY_MS);
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_new_connection_holds_generations_back_until_its_first_request_or_briefly() {
+    /// A server on a free port whose one route answers how long ago, by the server's count, its request
+    /// arrived, or, asked `?busy`, keeps the server busy for 5 ms while other requests wait to be read.
+    fn test_server() -> (SocketAddr, Arc<Intake>, impl Future<Output = ()>) {
         let intake = Intake::new(Duration::from_secs(60));
         let listener = bind(([127, 0, 0, 1], 0).into()).unwrap();
         let addr = listener.local_addr().unwrap();
@@ -252,12 +269,21 @@ mod tests {
             http2_max_streams: 8,
             http2_keep_alive: Duration::from_secs(20),
         };
-        // Answers how long ago, by the server's count, the request arrived.
-        let waited = |Arriving(arrival): Arriving| async move {
+        let waited = |Arriving(arrival): Arriving, uri: axum::http::Uri| async move {
+            if uri.query() == Some("busy") {
+                tokio::time::advance(Duration::from_millis(5)).await;
+                return "busy".to_owned();
+            }
             arrival.map(|a| a.at.elapsed().as_millis().to_string()).unwrap_or_default()
         };
         let router = Router::new().route("/", get(waited));
-        tokio::spawn(serve(listener, router, limits, CancellationToken::new(), intake.clone()));
+        (addr, intake.clone(), serve(listener, router, limits, CancellationToken::new(), intake))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_new_connection_holds_generations_back_until_its_first_request_or_briefly() {
+        let (addr, intake, server) = test_server();
+        tokio::spawn(server);
         let ask = async |mut connection: TcpStream| {
             connection.write_all(b"GET / HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n").await.unwrap();
             let mut answer = String::new();
@@ -286,11 +312,35 @@ mod tests {
         assert_eq!(intake.arriving(), 0, "an idle connection holds nobody back for long");
         assert_eq!(ask(silent).await, 0);
 
-        // One that asks during its opening: its request counts from the accept, and only until answered.
+        // One that asks during its opening, after the server found it idle: the 5 ms before it asked
+        // were the client's, so its request counts from when it is read.
         let prompt = TcpStream::connect(addr).await.unwrap();
         accepted().await;
         tokio::time::sleep(Duration::from_millis(5)).await;
-        assert_eq!(ask(prompt).await, 5, "waited since its accept");
+        assert_eq!(intake.arriving(), 1, "still in its opening");
+        assert_eq!(ask(prompt).await, 0, "counted from its request, not from the accept");
         assert_eq!(intake.arriving(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_first_request_waiting_behind_others_counts_from_the_accept() {
+        let (addr, _, server) = test_server();
+        // Both connected and sent before the server accepts either, as in a burst.
+        let send = |path: &str| {
+            let mut connection = std::net::TcpStream::connect(addr).unwrap();
+            let request = format!("GET {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n");
+            std::io::Write::write_all(&mut connection, request.as_bytes()).unwrap();
+            connection.set_nonblocking(true).unwrap();
+            TcpStream::from_std(connection).unwrap()
+        };
+        let (first, second) = (send("/?busy"), send("/"));
+        tokio::spawn(server);
+        let answer = async |mut connection: TcpStream| {
+            let mut answer = String::new();
+            connection.read_to_string(&mut answer).await.unwrap();
+            answer.rsplit("\r\n").next().unwrap().to_owned()
+        };
+        assert_eq!(answer(first).await, "busy");
+        assert_eq!(answer(second).await, "5", "its wait behind the first is the server's");
     }
 }
