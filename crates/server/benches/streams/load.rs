@@ -14,6 +14,10 @@ pub enum Wire {
     Http1,
     /// HTTP/2 in the clear, 150 streams per connection, so the driver's sockets are not the limit.
     H2c,
+    /// HTTP/1.1 written and read on a bare socket, a connection per stream: for a burst, where reqwest's
+    /// own work for each new connection (about 60 µs of the core the driver shares with the mocks, seen
+    /// in a capture of the wire) spread 200 requests over 12 ms and became most of what was measured.
+    Raw,
 }
 
 pub struct Load {
@@ -128,7 +132,7 @@ pub fn usage(pid: u32) -> Usage {
 /// Runs one round of `load`; memory is counted from `rss_at_start`, the server's size when it started.
 pub async fn run(load: &Load, rss_at_start: u64) -> Report {
     let clients: Vec<reqwest::Client> = match load.wire {
-        Wire::Http1 => vec![reqwest::Client::builder().http1_only().build().unwrap()],
+        Wire::Http1 | Wire::Raw => vec![reqwest::Client::builder().http1_only().build().unwrap()],
         Wire::H2c => (0..load.concurrency.div_ceil(150).max(1))
             .map(|_| reqwest::Client::builder().http2_prior_knowledge().build().unwrap())
             .collect(),
@@ -161,11 +165,15 @@ pub async fn run(load: &Load, rss_at_start: u64) -> Report {
             let client = clients[w % clients.len()].clone();
             let (url, body, streams, step) = (url.clone(), load.body.clone(), load.streams, load.concurrency);
             let start_at = started + load.ramp.mul_f64(w as f64 / load.concurrency as f64);
+            let wire = load.wire;
             tokio::spawn(async move {
                 tokio::time::sleep_until(start_at.into()).await;
                 let mut results = Vec::new();
                 for i in (w..streams).step_by(step) {
-                    results.push(stream(&client, &url, body(i)).await);
+                    results.push(match wire {
+                        Wire::Raw => raw_stream(&url, body(i)).await,
+                        Wire::Http1 | Wire::H2c => stream(&client, &url, body(i)).await,
+                    });
                 }
                 results
             })
@@ -210,6 +218,72 @@ pub async fn run(load: &Load, rss_at_start: u64) -> Report {
     report.ttfe.sort();
     report.durations.sort();
     report
+}
+
+/// One stream on a bare socket, as [`stream`]: the request written at once with `connection: close`, the
+/// answer read to its end. Its first event is the first block of the body with a `data:` line ended by a
+/// blank line; the answer is de-chunked before its `complete` event is looked for.
+async fn raw_stream(url: &str, body: String) -> Result<(Duration, Duration), String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let sent = Instant::now();
+    let url = reqwest::Url::parse(url).map_err(|e| e.to_string())?;
+    let (host, port) = (url.host_str().unwrap_or("127.0.0.1"), url.port_or_known_default().unwrap_or(80));
+    let mut socket = tokio::net::TcpStream::connect((host, port)).await.map_err(|e| e.to_string())?;
+    socket.set_nodelay(true).map_err(|e| e.to_string())?;
+    let request = format!(
+        "POST {} HTTP/1.1\r\nhost: {host}:{port}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+         connection: close\r\n\r\n{body}",
+        url.path(),
+        body.len()
+    );
+    socket.write_all(request.as_bytes()).await.map_err(|e| e.to_string())?;
+    let mut answer = Vec::with_capacity(16 * 1024);
+    let mut first = None;
+    while socket.read_buf(&mut answer).await.map_err(|e| e.to_string())? > 0 {
+        if first.is_none() {
+            let body = find(&answer, b"\r\n\r\n").map_or(&[][..], |head| &answer[head..]);
+            if find(body, b"data:").is_some_and(|data| find(&body[data..], b"\n\n").is_some()) {
+                first = Some(sent.elapsed());
+            }
+        }
+    }
+    let head_end = find(&answer, b"\r\n\r\n").ok_or("the answer has no head")?;
+    let head = String::from_utf8_lossy(&answer[..head_end]).to_ascii_lowercase();
+    if !head.starts_with("http/1.1 200") {
+        return Err(format!("{}", String::from_utf8_lossy(&answer)));
+    }
+    let body = &answer[head_end + 4..];
+    let body = if head.contains("transfer-encoding: chunked") { dechunk(body)? } else { body.to_vec() };
+    let complete = String::from_utf8_lossy(&body).split("\n\n").any(|event| {
+        event
+            .lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .any(|data| serde_json::from_str::<serde_json::Value>(data.trim()).is_ok_and(|v| v["type"] == "complete"))
+    });
+    match (first, complete) {
+        (Some(first), true) => Ok((first, sent.elapsed())),
+        _ => Err("the stream ended without complete".to_owned()),
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// A chunked HTTP/1.1 body's bytes.
+fn dechunk(mut chunked: &[u8]) -> Result<Vec<u8>, String> {
+    let mut body = Vec::with_capacity(chunked.len());
+    loop {
+        let line = find(chunked, b"\r\n").ok_or("a chunk without its size")?;
+        let size = std::str::from_utf8(&chunked[..line]).ok().and_then(|s| usize::from_str_radix(s.trim(), 16).ok());
+        let size = size.ok_or("a chunk size that is not hex")?;
+        if size == 0 {
+            return Ok(body);
+        }
+        let data = chunked.get(line + 2..line + 2 + size).ok_or("a chunk cut short")?;
+        body.extend_from_slice(data);
+        chunked = chunked.get(line + 4 + size..).ok_or("a chunk cut short")?;
+    }
 }
 
 /// One stream: (time to its first event, time to its end), or why it failed.

@@ -24,7 +24,9 @@
 //! - `burst`: the same path, `--streams` (200) opened at the same instant: time to first event. Each on a
 //!   new connection, or with `--connections open` on a keep-alive connection the driver opened before
 //!   the round (as a proxy in front keeps them), so that its own connects (about 10 ms for 200 on one
-//!   core) are not in the figure.
+//!   core) are not in the figure. New connections are written and read on bare sockets (`--client
+//!   reqwest` to use reqwest, as earlier tables did): reqwest's own work spread 200 requests over 12 ms
+//!   or more, so the server was measured answering them as they trickled in, not all at once.
 //! - `http2`: a Gemini-format provider on TLS with HTTP/2 only and `--stream-limit` (100) streams per
 //!   connection, replies 40 chunks `--pace-ms` (100 ms) apart, `--streams` (1,000) opened at once;
 //!   tripstream trusts the mock's throwaway CA through `SSL_CERT_FILE`.

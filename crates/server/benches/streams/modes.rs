@@ -167,6 +167,15 @@ pub fn full(args: &Args, setup: &Setup, rt: &tokio::runtime::Runtime, burst: boo
         Some(other) => panic!("--connections {other}: new or open"),
     };
     let places = if open_connections { format!("{places}, on connections open before") } else { places.to_owned() };
+    // A burst on new connections is read on bare sockets unless `--client reqwest`: reqwest's own work
+    // per connection was most of what it measured (see `Wire::Raw`).
+    let wire = match args.get::<String>("--client").as_deref() {
+        None if burst && !open_connections => Wire::Raw,
+        None | Some("reqwest") => Wire::Http1,
+        Some("raw") if !open_connections => Wire::Raw,
+        Some(other) => panic!("--client {other}: raw (new connections only) or reqwest"),
+    };
+    let client = if wire == Wire::Raw { "HTTP/1.1 on bare sockets" } else { "HTTP/1.1" };
     let shape = if burst {
         format!("{streams} streams opened at the same instant, {places}")
     } else {
@@ -178,14 +187,14 @@ pub fn full(args: &Args, setup: &Setup, rt: &tokio::runtime::Runtime, burst: boo
             streams,
             concurrency,
             ramp,
-            wire: Wire::Http1,
+            wire,
             body: requests(round, unique),
             server: target.pid,
             open_connections,
         };
         let since = jiff::Timestamp::now().as_millisecond();
         let report = target.measure(rt, &load);
-        report.print(&format!("{name}: {shape}, HTTP/1.1, {title}"), Some(alone));
+        report.print(&format!("{name}: {shape}, {client}, {title}"), Some(alone));
         if let Some(runlog) = &target.runlog {
             rt.block_on(server_first_events(runlog, since, streams));
         }
