@@ -24,6 +24,6 @@ pub mod wiring;
 pub use config::{EngineSettings, ServerConfig, StoreSettings};
 pub use error::ApiError;
 pub use routes::spec as openapi_document;
-pub use serve::tune_memory;
+pub use serve::{prefault_heap, tune_memory};
 pub use startup::{Application, shutdown_signal};
 pub use state::AppState;

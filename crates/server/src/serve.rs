@@ -96,6 +96,41 @@ pub fn tune_memory() {
     }
 }
 
+/// Faults in the first `mib` MiB of the allocator's arena (the mapping that holds a fresh allocation)
+/// ahead of time, without writing to it (`MADV_POPULATE_WRITE`), as a JVM's `AlwaysPreTouch` does: a
+/// fresh server's first burst otherwise waits while the kernel maps and zeroes each page its heap
+/// touches for the first time. Returns the bytes faulted in. Linux 5.14 and later; elsewhere, or if the
+/// kernel refuses, nothing is done.
+pub fn prefault_heap(mib: usize) -> usize {
+    #[cfg(target_os = "linux")]
+    {
+        let probe = Box::new(0u64);
+        let at = std::ptr::from_ref::<u64>(&probe) as usize;
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+        let mapping = maps.lines().find_map(|line| {
+            let (start, end) = line.split_whitespace().next()?.split_once('-')?;
+            let (start, end) = (usize::from_str_radix(start, 16).ok()?, usize::from_str_radix(end, 16).ok()?);
+            (start..end).contains(&at).then_some((start, end))
+        });
+        let Some((start, end)) = mapping else { return 0 };
+        let len = (mib << 20).min(end - start);
+        // SAFETY: the range is one mapping of this process, read from its own maps; populating pages
+        // changes no byte of them.
+        let done = unsafe { libc::madvise(start as *mut libc::c_void, len, libc::MADV_POPULATE_WRITE) };
+        if done != 0 {
+            let error = std::io::Error::last_os_error();
+            tracing::debug!(%error, "the heap could not be faulted in ahead");
+            return 0;
+        }
+        len
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = mib;
+        0
+    }
+}
+
 /// How long memory the server freed stays with it before the allocator returns it to the kernel.
 pub const PURGE_DELAY_MS: std::ffi::c_long = 10_000;
 
@@ -255,6 +290,14 @@ mod tests {
         assert_eq!(get(), 1000, "mimalloc's default purge delay, so the index names that option");
         tune_memory();
         assert_eq!(get(), PURGE_DELAY_MS);
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn prefault_heap_faults_in_the_mapping_that_holds_the_heap() {
+        // Zero when the mapping is not found or the kernel refuses `MADV_POPULATE_WRITE`.
+        let faulted = prefault_heap(1);
+        assert!(faulted > 0 && faulted <= 1 << 20, "{faulted}");
     }
 
     /// A server on a free port whose one route answers how long ago, by the server's count, its request

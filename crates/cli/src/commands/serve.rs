@@ -31,6 +31,8 @@ pub async fn run(args: ServeArgs) -> ExitCode {
 
 async fn serve(config: ServerConfig) -> ExitCode {
     tripstream_server::tune_memory();
+    let prefaulted = tripstream_server::prefault_heap(config.limits.prefault_mib);
+    tracing::debug!(prefaulted, "heap faulted in ahead");
     let app = match Application::build(config).await {
         Ok(app) => app,
         Err(e) => {

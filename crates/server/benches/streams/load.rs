@@ -86,7 +86,9 @@ impl Report {
         match (self.cpu, self.rss_per_stream_kib) {
             (Some(cpu), Some(rss)) => {
                 println!("  server CPU per stream   {:.3} ms", cpu.as_secs_f64() * 1000.0 / self.streams as f64);
-                println!("  server memory / stream  {rss:.1} KiB (resident, peak over the start)");
+                println!(
+                    "  server memory / stream  {rss:.1} KiB (resident, peak over the start, which holds PREFAULT_MIB)"
+                );
                 if let Some(faults) = self.faults {
                     println!("  server page faults      {:.1} per stream", faults as f64 / self.streams as f64);
                 }
@@ -99,6 +101,10 @@ impl Report {
                 "  server allocations      {:.0} per stream, {:.1} KiB asked for (any machine alike)",
                 a.count as f64 / n,
                 a.bytes as f64 / n / 1024.0
+            );
+            println!(
+                "  server heap / stream    {:.1} KiB (in use at the peak, over the round's start)",
+                a.peak as f64 / n / 1024.0
             );
         }
     }

@@ -40,8 +40,9 @@
 //! server on one core, the mocks on the other; `--no-pin` lets the kernel place them). Each load runs
 //! twice on one server (a fresh process, then the same one warm). Reported: errors, time to first event
 //! (p50/p95/p99), stream duration, the server's CPU time, resident memory and page faults per stream,
-//! and its allocations per stream (counted in the server's role: unlike CPU time, the same on any
-//! machine). The server's run log is a SQLite file in a scratch directory, removed at the end.
+//! and its allocations and heap in use per stream (counted in the server's role: unlike CPU time, the
+//! same on any machine; unlike resident memory, blind to the `PREFAULT_MIB` the server faults in at
+//! start). The server's run log is a SQLite file in a scratch directory, removed at the end.
 
 mod load;
 mod modes;
@@ -52,7 +53,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::str::FromStr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use load::{Load, Wire, usage};
@@ -71,11 +72,23 @@ struct Counted;
 static COUNTING: AtomicBool = AtomicBool::new(false);
 static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
 static ALLOCATED: AtomicU64 = AtomicU64::new(0);
+/// Bytes allocated and not yet freed since counting began (frees of older blocks take it below zero),
+/// and its highest value since the driver last asked.
+static LIVE: AtomicI64 = AtomicI64::new(0);
+static PEAK: AtomicI64 = AtomicI64::new(0);
 
 fn count(bytes: usize) {
     if COUNTING.load(Ordering::Relaxed) {
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         ALLOCATED.fetch_add(bytes as u64, Ordering::Relaxed);
+        grow(bytes as i64);
+    }
+}
+
+fn grow(bytes: i64) {
+    if COUNTING.load(Ordering::Relaxed) {
+        let live = LIVE.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        PEAK.fetch_max(live, Ordering::Relaxed);
     }
 }
 
@@ -94,22 +107,27 @@ unsafe impl GlobalAlloc for Counted {
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        grow(-(layout.size() as i64));
         // SAFETY: as above.
         unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         count(new_size);
+        grow(-(layout.size() as i64));
         // SAFETY: as above.
         unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) }
     }
 }
 
-/// Allocations (and bytes asked for) in the server since it started.
+/// Allocations (and bytes asked for) in the server since it started; the heap in use now and at its
+/// highest since the driver last asked.
 #[derive(Debug, Clone, Copy)]
 pub struct Allocations {
     pub count: u64,
     pub bytes: u64,
+    pub live: i64,
+    pub peak: i64,
 }
 
 /// The server's role answers each line on its standard input with its allocations so far.
@@ -121,7 +139,9 @@ fn answer_allocation_counts() {
                 break;
             }
             let (count, bytes) = (ALLOCATIONS.load(Ordering::Relaxed), ALLOCATED.load(Ordering::Relaxed));
-            println!("ALLOCATIONS {count} {bytes}");
+            let live = LIVE.load(Ordering::Relaxed);
+            let peak = PEAK.swap(live, Ordering::Relaxed);
+            println!("ALLOCATIONS {count} {bytes} {live} {peak}");
         }
     });
 }
@@ -298,8 +318,9 @@ impl Role {
         writeln!(self.stdin).ok()?;
         let mut line = String::new();
         self.stdout.read_line(&mut line).ok()?;
-        let mut numbers = line.trim().strip_prefix("ALLOCATIONS ")?.split(' ').map(|n| n.parse().ok());
-        Some(Allocations { count: numbers.next()??, bytes: numbers.next()?? })
+        let mut numbers = line.trim().strip_prefix("ALLOCATIONS ")?.split(' ');
+        let mut next = || numbers.next()?.parse::<i64>().ok();
+        Some(Allocations { count: next()? as u64, bytes: next()? as u64, live: next()?, peak: next()? })
     }
 
     /// One round of `load` against this server, with the allocations it made.
@@ -309,6 +330,9 @@ impl Role {
         report.allocations = before.zip(self.allocations()).map(|(before, after)| Allocations {
             count: after.count - before.count,
             bytes: after.bytes - before.bytes,
+            live: after.live - before.live,
+            // The round's highest heap over what it started with.
+            peak: after.peak - before.live,
         });
         report
     }

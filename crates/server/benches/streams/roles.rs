@@ -80,6 +80,11 @@ pub fn server(upstreams: Upstreams, runlog: &str) {
             config.limits.first_event_priority_ms = Millis::new(ms);
         }
         config.store.database_url = SecretUrl::new(format!("sqlite://{runlog}"));
+        // As `tripstream serve` does (`PREFAULT_MIB=0` to compare without).
+        if let Some(mib) = std::env::var("PREFAULT_MIB").ok().and_then(|mib| mib.parse().ok()) {
+            config.limits.prefault_mib = mib;
+        }
+        tripstream_server::prefault_heap(config.limits.prefault_mib);
         let app = tripstream_server::Application::build(config).await.expect("the app builds");
         println!("PORT {}", app.local_addr().port());
         app.run_until_stopped(std::future::pending()).await.unwrap();

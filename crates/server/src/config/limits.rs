@@ -50,6 +50,10 @@ pub struct LimitSettings {
     /// (with Redis they stay resumable from its log).
     #[arg(long, env = "FINISHED_STREAMS_MAX_BYTES", default_value_t = d::FINISHED_STREAMS_MAX_BYTES)]
     pub finished_streams_max_bytes: usize,
+    /// MiB of the allocator's memory faulted in at start, so that a fresh replica's first burst does not
+    /// wait for the kernel to map each page its streams touch; 0 leaves it to the first touches.
+    #[arg(long, env = "PREFAULT_MIB", default_value_t = d::PREFAULT_MIB)]
+    pub prefault_mib: usize,
 }
 
 impl Default for LimitSettings {
@@ -69,6 +73,7 @@ impl Default for LimitSettings {
             admission_queue: d::ADMISSION_QUEUE,
             first_event_priority_ms: d::FIRST_EVENT_PRIORITY,
             finished_streams_max_bytes: d::FINISHED_STREAMS_MAX_BYTES,
+            prefault_mib: d::PREFAULT_MIB,
         }
     }
 }

@@ -46,6 +46,8 @@ pub mod defaults {
     pub const MAX_MODEL_CALLS: u32 = 500;
     pub const ADMISSION_WAIT: Millis = Millis::new(1_000);
     pub const FIRST_EVENT_PRIORITY: Millis = Millis::new(50);
+    /// About what a burst of 400 new streams touches.
+    pub const PREFAULT_MIB: usize = 32;
     pub const ADMISSION_QUEUE: usize = 64;
     pub const FINISHED_STREAMS_MAX_BYTES: usize = 64 * 1024 * 1024;
 
