@@ -85,10 +85,13 @@ fn count(bytes: usize) {
     }
 }
 
+/// One more read-modify-write per allocation and per free; the peak is written only when it rises.
 fn grow(bytes: i64) {
     if COUNTING.load(Ordering::Relaxed) {
         let live = LIVE.fetch_add(bytes, Ordering::Relaxed) + bytes;
-        PEAK.fetch_max(live, Ordering::Relaxed);
+        if bytes > 0 && live > PEAK.load(Ordering::Relaxed) {
+            PEAK.fetch_max(live, Ordering::Relaxed);
+        }
     }
 }
 
