@@ -138,6 +138,15 @@ pub const PURGE_DELAY_MS: std::ffi::c_long = 10_000;
 /// Rust bindings do not name; `purge_delay_is_mimallocs_option` pins it by its default.
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
+/// What a connection's task and its requests' service both know of it, in one allocation.
+#[derive(Default)]
+struct ConnectionState {
+    /// A request has started.
+    started: AtomicBool,
+    /// Read once and found without a whole request: what comes next was sent after the accept.
+    idle: AtomicBool,
+}
+
 /// Binds with a backlog deep enough for a burst (the default of 128 drops connections when hundreds of
 /// clients connect at once).
 pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
@@ -193,21 +202,18 @@ pub async fn serve(
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "TCP_NODELAY not set");
         }
-        let started = Arc::new(AtomicBool::new(false));
-        // Read once and found without a whole request: what comes next was sent after the accept.
-        let idle = Arc::new(AtomicBool::new(false));
+        let state = Arc::new(ConnectionState::default());
         // The connection counts until its first request does, or for `OPENING` at most.
         let opening = ArrivalSlot::new(intake.arrive());
         let service = {
-            let (router, started, idle, intake, opening) =
-                (router.clone(), started.clone(), idle.clone(), intake.clone(), opening.clone());
+            let (router, state, intake, opening) = (router.clone(), state.clone(), intake.clone(), opening.clone());
             hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-                started.store(true, Ordering::Relaxed);
+                state.started.store(true, Ordering::Relaxed);
                 // Anonymous callers are known by their address (or the trusted proxy's word for it).
                 request.extensions_mut().insert(ConnectInfo(peer));
                 // A first request already waiting when the connection was first read arrived with it: its
                 // time to first event counts from the accept, so a burst's wait to be read shows.
-                let waiting = opening.take().filter(|_| !idle.load(Ordering::Relaxed));
+                let waiting = opening.take().filter(|_| !state.idle.load(Ordering::Relaxed));
                 let arrival = ArrivalSlot::new(waiting.unwrap_or_else(|| intake.arrive()));
                 request.extensions_mut().insert(arrival.clone());
                 let mut router = router.clone();
@@ -229,8 +235,8 @@ pub async fn serve(
             // connection idle.
             let connection = std::future::poll_fn(|cx| {
                 let polled = connection.as_mut().poll(cx);
-                if polled.is_pending() && !started.load(Ordering::Relaxed) {
-                    idle.store(true, Ordering::Relaxed);
+                if polled.is_pending() && !state.started.load(Ordering::Relaxed) {
+                    state.idle.store(true, Ordering::Relaxed);
                 }
                 polled
             });
@@ -256,7 +262,7 @@ pub async fn serve(
                             deadline.as_mut().reset(tokio::time::Instant::now() + (first_request - OPENING));
                             continue;
                         }
-                        if !started.load(Ordering::Relaxed) {
+                        if !state.started.load(Ordering::Relaxed) {
                             metrics::counter!("tripstream_connections_timed_out_total").increment(1);
                             break;
                         }

@@ -81,17 +81,17 @@ fn count(bytes: usize) {
     if COUNTING.load(Ordering::Relaxed) {
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         ALLOCATED.fetch_add(bytes as u64, Ordering::Relaxed);
-        grow(bytes as i64);
+        let live = LIVE.fetch_add(bytes as i64, Ordering::Relaxed) + bytes as i64;
+        // Written only when it rises: one more read-modify-write per allocation, not two.
+        if live > PEAK.load(Ordering::Relaxed) {
+            PEAK.fetch_max(live, Ordering::Relaxed);
+        }
     }
 }
 
-/// One more read-modify-write per allocation and per free; the peak is written only when it rises.
-fn grow(bytes: i64) {
+fn freed(bytes: usize) {
     if COUNTING.load(Ordering::Relaxed) {
-        let live = LIVE.fetch_add(bytes, Ordering::Relaxed) + bytes;
-        if bytes > 0 && live > PEAK.load(Ordering::Relaxed) {
-            PEAK.fetch_max(live, Ordering::Relaxed);
-        }
+        LIVE.fetch_sub(bytes as i64, Ordering::Relaxed);
     }
 }
 
@@ -110,14 +110,14 @@ unsafe impl GlobalAlloc for Counted {
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        grow(-(layout.size() as i64));
+        freed(layout.size());
         // SAFETY: as above.
         unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         count(new_size);
-        grow(-(layout.size() as i64));
+        freed(layout.size());
         // SAFETY: as above.
         unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) }
     }
