@@ -13,8 +13,8 @@ pub mod sink;
 mod workflow;
 
 pub use ports::{
-    DayRequest, Destinations, Draft, DraftSink, GenerateError, GeneratorInfo, Pacing, PlaceVerifier, PlanContext,
-    PlanGenerator, Quiet, ResolveError, Weather, WeatherError, WeatherReport,
+    DayRequest, Destinations, Destined, Draft, DraftSink, GenerateError, GeneratorInfo, Pacing, PlaceVerifier,
+    PlanContext, PlanGenerator, Quiet, ResolveError, Weather, WeatherError, WeatherReport,
 };
 pub use sink::EventSink;
 pub use workflow::{Engine, EngineConfig, EngineError, Regeneration, check_context};

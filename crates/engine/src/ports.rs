@@ -210,6 +210,21 @@ pub trait Destinations: Send + Sync {
     }
 }
 
+/// Where a generation goes: a destination known when it starts, or one `gather_context` looks up after
+/// the stream's first event, so that a geocoder's round trip does not hold that event back. A place
+/// looked up and not found ends the stream with `unknown_destination`.
+#[derive(Clone, Copy)]
+pub enum Destined<'a> {
+    Known(&'a Destination),
+    Lookup(&'a dyn Destinations),
+}
+
+impl<'a> From<&'a Destination> for Destined<'a> {
+    fn from(destination: &'a Destination) -> Self {
+        Self::Known(destination)
+    }
+}
+
 /// Checks that the places a generator named exist near the destination, before the plan keeps them: a
 /// place the bundled data knows is taken as it is; another is looked up (a geocoder), its coordinates
 /// filled or corrected when found, and, when it cannot be found, replaced by a bundled place of the same

@@ -13,8 +13,8 @@ use tripstream_domain::{Destination, Plan, PlanRequest, Step, StreamEvent, messa
 
 use crate::places::PlaceNotes;
 use crate::ports::{
-    DayRequest, Draft, DraftSink, GenerateError, GeneratorInfo, Pacing, PlaceVerifier, PlanContext, PlanGenerator,
-    Quiet, Weather, WeatherReport,
+    DayRequest, Destined, Draft, DraftSink, GenerateError, GeneratorInfo, Pacing, PlaceVerifier, PlanContext,
+    PlanGenerator, Quiet, ResolveError, Weather, WeatherReport,
 };
 use crate::sink::EventSink;
 
@@ -132,7 +132,7 @@ impl Engine {
         let mut run = RunState::new(sink);
         let source = Source::Replay(plan);
         // A stored plan has nothing to wait for and nothing to fail on: every step is local.
-        if let Err(e) = self.steps(request, destination, source, &mut run).await {
+        if let Err(e) = self.steps(request, Destined::Known(destination), source, &mut run).await {
             run.fail(request.language, &e);
         }
         run.out.emit(StreamEvent::Done);
@@ -154,11 +154,11 @@ impl Engine {
     pub async fn run_until(
         &self,
         request: &PlanRequest,
-        destination: &Destination,
+        destination: impl Into<Destined<'_>>,
         sink: &mut dyn EventSink,
         cancelled: impl Future<Output = ()>,
     ) -> Result<Plan, EngineError> {
-        self.run_source(request, destination, Source::Generate, sink, cancelled).await
+        self.run_source(request, destination.into(), Source::Generate, sink, cancelled).await
     }
 
     /// Writes one day of a finished plan again through the same five steps, with the same events as a
@@ -168,18 +168,18 @@ impl Engine {
     pub async fn regenerate_until(
         &self,
         request: &PlanRequest,
-        destination: &Destination,
+        destination: impl Into<Destined<'_>>,
         regeneration: &Regeneration<'_>,
         sink: &mut dyn EventSink,
         cancelled: impl Future<Output = ()>,
     ) -> Result<Plan, EngineError> {
-        self.run_source(request, destination, Source::Regenerate(regeneration), sink, cancelled).await
+        self.run_source(request, destination.into(), Source::Regenerate(regeneration), sink, cancelled).await
     }
 
     async fn run_source(
         &self,
         request: &PlanRequest,
-        destination: &Destination,
+        destination: Destined<'_>,
         source: Source<'_>,
         sink: &mut dyn EventSink,
         cancelled: impl Future<Output = ()>,
@@ -207,7 +207,7 @@ impl Engine {
     async fn steps(
         &self,
         request: &PlanRequest,
-        destination: &Destination,
+        destination: Destined<'_>,
         source: Source<'_>,
         run: &mut RunState<'_>,
     ) -> Result<Plan, EngineError> {
@@ -253,7 +253,7 @@ impl Engine {
     async fn gather_context(
         &self,
         request: &PlanRequest,
-        destination: &Destination,
+        destination: Destined<'_>,
         source: Source<'_>,
         run: &mut RunState<'_>,
     ) -> Result<PlanContext, EngineError> {
@@ -261,6 +261,19 @@ impl Engine {
         let status = messages::gather_status(lang, request.location.as_str());
         run.out.step(false, Step::GatherContext, progress::GATHER_STATUS, status, None);
         self.paced(source).await;
+        let looked_up;
+        let destination = match destination {
+            Destined::Known(destination) => destination,
+            Destined::Lookup(destinations) => {
+                looked_up = destinations.resolve(&request.location).await.map_err(|e| match e {
+                    ResolveError::Unknown { location, .. } => {
+                        EngineError::new(ErrorCode::UnknownDestination, format!("unknown destination {location:?}"))
+                    }
+                    ResolveError::Unavailable(detail) => EngineError::new(ErrorCode::WeatherUnavailable, detail),
+                })?;
+                &looked_up
+            }
+        };
         let report = match source {
             Source::Generate => self
                 .weather

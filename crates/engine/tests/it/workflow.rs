@@ -252,3 +252,72 @@ async fn commonsense_faults_are_repaired_and_only_the_rest_goes_to_refinement() 
     assert!(dinner.time >= tripstream_domain::ClockTime::hm(18, 0), "{:?}", plan.days[0].activities);
     assert!(plan.warnings.iter().any(|w| w.contains("nothing planned")), "{:?}", plan.warnings);
 }
+
+/// A geocoder of one place: "Seoul" is found (after the test lets it answer), anything else is unknown.
+struct OnePlace(tokio::sync::Semaphore);
+
+#[async_trait::async_trait]
+impl tripstream_engine::Destinations for OnePlace {
+    async fn resolve(
+        &self,
+        location: &tripstream_domain::Location,
+    ) -> Result<tripstream_domain::Destination, tripstream_engine::ResolveError> {
+        let _answer = self.0.acquire().await.expect("the semaphore stays open");
+        match location.as_str() {
+            "Seoul" => Ok(seoul()),
+            other => Err(tripstream_engine::ResolveError::Unknown { location: other.to_owned(), known: vec![] }),
+        }
+    }
+
+    fn list(&self) -> Vec<tripstream_domain::Destination> {
+        vec![seoul()]
+    }
+
+    fn costs_a_lookup(&self, _: &tripstream_domain::Location) -> bool {
+        true
+    }
+}
+
+#[tokio::test]
+async fn a_place_looked_up_in_the_first_step_is_found_after_the_first_event_or_ends_the_stream() {
+    use tripstream_engine::Destined;
+    let generator = Arc::new(Scripted::new([Ok(draft(vec![day(1), day(2), day(3)]))]));
+    let engine = engine(generator, vec![]);
+    let geocoder = OnePlace(tokio::sync::Semaphore::new(0));
+
+    // The first event is out while the geocoder has not answered; the plan is made once it has.
+    let (mut sink, mut received) = tokio::sync::mpsc::unbounded_channel();
+    let seoul_trip = request(Language::En);
+    let run = engine.run_until(&seoul_trip, Destined::Lookup(&geocoder), &mut sink, std::future::pending());
+    tokio::pin!(run);
+    for _ in 0..10 {
+        tokio::select! {
+            biased;
+            _ = &mut run => panic!("the run ended before its place was found"),
+            () = tokio::task::yield_now() => {}
+        }
+    }
+    let Ok(StreamEvent::Status(first)) = received.try_recv() else { panic!("the first step's status comes first") };
+    assert_eq!((first.step, first.progress), (tripstream_domain::Step::GatherContext, 10));
+    assert!(received.try_recv().is_err(), "nothing else before the place is found");
+    geocoder.0.add_permits(10);
+    let plan = run.await.expect("Seoul is found");
+    assert_eq!(plan.destination.name, "Seoul");
+    let mut events = vec![StreamEvent::Status(first)];
+    while let Ok(event) = received.try_recv() {
+        events.push(event);
+    }
+    assert_well_formed(&events);
+
+    // A place the geocoder does not know ends the stream as the contract's unknown destination.
+    let mut events = Vec::new();
+    let mut unknown = request(Language::En);
+    unknown.location = tripstream_domain::Location::parse("Atlantis").unwrap();
+    let err = engine.run_until(&unknown, Destined::Lookup(&geocoder), &mut events, std::future::pending()).await;
+    assert_eq!(err.unwrap_err().code, ErrorCode::UnknownDestination);
+    assert_well_formed(&events);
+    let kinds: Vec<&str> = events.iter().map(StreamEvent::kind).collect();
+    assert_eq!(kinds, ["status", "error", "done"]);
+    let StreamEvent::Error(failure) = &events[1] else { unreachable!() };
+    assert_eq!((failure.message.as_str(), failure.retryable), ("We do not know this destination.", false));
+}

@@ -32,7 +32,7 @@ use tripstream_domain::plan::prefixed_id;
 use tripstream_domain::{
     Destination, ErrorCode, Language, Plan, PlanRequest, RawPlanRequest, RequestLimits, Step, StreamEvent, messages,
 };
-use tripstream_engine::{Destinations, Engine, EngineError, EventSink, Regeneration, ResolveError};
+use tripstream_engine::{Destinations, Destined, Engine, EngineError, EventSink, Regeneration, ResolveError};
 
 use self::registry::{Listener, NewRun, Registry, RunSink};
 pub use self::registry::{Owner, RegistryConfig};
@@ -242,7 +242,8 @@ struct Start<'a> {
     /// The request's key: identical requests in flight share one run.
     key: &'a str,
     request: &'a PlanRequest,
-    destination: Destination,
+    /// `None`: looked up by the generation itself, after its first event ([`Destined::Lookup`]).
+    destination: Option<Destination>,
     /// What the shared log keeps to run it again elsewhere (`StreamRecord` as JSON).
     record: String,
     /// The caller's Idempotency-Key, scoped to them.
@@ -252,7 +253,8 @@ struct Start<'a> {
 /// A generation about to be spawned.
 struct Launch {
     request: PlanRequest,
-    destination: Destination,
+    /// `None`: looked up by the generation itself, after its first event ([`Destined::Lookup`]).
+    destination: Option<Destination>,
     /// The request's cache key.
     key: String,
     sink: RunSink,
@@ -409,10 +411,19 @@ impl Generations {
     pub async fn start(&self, call: PlanCall, caller: &Caller) -> Result<Attached, GenerationError> {
         let inner = &self.inner;
         inner.admission.request(caller).await?;
-        if inner.destinations.costs_a_lookup(&call.request.location) {
+        let location = &call.request.location;
+        let lookup = inner.destinations.costs_a_lookup(location);
+        if lookup {
             inner.admission.lookup(caller).await?;
         }
-        let destination = inner.destinations.resolve(&call.request.location).await?;
+        // A place the service must ask a geocoder about is looked up by a stream's own first step, after
+        // its first event: in a burst of new places, no first event waits for a geocoder's round trip. An
+        // unknown one ends that stream with `unknown_destination`; the JSON answer is still a 422.
+        let destination = if lookup && call.wants == Wants::Stream {
+            None
+        } else {
+            Some(inner.destinations.resolve(location).await?)
+        };
         let key = plan_key(&call.request, &inner.engine.generator_info());
         let from = call.last_event_id.map_or(0, |id| id.saturating_add(1));
         // A caller's Idempotency-Key is theirs alone, and names one request.
@@ -425,6 +436,10 @@ impl Generations {
             if call.wants == Wants::Plan {
                 return Ok(Attached::Cached(Box::new(plan)));
             }
+            let destination = match destination {
+                Some(destination) => destination,
+                None => inner.destinations.resolve(location).await?,
+            };
             let run = self.replay(&key, &call.request, &destination, &plan, scoped.as_deref()).await;
             return Ok(self.attach(run, caller, call.wants, from, How::Replayed).await);
         }
@@ -479,6 +494,7 @@ impl Generations {
         };
         let job = DayJob { saved_id: call.plan_id.clone(), plan: saved.plan, day: call.day, instruction };
         let record = serde_json::to_string(&record).unwrap_or_default();
+        let destination = Some(destination);
         let start = Start { key: &key, request: &request, destination, record, scoped: scoped.as_deref() };
         let (run, joined) = self.join_or_start(start, caller, Job::Regenerate(Box::new(job))).await?;
         let how = if joined { How::Joined } else { How::Started };
@@ -818,13 +834,14 @@ impl Generations {
             let _place = place;
             let ended = {
                 let cancelled = cancel.clone().cancelled_owned();
+                let destined = destination.as_ref().map_or(Destined::Lookup(&*inner.destinations), Destined::Known);
                 let run = async {
                     match &job {
-                        Job::Generate => inner.engine.run_until(&request, &destination, &mut sink, cancelled).await,
+                        Job::Generate => inner.engine.run_until(&request, destined, &mut sink, cancelled).await,
                         // Boxed: its state is four times a generation's, and every stream's task would
                         // otherwise be as large as the rare one that writes a day again.
                         Job::Regenerate(day) => {
-                            Box::pin(regenerate_day(&inner, &request, &destination, day, &mut sink, cancelled)).await
+                            Box::pin(regenerate_day(&inner, &request, destined, day, &mut sink, cancelled)).await
                         }
                     }
                 };
@@ -962,6 +979,7 @@ impl Generations {
                 return self.give_up(&claim, &record, first_seq, request.language);
             }
         };
+        let destination = Some(destination);
         tracing::warn!(next = first_seq, "the replica producing this stream stopped; running it again here");
         let key = plan_key(&request, &inner.engine.generator_info());
         let new =
@@ -1012,7 +1030,7 @@ impl Generations {
 async fn regenerate_day(
     inner: &Inner,
     request: &PlanRequest,
-    destination: &Destination,
+    destination: Destined<'_>,
     job: &DayJob,
     sink: &mut RunSink,
     cancelled: impl Future<Output = ()>,

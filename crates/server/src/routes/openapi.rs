@@ -106,8 +106,9 @@ fn error_status(status: u16) -> &'static str {
         415 => "`invalid_request`: `Content-Type` is not `application/json` (or `application/*+json`)",
         422 => {
             "`invalid_request` (a rule of the request is broken; `error.field` names the field), \
-                `unknown_destination` (`error.field` is `location`), or `idempotency_key_reused` (this \
-                `Idempotency-Key` came before with another request)"
+                `unknown_destination` (`error.field` is `location`; a stream to a place that needs a \
+                geocoder's look-up opens first and reports it in its `error` event), or \
+                `idempotency_key_reused` (this `Idempotency-Key` came before with another request)"
         }
         429 => {
             "`rate_limited` (too many requests from this key or address) or `quota_exceeded` (the key's daily \

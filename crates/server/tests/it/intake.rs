@@ -1,7 +1,8 @@
 //! A burst's first events go first: a running generation's next step (its weather look-up, its draft)
 //! waits while other requests are on their way to their first bytes, and goes on once they have them.
 //! Observed by order, not by time: the request kept on its way is one whose place is being looked up by a
-//! geocoder that answers only when the test lets it.
+//! geocoder that answers only when the test lets it. A stream to a place that costs a look-up does not wait
+//! for it at all: its first step looks the place up, after the first event.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -41,6 +42,18 @@ impl Destinations for Geocoder {
     }
 }
 
+/// The kinds of the last two events left in `events`.
+async fn last_two_kinds(
+    events: &mut (impl futures::Stream<Item = Result<eventsource_stream::Event, impl std::fmt::Debug>> + Unpin),
+) -> Vec<String> {
+    let mut kinds = Vec::new();
+    while let Some(event) = events.next().await {
+        let data: serde_json::Value = serde_json::from_str(&event.unwrap().data).unwrap();
+        kinds.push(data["type"].as_str().unwrap().to_owned());
+    }
+    kinds.split_off(kinds.len().saturating_sub(2))
+}
+
 #[tokio::test]
 async fn a_generation_drafts_only_once_a_request_that_arrived_meanwhile_has_its_first_event() {
     let mut config = ServerConfig::for_tests();
@@ -76,14 +89,67 @@ async fn a_generation_drafts_only_once_a_request_that_arrived_meanwhile_has_its_
 
     // Once the place is found and that stream has its first event, both go on to the end.
     release.notify_one();
-    let mut kinds = Vec::new();
-    while let Some(event) = events.next().await {
-        let data: serde_json::Value = serde_json::from_str(&event.unwrap().data).unwrap();
-        kinds.push(data["type"].as_str().unwrap().to_owned());
-    }
-    assert_eq!(kinds.iter().rev().take(2).collect::<Vec<_>>(), ["done", "complete"]);
+    assert_eq!(last_two_kinds(&mut events).await, ["complete", "done"]);
     let slow = slow.await.unwrap();
     assert_eq!(slow.first().map(Message::kind), Some("status"));
     assert_eq!(slow.last().map(Message::kind), Some("done"));
     assert_eq!(drafts.load(Ordering::SeqCst), 2);
+}
+
+/// The same geocoder, but one that says it costs a look-up for what is not bundled (as the OpenWeatherMap
+/// and Open-Meteo geocoders do): a stream's first step asks it, after the first event.
+struct Remote(Geocoder);
+
+#[async_trait]
+impl Destinations for Remote {
+    async fn resolve(&self, location: &Location) -> Result<Destination, ResolveError> {
+        self.0.resolve(location).await
+    }
+
+    fn list(&self) -> Vec<Destination> {
+        self.0.list()
+    }
+
+    fn costs_a_lookup(&self, location: &Location) -> bool {
+        self.0.bundled.catalog().find(location.as_str()).is_none()
+    }
+}
+
+#[tokio::test]
+async fn a_stream_to_a_place_being_looked_up_has_its_first_event_before_the_geocoder_answers() {
+    let config = ServerConfig::for_tests();
+    let (mut services, _) = counting_services(&config, Duration::ZERO);
+    let (asked, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    let bundled = BundledDestinations::new(Catalog::bundled());
+    services.destinations = Arc::new(Remote(Geocoder { bundled, asked: asked.clone(), release: release.clone() }));
+    let app = spawn_app_with(config, Some(services)).await;
+
+    let slowtown = r#"{"location": "Slowtown", "startDate": "2025-11-10", "endDate": "2025-11-10", "budget": "low"}"#;
+    let first = async {
+        let response = app.stream(slowtown).await;
+        assert_eq!(response.status(), 200);
+        let mut events = response.bytes_stream().eventsource();
+        let first = events.next().await.unwrap().unwrap();
+        (events, first)
+    };
+    let (mut events, first) = tokio::time::timeout(Duration::from_secs(10), first)
+        .await
+        .expect("the first event does not wait for the geocoder");
+    assert!(first.data.contains("\"gather_context\""), "{}", first.data);
+    // The geocoder is asked after that event, and the stream goes on once it answers.
+    asked.notified().await;
+    release.notify_one();
+    assert_eq!(last_two_kinds(&mut events).await, ["complete", "done"]);
+
+    // A place the geocoder does not know: the stream says so in its error event, the JSON answer is a 422.
+    let atlantis = slowtown.replace("Slowtown", "Atlantis");
+    let streamed = messages(app.stream(&atlantis).await).await;
+    let kinds: Vec<&str> = streamed.iter().map(Message::kind).collect();
+    assert_eq!(kinds, ["status", "error", "done"]);
+    assert_eq!(streamed[1].data["error"], "unknown_destination");
+    assert_eq!(streamed[1].data["retryable"], false);
+    let answered = app.generate(&atlantis).await;
+    assert_eq!(answered.status(), 422);
+    let body: serde_json::Value = answered.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unknown_destination");
 }
