@@ -13,6 +13,7 @@
 
 mod registry;
 mod source;
+mod woken;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -38,6 +39,7 @@ use self::registry::{Listener, NewRun, Registry, RunSink};
 pub use self::registry::{Owner, RegistryConfig};
 pub use self::source::Events;
 use self::source::{Cut, Keeper, Source};
+use self::woken::Woken;
 use crate::admission::{Admission, Refusal};
 use crate::auth::Caller;
 use crate::auth::secret::{self, random_id};
@@ -833,7 +835,10 @@ impl Generations {
             // Held until the generation ends.
             let _place = place;
             let ended = {
-                let cancelled = cancel.clone().cancelled_owned();
+                // Each polled only when it woke the task itself, not on every piece of the model's reply.
+                let cancelled = Woken::new(cancel.clone().cancelled_owned());
+                let stopped = Woken::new(inner.stopped.clone().cancelled_owned());
+                let lost = Woken::new(lost.cancelled_owned());
                 let destined = destination.as_ref().map_or(Destined::Lookup(&*inner.destinations), Destined::Known);
                 let run = async {
                     match &job {
@@ -845,11 +850,11 @@ impl Generations {
                         }
                     }
                 };
-                tokio::pin!(run);
+                tokio::pin!(run, stopped, lost);
                 loop {
                     tokio::select! {
-                        () = inner.stopped.cancelled() => break Ended::Stopped,
-                        () = lost.cancelled() => break Ended::Moved,
+                        () = &mut stopped => break Ended::Stopped,
+                        () = &mut lost => break Ended::Moved,
                         result = &mut run => break Ended::Ran(result),
                         // Another replica was asked to cancel a caller's stream of this run. A caller this
                         // replica does not know (it took the run over) cancels the run.
