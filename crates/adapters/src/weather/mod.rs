@@ -123,27 +123,45 @@ pub(crate) async fn get_json<T: DeserializeOwned>(
         }
         other => other?,
     };
-    serde_json::from_str(&body).map_err(|e| SourceError::BadBody(e.to_string()))
+    // Checked as UTF-8 once, on its fast path for ASCII, then parsed as text: `from_slice` would check
+    // every key and string it reads again.
+    let body = std::str::from_utf8(&body).map_err(|e| SourceError::BadBody(e.to_string()))?;
+    serde_json::from_str(body).map_err(|e| SourceError::BadBody(e.to_string()))
 }
 
+/// The most of a weather or geocoding answer that is read. OpenWeatherMap's five-day forecast, the
+/// largest, is about 16 KiB; a service that sends more is answering something else.
+const MAX_BODY_BYTES: usize = 1 << 20;
+
+/// One request's body, as bytes, at most [`MAX_BODY_BYTES`] of it: not copied into a `String` through
+/// `from_utf8_lossy`'s slow path, which took a forecast's body a character at a time.
 async fn get_once(
     client: &reqwest::Client,
     url: &str,
     query: &[(&str, String)],
     timeout: Duration,
     error_message: fn(&str) -> Option<String>,
-) -> Result<String, SourceError> {
+) -> Result<Vec<u8>, SourceError> {
     let exchange = async {
-        let response = client.get(url).query(query).send().await?;
+        let mut response = client.get(url).query(query).send().await?;
         let status = response.status();
-        let body = response.text().await?;
-        Ok::<_, reqwest::Error>((status, body))
+        let mut body =
+            Vec::with_capacity(response.content_length().map_or(0, |n| n.min(MAX_BODY_BYTES as u64)) as usize);
+        while let Some(chunk) = response.chunk().await? {
+            if body.len() + chunk.len() > MAX_BODY_BYTES {
+                return Ok(Err(status));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok::<_, reqwest::Error>(Ok((status, body)))
     };
     let (status, body) = tokio::time::timeout(timeout, exchange)
         .await
         .map_err(|_| SourceError::Timeout(timeout))?
-        .map_err(|e| if e.is_timeout() { SourceError::Timeout(timeout) } else { SourceError::transport(e) })?;
+        .map_err(|e| if e.is_timeout() { SourceError::Timeout(timeout) } else { SourceError::transport(e) })?
+        .map_err(|status| SourceError::BadBody(format!("{status}: the body passed {MAX_BODY_BYTES} bytes")))?;
     if !status.is_success() {
+        let body = String::from_utf8_lossy(&body);
         let message = error_message(&body).unwrap_or_else(|| snippet(&body));
         return Err(SourceError::Status { status: status.as_u16(), message });
     }

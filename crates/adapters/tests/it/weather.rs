@@ -433,6 +433,18 @@ async fn upstream_error_messages_are_kept_and_4xx_is_not_retried() {
 }
 
 #[tokio::test]
+async fn an_endless_answer_is_a_bad_body_read_no_further_than_a_mebibyte() {
+    let server = MockServer::start().await;
+    let huge = format!(r#"{{"list": [], "padding": "{}"}}"#, "x".repeat(2 << 20));
+    owm_forecast("en").respond_with(ResponseTemplate::new(200).set_body_string(huge)).expect(1).mount(&server).await;
+
+    let error = owm(&server).daily(37.5665, 126.978, "Asia/Seoul", Language::En).await.unwrap_err();
+
+    assert!(matches!(&error, SourceError::BadBody(m) if m.contains("passed 1048576 bytes")), "{error:?}");
+    assert!(!error.is_transient(), "not asked again");
+}
+
+#[tokio::test]
 async fn a_broken_connection_is_a_transport_error_without_the_key() {
     let port = {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
