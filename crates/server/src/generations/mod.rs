@@ -496,8 +496,8 @@ impl Generations {
         };
         let job = DayJob { saved_id: call.plan_id.clone(), plan: saved.plan, day: call.day, instruction };
         let record = serde_json::to_string(&record).unwrap_or_default();
-        let destination = Some(destination);
-        let start = Start { key: &key, request: &request, destination, record, scoped: scoped.as_deref() };
+        let start =
+            Start { key: &key, request: &request, destination: Some(destination), record, scoped: scoped.as_deref() };
         let (run, joined) = self.join_or_start(start, caller, Job::Regenerate(Box::new(job))).await?;
         let how = if joined { How::Joined } else { How::Started };
         Ok(self.attach(run, caller, Wants::Stream, 0, how).await)
@@ -984,7 +984,6 @@ impl Generations {
                 return self.give_up(&claim, &record, first_seq, request.language);
             }
         };
-        let destination = Some(destination);
         tracing::warn!(next = first_seq, "the replica producing this stream stopped; running it again here");
         let key = plan_key(&request, &inner.engine.generator_info());
         let new =
@@ -1002,7 +1001,7 @@ impl Generations {
         let cancel = run.cancellation();
         self.launch(Launch {
             request,
-            destination,
+            destination: Some(destination),
             key,
             sink,
             cancel,
