@@ -52,6 +52,8 @@ pub struct Report {
     pub allocations: Option<crate::Allocations>,
     /// The server's page faults over the round, when its process is known.
     pub faults: Option<u64>,
+    /// Time the hypervisor ran something else on this machine's cores during the round.
+    pub steal: Option<Duration>,
     pub wall: Duration,
 }
 
@@ -95,6 +97,13 @@ impl Report {
             }
             _ => println!("  server CPU and memory   not measured (give --pid)"),
         }
+        if let Some(steal) = self.steal {
+            println!(
+                "  host steal              {} ms on all cores (the hypervisor's other guests; a few ms make its \
+                 latencies noise)",
+                steal.as_millis()
+            );
+        }
         if let Some(a) = self.allocations {
             let n = self.streams.max(1) as f64;
             println!(
@@ -135,6 +144,14 @@ pub fn usage(pid: u32) -> Usage {
     Usage { cpu: Duration::from_millis(ticks * 10), rss_kib, faults: field(10) }
 }
 
+/// The time this machine's cores were taken by the hypervisor for others so far (`steal` in /proc/stat,
+/// over all cores), when the kernel reports it.
+fn steal() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let ticks: u64 = stat.lines().next()?.strip_prefix("cpu ")?.split_whitespace().nth(7)?.parse().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
 /// Runs one round of `load`; memory is counted from `rss_at_start`, the server's size when it started.
 pub async fn run(load: &Load, rss_at_start: u64) -> Report {
     let clients: Vec<reqwest::Client> = match load.wire {
@@ -154,6 +171,7 @@ pub async fn run(load: &Load, rss_at_start: u64) -> Report {
         }
     }
     let before = load.server.map(usage);
+    let steal_before = steal();
     let peak = Arc::new(AtomicU64::new(rss_at_start));
     let sampler = load.server.map(|pid| {
         let peak = peak.clone();
@@ -194,6 +212,7 @@ pub async fn run(load: &Load, rss_at_start: u64) -> Report {
         rss_per_stream_kib: None,
         allocations: None,
         faults: None,
+        steal: None,
         wall: Duration::ZERO,
     };
     for worker in workers {
@@ -213,6 +232,7 @@ pub async fn run(load: &Load, rss_at_start: u64) -> Report {
         }
     }
     report.wall = started.elapsed();
+    report.steal = steal().zip(steal_before).map(|(after, before)| after.saturating_sub(before));
     if let (Some(pid), Some(before), Some(sampler)) = (load.server, before, sampler) {
         sampler.abort();
         let after = usage(pid);
