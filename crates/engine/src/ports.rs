@@ -195,6 +195,17 @@ pub enum ResolveError {
     Unavailable(String),
 }
 
+impl ResolveError {
+    /// The contract's code for it, the same whether a `422`/`503` answers it before a stream or a
+    /// stream's `error` event reports it.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::Unknown { .. } => ErrorCode::UnknownDestination,
+            Self::Unavailable(_) => ErrorCode::WeatherUnavailable,
+        }
+    }
+}
+
 /// Turns what a traveller typed into a destination.
 #[async_trait]
 pub trait Destinations: Send + Sync {

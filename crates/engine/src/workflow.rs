@@ -265,11 +265,13 @@ impl Engine {
         let destination = match destination {
             Destined::Known(destination) => destination,
             Destined::Lookup(destinations) => {
-                looked_up = destinations.resolve(&request.location).await.map_err(|e| match e {
-                    ResolveError::Unknown { location, .. } => {
-                        EngineError::new(ErrorCode::UnknownDestination, format!("unknown destination {location:?}"))
-                    }
-                    ResolveError::Unavailable(detail) => EngineError::new(ErrorCode::WeatherUnavailable, detail),
+                looked_up = destinations.resolve(&request.location).await.map_err(|e| {
+                    let detail = match &e {
+                        // Not the list of known places the error's text carries for a 422.
+                        ResolveError::Unknown { location, .. } => format!("unknown destination {location:?}"),
+                        ResolveError::Unavailable(detail) => detail.clone(),
+                    };
+                    EngineError::new(e.code(), detail)
                 })?;
                 &looked_up
             }

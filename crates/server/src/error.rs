@@ -97,13 +97,13 @@ impl From<GenerationError> for ApiError {
         match e {
             GenerationError::Destination(e @ ResolveError::Unknown { .. }) => Self {
                 field: Some("location".into()),
-                ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::UnknownDestination, e.to_string())
+                ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string())
             },
-            GenerationError::Destination(ResolveError::Unavailable(detail)) => {
-                tracing::warn!(%detail, "destination look-up unavailable");
+            GenerationError::Destination(e @ ResolveError::Unavailable(_)) => {
+                tracing::warn!(detail = %e, "destination look-up unavailable");
                 Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    ErrorCode::WeatherUnavailable,
+                    e.code(),
                     "the destination cannot be looked up right now; try again shortly",
                 )
             }
