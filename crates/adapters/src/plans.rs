@@ -16,7 +16,7 @@ use sqlx::{QueryBuilder, Row};
 use tripstream_domain::{Plan, RawPlanRequest};
 
 use crate::keys::{is_random_id, random_crockford};
-use crate::runlog::{Db, with_pool};
+use crate::runlog::{Db, statement_chunks, with_pool};
 
 /// What every saved plan's id starts with.
 pub const PLAN_PREFIX: &str = "plan_";
@@ -235,13 +235,13 @@ impl SavedPlans {
     /// statement for many rows (each statement is a round trip to the database, and to SQLite's worker
     /// thread on the server's own cores); only a plan its owner already has is looked up alone.
     async fn insert(&self, rows: &[&SaveRow]) -> Result<Vec<String>, PlanStoreError> {
-        /// Rows per statement: 9 parameters each, well under either database's limit on them.
-        const ROWS_PER_STATEMENT: usize = 500;
+        // Statements of a few sizes, each prepared once (`statement_chunks`): 11 parameters a row, well
+        // under either database's limit on them.
         macro_rules! insert_all {
             ($database:ty, $pool:expr) => {{
                 let mut tx = $pool.begin().await?;
                 let mut inserted = HashSet::with_capacity(rows.len());
-                for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                for chunk in statement_chunks(rows) {
                     let mut plans = QueryBuilder::<$database>::new(
                         "INSERT INTO saved_plans (id, owner, source_plan, request, location, start_date, end_date, \
                          title, latest_version, created_at_ms, updated_at_ms) ",
@@ -263,7 +263,7 @@ impl SavedPlans {
                     plans.push(" ON CONFLICT (owner, source_plan) DO NOTHING RETURNING id");
                     inserted.extend(plans.build_query_scalar::<String>().fetch_all(&mut *tx).await?);
                     let new: Vec<&&SaveRow> = chunk.iter().filter(|row| inserted.contains(&row.id)).collect();
-                    if !new.is_empty() {
+                    for new in statement_chunks(&new) {
                         let mut versions = QueryBuilder::<$database>::new(
                             "INSERT INTO saved_plan_versions (plan_id, version, plan, created_at_ms) ",
                         );

@@ -53,6 +53,29 @@ const COLUMNS: &str = "request_id, stream_id, endpoint, location, start_date, en
     has_error, error_code, received_complete, client_disconnected, cache_hit, coalesced, provider, model, \
     input_tokens, output_tokens, refine_iterations";
 
+/// The most rows a many-row statement takes: the largest of [`statement_rows`]'s sizes.
+pub(crate) const MAX_STATEMENT_ROWS: usize = 128;
+
+/// How many of `n` rows waiting go in the next many-row statement: the largest power of two up to `n`
+/// and [`MAX_STATEMENT_ROWS`]. Such a statement's text depends on its row count, and both drivers keep a
+/// prepared statement by its text, so eight sizes are each parsed once per connection; a statement for
+/// every batch size was parsed anew each time (for SQLite, half of its thread's work).
+pub(crate) fn statement_rows(n: usize) -> usize {
+    match n.min(MAX_STATEMENT_ROWS) {
+        0 => 0,
+        n => 1 << n.ilog2(),
+    }
+}
+
+/// `rows` cut into statements of [`statement_rows`] each, largest first.
+pub(crate) fn statement_chunks<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
+    std::iter::from_fn(move || {
+        let (chunk, rest) = rows.split_at(statement_rows(rows.len()));
+        rows = rest;
+        (!chunk.is_empty()).then_some(chunk)
+    })
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     #[error("run log database: {0}")]
@@ -301,4 +324,26 @@ where
         output_tokens: r.try_get::<i64, _>("output_tokens")? as u64,
         refine_iterations: r.try_get::<i32, _>("refine_iterations")? as u32,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_go_in_statements_of_a_few_sizes_largest_first() {
+        let sizes = |n: usize| statement_chunks(&vec![(); n]).map(<[()]>::len).collect::<Vec<_>>();
+        assert_eq!(sizes(0), Vec::<usize>::new());
+        assert_eq!(sizes(1), [1]);
+        assert_eq!(sizes(23), [16, 4, 2, 1]);
+        assert_eq!(sizes(128), [128]);
+        assert_eq!(sizes(300), [128, 128, 32, 8, 4]);
+        let mut seen = std::collections::BTreeSet::new();
+        for n in 0..=1_000 {
+            let chunks = sizes(n);
+            assert_eq!(chunks.iter().sum::<usize>(), n);
+            seen.extend(chunks);
+        }
+        assert_eq!(seen.len(), 8, "one prepared statement per size: {seen:?}");
+    }
 }

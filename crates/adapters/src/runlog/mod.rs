@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use db::{Db, DbError};
-pub(crate) use db::{Pool, with_pool};
+pub(crate) use db::{Pool, statement_chunks, statement_rows, with_pool};
 pub use stats::{MAX_WINDOW, Stats, bounded_since};
 
 /// One request, as it went.
@@ -158,6 +158,7 @@ async fn write_loop(
     let mut pending: VecDeque<RunRecord> = VecDeque::new();
     let mut failures = 0u32;
     let mut last_logged: Option<Instant> = None;
+    let mut leftover = false;
     let hold = |pending: &mut VecDeque<RunRecord>, row: RunRecord| {
         metrics::gauge!("tripstream_runlog_queue_depth").decrement(1.0);
         if pending.len() >= config.buffer.max(1) {
@@ -184,7 +185,8 @@ async fn write_loop(
                 }
             }
         }
-        if !closing.is_cancelled() {
+        // Rows left from the last insert go at once; a new batch waits for company first.
+        if !closing.is_cancelled() && !leftover {
             let until = tokio::time::sleep(config.linger);
             tokio::pin!(until);
             while pending.len() < config.batch {
@@ -201,11 +203,13 @@ async fn write_loop(
         while let Ok(row) = rx.try_recv() {
             hold(&mut pending, row);
         }
-        let n = pending.len().min(config.batch.max(1));
+        // A few statement sizes, each prepared once (see `statement_rows`); the rest go next, at once.
+        let n = statement_rows(pending.len().min(config.batch.max(1)));
         let batch: Vec<RunRecord> = pending.iter().take(n).cloned().collect();
         match db.insert(&batch).await {
             Ok(()) => {
                 pending.drain(..n);
+                leftover = !pending.is_empty();
                 counters.written.fetch_add(n as u64, Ordering::Relaxed);
                 if failures > 0 {
                     tracing::info!(after_failures = failures, "run log database is back; buffered rows written");
@@ -273,5 +277,23 @@ mod tests {
         log.close(Duration::from_secs(5)).await;
         assert_eq!(log.written_rows(), 1);
         assert_eq!(db.rows_since(0).await.unwrap().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn rows_a_statement_leaves_over_are_written_at_once() {
+        // A full batch of 3 goes as statements of 2 and 1 (see `statement_rows`); the 1 must not wait out
+        // another linger of a minute.
+        let db = Db::open("sqlite::memory:").await.unwrap();
+        let config = RunLogConfig { linger: Duration::from_secs(60), batch: 3, ..RunLogConfig::default() };
+        let tasks = TaskTracker::new();
+        let log = RunLog::start(db.clone(), config, &tasks);
+        (1..=3).for_each(|n| log.record(row(n)));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while log.written_rows() < 3 {
+            assert!(Instant::now() < deadline, "{} of 3 rows written", log.written_rows());
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(db.rows_since(0).await.unwrap().len(), 3);
+        log.close(Duration::from_secs(5)).await;
     }
 }
