@@ -9,6 +9,7 @@
 //! One generated plan (its `pln_…` id) is saved once per owner: a cache replay or a joiner of the same
 //! generation finds the owner's copy instead of making another.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use serde::Serialize;
@@ -172,9 +173,15 @@ impl SavedPlans {
     /// the id of the owner's saved plan. Saves arriving within [`SAVE_GATHER`] of each other share one
     /// transaction, written by a task of its own, so a caller that goes away loses no one else's save.
     pub async fn save(&self, owner: &str, request: &RawPlanRequest, plan: &Plan) -> Result<String, PlanStoreError> {
-        let mut plan = plan.clone();
-        // How this copy was delivered is not part of the plan.
-        plan.metadata.cached = false;
+        // How this copy was delivered is not part of the plan (copied only for a plan from the cache).
+        let plan = match plan.metadata.cached {
+            false => Cow::Borrowed(plan),
+            true => {
+                let mut plan = plan.clone();
+                plan.metadata.cached = false;
+                Cow::Owned(plan)
+            }
+        };
         let row = SaveRow {
             id: new_id(PLAN_PREFIX)?,
             owner: owner.to_owned(),

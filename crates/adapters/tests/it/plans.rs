@@ -60,8 +60,9 @@ async fn lifecycle(url: &str) {
     let mut replayed = seoul_plan.clone();
     replayed.metadata.cached = true;
     assert_eq!(store.save("key:key_A", &seoul, &replayed).await.unwrap(), a, "a cache replay is no copy");
-    let b = store.save("key:key_B", &seoul, &seoul_plan).await.unwrap();
+    let b = store.save("key:key_B", &seoul, &replayed).await.unwrap();
     assert_ne!(a, b, "another owner gets a copy of their own");
+    assert_eq!(store.latest(&b).await.unwrap().unwrap().plan, seoul_plan, "saved as generated, not as replayed");
     let c = store.save("key:key_A", &busan, &busan_plan).await.unwrap();
 
     let latest = store.latest(&a).await.unwrap().unwrap();
