@@ -3,14 +3,17 @@
 //!
 //! The work is linear in the reply's length, whatever its shape or however it is cut into pieces: each
 //! byte is looked at once by a small structural scanner (strings, escapes, nesting, and the few keys that
-//! matter: `days`, `theme`, `activities`), which keeps its state between pieces, and each activity's and
-//! each day's text is handed to serde once, when its object closes. An object counts as complete only
+//! matter: `days`, `theme`, `activities`), which keeps its state between pieces, and each activity's
+//! text is handed to serde once, when its object closes. A day and the whole plan are then made of the
+//! activities and days already read: serde only counts their elements and reads the few fields around
+//! them, and reads the whole text again only when the counts disagree (a shape the scanner did not follow,
+//! which serde then judges, as it would have). An object counts as complete only
 //! when its closing brace has arrived, so a number cut mid-digit or a string cut mid-word is never shown.
 //! Whatever precedes the first `{` (a sentence, a markdown fence) is ignored, and so is whatever follows
 //! the object. Nesting deeper than [`MAX_DEPTH`] stops the reading (serde would refuse it too), so a
 //! hostile reply cannot grow the scanner's stack.
 
-use super::schema::{ModelActivity, ModelDay, ModelPlan};
+use super::schema::{DayHead, ModelActivity, ModelDay, ModelPlan, PlanHead};
 
 /// The deepest nesting read; a plan needs four levels.
 pub const MAX_DEPTH: usize = 64;
@@ -86,6 +89,14 @@ pub struct PlanStream {
     day_started: bool,
     /// The open day's theme, once read.
     theme: Option<String>,
+    /// The open day's activities, as read when each closed.
+    activities: Vec<ModelActivity>,
+    /// An activity of the open day did not read: its day is read whole, and fails as serde says.
+    activity_failed: bool,
+    /// The days read so far.
+    days: Vec<ModelDay>,
+    /// A day did not read: the plan is read whole, and fails as serde says.
+    day_failed: bool,
     /// Bytes looked at so far, by the scanner and by serde: the measure of the reading's cost.
     work: usize,
 }
@@ -134,10 +145,21 @@ impl PlanStream {
 
     /// The complete plan, once the reply has ended.
     pub fn finish(&self) -> Result<ModelPlan, String> {
+        if let Ok(head) = self.first_value::<PlanHead>()
+            && !self.day_failed
+            && head.days.len() == self.days.len()
+        {
+            return Ok(ModelPlan { title: head.title, days: self.days.clone(), tips: head.tips });
+        }
+        self.first_value::<ModelPlan>()
+    }
+
+    /// The first JSON value of the reply, whatever follows it.
+    fn first_value<T: serde::de::DeserializeOwned>(&self) -> Result<T, String> {
         let start = self.start.ok_or("the reply holds no JSON object")?;
-        let mut values = serde_json::Deserializer::from_str(&self.buf[start..]).into_iter::<ModelPlan>();
+        let mut values = serde_json::Deserializer::from_str(&self.buf[start..]).into_iter::<T>();
         match values.next() {
-            Some(Ok(plan)) => Ok(plan),
+            Some(Ok(value)) => Ok(value),
             Some(Err(e)) => Err(format!("the plan JSON does not parse: {e}")),
             None => Err("the reply holds no JSON object".into()),
         }
@@ -216,29 +238,45 @@ impl PlanStream {
             Role::Activity => {
                 self.work += json.len();
                 self.activities_seen += 1;
-                if let Ok(activity) = serde_json::from_str::<ModelActivity>(json) {
-                    let index = self.days_closed;
-                    if !self.day_started {
-                        self.day_started = true;
-                        out.push(Piece::DayStarted { index, theme: self.theme.clone().unwrap_or_default() });
+                match serde_json::from_str::<ModelActivity>(json) {
+                    Ok(activity) => {
+                        let index = self.days_closed;
+                        if !self.day_started {
+                            self.day_started = true;
+                            out.push(Piece::DayStarted { index, theme: self.theme.clone().unwrap_or_default() });
+                        }
+                        self.activities.push(activity.clone());
+                        out.push(Piece::Activity { index, activity });
                     }
-                    out.push(Piece::Activity { index, activity });
+                    Err(_) => self.activity_failed = true,
                 }
             }
             Role::Day => {
                 self.work += json.len();
                 let index = self.days_closed;
-                if let Ok(day) = serde_json::from_str::<ModelDay>(json) {
-                    if !self.day_started {
-                        out.push(Piece::DayStarted { index, theme: day.theme.clone() });
+                let activities = std::mem::take(&mut self.activities);
+                let day = match serde_json::from_str::<DayHead>(json) {
+                    Ok(head) if !self.activity_failed && head.activities.len() == activities.len() => {
+                        Ok(ModelDay { day: head.day, theme: head.theme, activities })
                     }
-                    for activity in day.activities.iter().skip(self.activities_seen) {
-                        out.push(Piece::Activity { index, activity: activity.clone() });
+                    _ => serde_json::from_str::<ModelDay>(json),
+                };
+                match day {
+                    Ok(day) => {
+                        if !self.day_started {
+                            out.push(Piece::DayStarted { index, theme: day.theme.clone() });
+                        }
+                        for activity in day.activities.iter().skip(self.activities_seen) {
+                            out.push(Piece::Activity { index, activity: activity.clone() });
+                        }
+                        self.days.push(day.clone());
+                        out.push(Piece::DayClosed { index, day });
                     }
-                    out.push(Piece::DayClosed { index, day });
+                    Err(_) => self.day_failed = true,
                 }
                 self.days_closed += 1;
                 self.activities_seen = 0;
+                self.activity_failed = false;
                 self.day_started = false;
                 self.theme = None;
             }
@@ -343,6 +381,50 @@ mod tests {
         let mut broken = PlanStream::new();
         broken.push(r#"{"days": [{"day": 1, "activities": [}]}"#);
         assert!(broken.finish().is_err());
+    }
+
+    #[test]
+    fn days_and_plans_made_of_what_was_read_are_what_serde_reads_from_the_whole_text() {
+        // Shapes the scanner does not follow, or follows only in part: each must give the days and the plan
+        // (or the failure) that reading the whole text gives.
+        let variants = [
+            PLAN.to_owned(),
+            // An escaped key: serde reads `activities`, the scanner does not see it.
+            PLAN.replacen(r#""activities""#, r#""activit\u0069es""#, 1),
+            // An activity serde refuses (no name): its day fails, and so does the plan.
+            PLAN.replacen(r#""name": "Tosokchon", "#, "", 1),
+            // Something in the activities that is not an activity.
+            PLAN.replacen(r#""activities": ["#, r#""activities": ["a walk", "#, 1),
+            // A day serde refuses.
+            PLAN.replacen(r#""day": 2"#, r#""day": "second""#, 1),
+            // Something in the days that is not a day.
+            PLAN.replacen(r#""days": ["#, r#""days": [7, "#, 1),
+            // The days twice.
+            PLAN.replacen(r#""tips""#, r#""days": [], "tips""#, 1),
+            // A day's activities twice.
+            PLAN.replacen(r#""theme": "Jongno""#, r#""theme": "Jongno", "activities": []"#, 1),
+        ];
+        for text in variants {
+            let mut stream = PlanStream::new();
+            let mut closed = Vec::new();
+            for chunk in text.as_bytes().chunks(5) {
+                let pieces = stream.push(std::str::from_utf8(chunk).unwrap());
+                closed.extend(pieces.into_iter().filter_map(|p| match p {
+                    Piece::DayClosed { day, .. } => Some(day),
+                    _ => None,
+                }));
+            }
+            let start = text.find('{').unwrap();
+            let whole = serde_json::Deserializer::from_str(&text[start..]).into_iter::<ModelPlan>().next().unwrap();
+            match whole {
+                Ok(plan) => {
+                    assert_eq!(stream.finish().as_ref(), Ok(&plan), "{text}");
+                    // Every day the scanner saw close is the whole text's day.
+                    assert!(closed.iter().all(|day| plan.days.contains(day)), "{text}");
+                }
+                Err(_) => assert!(stream.finish().is_err(), "{text}"),
+            }
+        }
     }
 
     /// A plan of `days` days, each of eight activities, as a model writes it.

@@ -64,6 +64,27 @@ pub struct ModelActivity {
     pub indoor: Option<bool>,
 }
 
+/// A day with its activities counted, not read: [`ModelDay`] from activities already read one by one
+/// as they closed (see `incremental`). Its fields are read as [`ModelDay`]'s are.
+#[derive(Deserialize)]
+pub(super) struct DayHead {
+    #[serde(default, deserialize_with = "whole")]
+    pub day: u32,
+    #[serde(default)]
+    pub theme: String,
+    pub activities: Vec<serde::de::IgnoredAny>,
+}
+
+/// A plan with its days counted, not read: [`ModelPlan`] from days already read as they closed.
+#[derive(Deserialize)]
+pub(super) struct PlanHead {
+    #[serde(default)]
+    pub title: String,
+    pub days: Vec<serde::de::IgnoredAny>,
+    #[serde(default)]
+    pub tips: Vec<String>,
+}
+
 // The categories of API.md; anything else a model invents is read as `Other` and planned as sightseeing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
