@@ -60,6 +60,8 @@ pub struct RunLogConfig {
     pub queue: usize,
     /// Rows the writer holds while the database is away.
     pub buffer: usize,
+    /// Rows that end the wait for company at once. One insert takes at most
+    /// `MAX_STATEMENT_ROWS` (128), the default.
     pub batch: usize,
     /// How long the writer waits for more rows before an insert that is not yet a full batch: rows
     /// arrive one per request, and one insert per request would be a database round trip each.
@@ -73,7 +75,7 @@ impl Default for RunLogConfig {
         Self {
             queue: 10_000,
             buffer: 100_000,
-            batch: 200,
+            batch: db::MAX_STATEMENT_ROWS,
             linger: Duration::from_millis(100),
             retry_base: Duration::from_millis(200),
         }
