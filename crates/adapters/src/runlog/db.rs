@@ -209,14 +209,16 @@ impl Db {
         Ok(())
     }
 
+    /// Inserts `rows` together: in statements of [`statement_rows`] each, in one transaction when they
+    /// take more than one.
     pub async fn insert(&self, rows: &[RunRecord]) -> Result<(), DbError> {
         if rows.is_empty() {
             return Ok(());
         }
         macro_rules! push_rows {
-            ($builder:expr) => {{
+            ($builder:expr, $rows:expr) => {{
                 let mut b = $builder;
-                b.push_values(rows, |mut v, r| {
+                b.push_values($rows, |mut v, r| {
                     v.push_bind(r.request_id.clone())
                         .push_bind(r.stream_id.clone())
                         .push_bind(r.endpoint.clone())
@@ -249,15 +251,24 @@ impl Db {
             }};
         }
         let head = format!("INSERT INTO plan_streaming_logs ({COLUMNS}) ");
+        macro_rules! insert_all {
+            ($database:ty, $pool:expr) => {{
+                if statement_rows(rows.len()) == rows.len() {
+                    let mut b = push_rows!(QueryBuilder::<$database>::new(head.clone()), rows);
+                    b.build().execute($pool).await?;
+                } else {
+                    let mut tx = $pool.begin().await?;
+                    for chunk in statement_chunks(rows) {
+                        let mut b = push_rows!(QueryBuilder::<$database>::new(head.clone()), chunk);
+                        b.build().execute(&mut *tx).await?;
+                    }
+                    tx.commit().await?;
+                }
+            }};
+        }
         match &self.pool {
-            Pool::Sqlite(pool) => {
-                let mut b = push_rows!(QueryBuilder::<sqlx::Sqlite>::new(head.clone()));
-                b.build().execute(pool).await?;
-            }
-            Pool::Postgres(pool) => {
-                let mut b = push_rows!(QueryBuilder::<sqlx::Postgres>::new(head.clone()));
-                b.build().execute(pool).await?;
-            }
+            Pool::Sqlite(pool) => insert_all!(sqlx::Sqlite, pool),
+            Pool::Postgres(pool) => insert_all!(sqlx::Postgres, pool),
         }
         Ok(())
     }

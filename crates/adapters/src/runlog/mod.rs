@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use db::{Db, DbError};
-pub(crate) use db::{Pool, statement_chunks, statement_rows, with_pool};
+pub(crate) use db::{Pool, statement_chunks, with_pool};
 pub use stats::{MAX_WINDOW, Stats, bounded_since};
 
 /// One request, as it went.
@@ -60,8 +60,6 @@ pub struct RunLogConfig {
     pub queue: usize,
     /// Rows the writer holds while the database is away.
     pub buffer: usize,
-    /// Rows that end the wait for company at once. One insert takes at most
-    /// `MAX_STATEMENT_ROWS` (128), the default.
     pub batch: usize,
     /// How long the writer waits for more rows before an insert that is not yet a full batch: rows
     /// arrive one per request, and one insert per request would be a database round trip each.
@@ -75,7 +73,7 @@ impl Default for RunLogConfig {
         Self {
             queue: 10_000,
             buffer: 100_000,
-            batch: db::MAX_STATEMENT_ROWS,
+            batch: 200,
             linger: Duration::from_millis(100),
             retry_base: Duration::from_millis(200),
         }
@@ -160,7 +158,6 @@ async fn write_loop(
     let mut pending: VecDeque<RunRecord> = VecDeque::new();
     let mut failures = 0u32;
     let mut last_logged: Option<Instant> = None;
-    let mut leftover = false;
     let hold = |pending: &mut VecDeque<RunRecord>, row: RunRecord| {
         metrics::gauge!("tripstream_runlog_queue_depth").decrement(1.0);
         if pending.len() >= config.buffer.max(1) {
@@ -187,8 +184,7 @@ async fn write_loop(
                 }
             }
         }
-        // Rows left from the last insert go at once; a new batch waits for company first.
-        if !closing.is_cancelled() && !leftover {
+        if !closing.is_cancelled() {
             let until = tokio::time::sleep(config.linger);
             tokio::pin!(until);
             while pending.len() < config.batch {
@@ -205,13 +201,11 @@ async fn write_loop(
         while let Ok(row) = rx.try_recv() {
             hold(&mut pending, row);
         }
-        // A few statement sizes, each prepared once (see `statement_rows`); the rest go next, at once.
-        let n = statement_rows(pending.len().min(config.batch.max(1)));
+        let n = pending.len().min(config.batch.max(1));
         let batch: Vec<RunRecord> = pending.iter().take(n).cloned().collect();
         match db.insert(&batch).await {
             Ok(()) => {
                 pending.drain(..n);
-                leftover = !pending.is_empty();
                 counters.written.fetch_add(n as u64, Ordering::Relaxed);
                 if failures > 0 {
                     tracing::info!(after_failures = failures, "run log database is back; buffered rows written");
@@ -282,20 +276,19 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn rows_a_statement_leaves_over_are_written_at_once() {
-        // A full batch of 3 goes as statements of 2 and 1 (see `statement_rows`); the 1 must not wait out
-        // another linger of a minute.
+    async fn a_batch_of_several_statements_is_written_whole_or_not_at_all() {
+        // 23 rows go as statements of 16, 4, 2 and 1 (see `statement_rows`), in one transaction: a row
+        // the table refuses in the last statement leaves none of them written, so a retry adds no copies.
         let db = Db::open("sqlite::memory:").await.unwrap();
-        let config = RunLogConfig { linger: Duration::from_secs(60), batch: 3, ..RunLogConfig::default() };
-        let tasks = TaskTracker::new();
-        let log = RunLog::start(db.clone(), config, &tasks);
-        (1..=3).for_each(|n| log.record(row(n)));
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while log.written_rows() < 3 {
-            assert!(Instant::now() < deadline, "{} of 3 rows written", log.written_rows());
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        assert_eq!(db.rows_since(0).await.unwrap().len(), 3);
-        log.close(Duration::from_secs(5)).await;
+        let mut rows: Vec<RunRecord> = (1..=23).map(row).collect();
+        db.insert(&rows).await.unwrap();
+        assert_eq!(db.rows_since(0).await.unwrap().len(), 23);
+        rows[22].endpoint = "refused".into();
+        let Pool::Sqlite(pool) = db.pool() else { unreachable!("a SQLite URL") };
+        let trigger = "CREATE TRIGGER refuse BEFORE INSERT ON plan_streaming_logs WHEN NEW.endpoint = 'refused' \
+                       BEGIN SELECT RAISE(ABORT, 'refused'); END";
+        sqlx::query(trigger).execute(pool).await.unwrap();
+        assert!(db.insert(&rows).await.is_err());
+        assert_eq!(db.rows_since(0).await.unwrap().len(), 23, "nothing of the failed batch stays");
     }
 }
