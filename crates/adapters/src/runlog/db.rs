@@ -54,13 +54,13 @@ const COLUMNS: &str = "request_id, stream_id, endpoint, location, start_date, en
     input_tokens, output_tokens, refine_iterations";
 
 /// The most rows a many-row statement takes: the largest of [`statement_rows`]'s sizes.
-pub(crate) const MAX_STATEMENT_ROWS: usize = 128;
+const MAX_STATEMENT_ROWS: usize = 128;
 
 /// How many of `n` rows waiting go in the next many-row statement: the largest power of two up to `n`
 /// and [`MAX_STATEMENT_ROWS`]. Such a statement's text depends on its row count, and both drivers keep a
 /// prepared statement by its text, so eight sizes are each parsed once per connection; a statement for
 /// every batch size was parsed anew each time (for SQLite, half of its thread's work).
-pub(crate) fn statement_rows(n: usize) -> usize {
+fn statement_rows(n: usize) -> usize {
     match n.min(MAX_STATEMENT_ROWS) {
         0 => 0,
         n => 1 << n.ilog2(),
