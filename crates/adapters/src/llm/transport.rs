@@ -285,7 +285,7 @@ impl SseReader {
                 chunk = &chunk[1..];
                 continue;
             }
-            let Some(end) = chunk.iter().position(|&b| b == b'\n' || b == b'\r') else {
+            let Some(end) = memchr::memchr2(b'\n', b'\r', chunk) else {
                 self.line.extend_from_slice(chunk);
                 break;
             };
@@ -323,7 +323,7 @@ impl SseReader {
             self.data.clear();
             return flow;
         }
-        let (field, value) = match line.iter().position(|&b| b == b':') {
+        let (field, value) = match memchr::memchr(b':', line) {
             Some(colon) => (&line[..colon], &line[colon + 1..]),
             None => (line, &[][..]),
         };
@@ -450,6 +450,21 @@ mod tests {
         assert_eq!(events(&["data: \u{feff}x\n\n".as_bytes()], None).0, ["\u{feff}x"]);
         // An event the body ends inside is not passed on.
         assert_eq!(events(&[b"data: a\n\ndata: b\n"], None).0, ["a"]);
+    }
+
+    /// The network may cut a body anywhere, even between a CR and its LF: every cut, and a byte at a
+    /// time, reads the same events as the whole body.
+    #[test]
+    fn the_sse_reader_reads_the_same_events_wherever_the_body_is_cut() {
+        let body =
+            "\u{feff}data: {\"a\": 1}\r\n\r\n: note\rdata: x\rdata:y\r\rid: 3\ndata: \u{e9}t\u{e9}\n\n".as_bytes();
+        let whole = events(&[body], None).0;
+        assert_eq!(whole, ["{\"a\": 1}", "x\ny", "\u{e9}t\u{e9}"]);
+        for cut in 1..body.len() {
+            assert_eq!(events(&[&body[..cut], &body[cut..]], None).0, whole, "cut at {cut}");
+        }
+        let bytes: Vec<&[u8]> = body.chunks(1).collect();
+        assert_eq!(events(&bytes, None).0, whole);
     }
 
     #[test]
