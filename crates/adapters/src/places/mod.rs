@@ -103,20 +103,20 @@ impl CheckedPlaces {
 impl PlaceVerifier for CheckedPlaces {
     async fn verify(&self, ctx: &PlanContext, draft: &mut Draft, only: Option<usize>) -> Vec<PlaceNote> {
         let data = self.catalog.get(&ctx.destination.id).map(Arc::as_ref);
-        // The places outside the bundled data, by day and position.
-        let unknown: Vec<(usize, usize)> = draft
+        // The places outside the bundled data, by day and position, each with its search.
+        let unknown: Vec<(usize, usize, String)> = draft
             .days
             .iter()
             .enumerate()
             .filter(|(d, _)| only.is_none_or(|o| o == *d))
             .flat_map(|(d, day)| day.activities.iter().enumerate().map(move |(i, a)| (d, i, a)))
             .filter(|(_, _, a)| is_a_place(a) && data.is_none_or(|data| data.find_place(&a.name).is_none()))
-            .map(|(d, i, _)| (d, i))
+            .map(|(d, i, a)| (d, i, query(&a.name)))
             .collect();
         if unknown.is_empty() {
             return Vec::new();
         }
-        let queries: HashSet<String> = unknown.iter().map(|&(d, i)| query(&draft.days[d].activities[i].name)).collect();
+        let queries: HashSet<String> = unknown.iter().map(|(_, _, q)| q.clone()).collect();
         let answers: HashMap<String, Option<Option<GeoPoint>>> = match &self.search {
             None => HashMap::new(),
             Some(search) => {
@@ -144,10 +144,10 @@ impl PlaceVerifier for CheckedPlaces {
         let mut used: HashSet<String> =
             draft.days.iter().flat_map(|d| &d.activities).map(|a| normalize_name(&a.name)).collect();
         let mut notes = Vec::new();
-        for (d, i) in unknown {
+        for (d, i, q) in unknown {
             let day = &mut draft.days[d];
             let name = day.activities[i].name.clone();
-            match answers.get(&query(&name)).copied().flatten() {
+            match answers.get(&q).copied().flatten() {
                 Some(Some(found)) => {
                     let activity = &mut day.activities[i];
                     if activity.location.is_none_or(|at| km(at, found) > self.settings.far_km) {
@@ -292,8 +292,11 @@ fn query(name: &str) -> String {
     ];
     let head = name.split('(').next().unwrap_or(name).trim();
     let mut venue = if head.is_empty() { name.trim() } else { head };
-    // `Lunch: Menya Inoichi`, `점심 — 니시키 시장`: what follows a generic label.
-    for separator in [":", " - ", " — ", " – "] {
+    // `Lunch: Menya Inoichi`, `점심 — 니시키 시장`: what follows a generic label. (Most names have no
+    // separator; searching for each of the four would cost more than the rest of this function.)
+    let separators: &[&str] =
+        if venue.contains([':', '-', '—', '–']) { &[":", " - ", " — ", " – "] } else { &[] };
+    for separator in separators {
         if let Some((label, rest)) = venue.split_once(separator)
             && is_generic(label)
             && !rest.trim().is_empty()
@@ -416,6 +419,8 @@ mod tests {
             ("dinner at Nai Mong Hoi Thod (crab curry)", "Nai Mong Hoi Thod"),
             ("Lunch: Hyeondae Jangkalguksu", "Hyeondae Jangkalguksu"),
             ("점심 — 남부시장 청년몰", "남부시장 청년몰"),
+            ("Dinner - Ichiran Ramen", "Ichiran Ramen"),
+            ("Lunch – Menya Inoichi", "Menya Inoichi"),
             ("Visit to Gyeongbokgung Palace", "Gyeongbokgung Palace"),
             ("Stroll through the Philosopher's Path", "the Philosopher's Path"),
             ("니시키 시장에서 점심", "니시키 시장"),
