@@ -19,7 +19,7 @@ use tripstream_engine::GenerateError;
 use super::prompts::Rendered;
 use super::transport::{self, Flow, Rejection, RetryPolicy, Timeouts};
 use super::{ChatModel, Completion, Finish};
-use crate::http::{Pool, PoolLimits, Secret};
+use crate::http::{Address, Pool, PoolLimits, Secret};
 
 #[derive(Debug, Clone)]
 pub struct GeminiConfig {
@@ -66,7 +66,7 @@ impl GeminiConfig {
 pub struct Gemini {
     config: GeminiConfig,
     clients: Pool,
-    url: String,
+    url: Address,
     /// The most thinking tokens a reply of this model has reported: thoughts count against
     /// `maxOutputTokens`, so later calls leave them that much room on top of the answer's.
     thought: AtomicU32,
@@ -86,11 +86,11 @@ static SCHEMA: LazyLock<Box<RawValue>> =
 impl Gemini {
     pub fn new(config: GeminiConfig) -> Self {
         let clients = Pool::new("gemini", &config.base_url, config.timeouts.connect, config.pool);
-        let url = format!(
+        let url = Address::new(format!(
             "{}/v1beta/models/{}:streamGenerateContent?alt=sse",
             config.base_url.trim_end_matches('/'),
             config.model
-        );
+        ));
         Self { config, clients, url, thought: AtomicU32::new(0) }
     }
 
@@ -192,9 +192,8 @@ impl ChatModel for Gemini {
                 &self.config.retry,
                 &self.config.timeouts,
                 || {
-                    lease
-                        .client()
-                        .post(&self.url)
+                    self.url
+                        .post(lease.client())
                         .header("x-goog-api-key", self.config.api_key.expose())
                         .header(reqwest::header::CONTENT_TYPE, "application/json")
                         .body(body.clone())

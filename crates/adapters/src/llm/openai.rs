@@ -23,7 +23,7 @@ use tripstream_engine::GenerateError;
 use super::prompts::Rendered;
 use super::transport::{self, Flow, Rejection, RetryPolicy, Timeouts};
 use super::{ChatModel, Completion, Finish};
-use crate::http::{Lease, Pool, PoolLimits, Secret};
+use crate::http::{Address, Lease, Pool, PoolLimits, Secret};
 
 #[derive(Debug, Clone)]
 pub struct OpenAiConfig {
@@ -66,7 +66,7 @@ impl OpenAiConfig {
 pub struct OpenAi {
     config: OpenAiConfig,
     clients: Pool,
-    url: String,
+    url: Address,
     /// The plan's JSON Schema, written once.
     schema: Box<RawValue>,
     refused: Refused,
@@ -113,7 +113,7 @@ impl OpenAi {
     pub fn new(config: OpenAiConfig) -> Self {
         let base = config.base_url.trim_end_matches('/');
         let base = base.strip_suffix("/v1").unwrap_or(base);
-        let url = format!("{base}/v1/chat/completions");
+        let url = Address::new(format!("{base}/v1/chat/completions"));
         let clients = Pool::new("openai", &config.base_url, config.timeouts.connect, config.pool);
         let schema = serde_json::value::to_raw_value(&super::schema::json_schema()).expect("a schema is JSON");
         Self { config, clients, url, schema, refused: Refused::default() }
@@ -154,9 +154,9 @@ impl OpenAi {
             &self.config.retry,
             &self.config.timeouts,
             || {
-                let request = lease
-                    .client()
-                    .post(&self.url)
+                let request = self
+                    .url
+                    .post(lease.client())
                     .header(reqwest::header::CONTENT_TYPE, "application/json")
                     .body(body.clone());
                 match &self.config.api_key {

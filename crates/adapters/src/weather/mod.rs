@@ -17,6 +17,8 @@ use serde::de::DeserializeOwned;
 use tripstream_domain::Language;
 use tripstream_domain::plan::DayWeather;
 
+use crate::http::Address;
+
 pub use conditions::Condition;
 pub use layered::{Clock, LayeredWeather};
 pub use open_meteo::OpenMeteo;
@@ -109,7 +111,7 @@ impl Default for CallPolicy {
 pub(crate) async fn get_json<T: DeserializeOwned>(
     source: &'static str,
     client: &reqwest::Client,
-    url: &str,
+    url: &Address,
     query: &[(&str, String)],
     policy: CallPolicy,
     error_message: fn(&str) -> Option<String>,
@@ -137,13 +139,13 @@ const MAX_BODY_BYTES: usize = 1 << 20;
 /// `from_utf8_lossy`'s slow path, which took a forecast's body a character at a time.
 async fn get_once(
     client: &reqwest::Client,
-    url: &str,
+    url: &Address,
     query: &[(&str, String)],
     timeout: Duration,
     error_message: fn(&str) -> Option<String>,
 ) -> Result<Vec<u8>, SourceError> {
     let exchange = async {
-        let mut response = client.get(url).query(query).send().await?;
+        let mut response = url.get(client).query(query).send().await?;
         let status = response.status();
         let mut body =
             Vec::with_capacity(response.content_length().map_or(0, |n| n.min(MAX_BODY_BYTES as u64)) as usize);

@@ -11,6 +11,7 @@ use tripstream_domain::Language;
 use tripstream_domain::plan::{DayWeather, WeatherSource};
 
 use super::{CallPolicy, Condition, ForecastSource, SourceError, get_json, percent, round_temp};
+use crate::http::Address;
 
 /// The Open-Meteo client. Needs no key, so it is the natural second source.
 #[derive(Debug, Clone)]
@@ -59,7 +60,7 @@ impl OpenMeteo {
 
     /// The best match for a place name, with its time zone.
     pub async fn geocode(&self, query: &str, lang: Language) -> Result<Option<super::GeoPlace>, SourceError> {
-        let url = format!("{}/v1/search", self.geocoding_url);
+        let url = Address::new(format!("{}/v1/search", self.geocoding_url));
         let params = [
             ("name", query.to_owned()),
             ("count", "1".to_owned()),
@@ -93,7 +94,7 @@ impl OpenMeteo {
         let (Some(from), Some(to)) = (shift(first, Self::NORMAL_YEARS), shift(last, 1)) else {
             return Err(SourceError::BadBody("dates out of range".into()));
         };
-        let url = format!("{}/v1/archive", self.archive_url);
+        let url = Address::new(format!("{}/v1/archive", self.archive_url));
         let params = [
             ("latitude", lat.to_string()),
             ("longitude", lon.to_string()),
@@ -178,7 +179,7 @@ impl ForecastSource for OpenMeteo {
         timezone: &str,
         lang: Language,
     ) -> Result<Vec<(Date, DayWeather)>, SourceError> {
-        let url = format!("{}/v1/forecast", self.base_url);
+        let url = Address::new(format!("{}/v1/forecast", self.base_url));
         let params = [
             ("latitude", lat.to_string()),
             ("longitude", lon.to_string()),

@@ -14,12 +14,13 @@ use tripstream_domain::Language;
 use tripstream_domain::plan::{DayWeather, WeatherSource};
 
 use super::{CallPolicy, Condition, ForecastSource, SourceError, get_json, percent, round_temp};
-use crate::http::Secret;
+use crate::http::{Address, Secret};
 
 /// The OpenWeatherMap client. Needs an API key; the free tier's forecast covers five days.
 #[derive(Debug, Clone)]
 pub struct OpenWeatherMap {
-    base_url: String,
+    forecast_url: Address,
+    geocode_url: Address,
     key: Secret,
     client: reqwest::Client,
     policy: CallPolicy,
@@ -31,13 +32,23 @@ impl OpenWeatherMap {
 
     /// A client for the public service with default timeouts; `client` comes from [`crate::http::client`].
     pub fn new(key: Secret, client: reqwest::Client) -> Self {
-        Self { base_url: Self::DEFAULT_BASE_URL.to_owned(), key, client, policy: CallPolicy::default() }
+        Self::with_endpoints(Self::DEFAULT_BASE_URL, key, client, CallPolicy::default())
+    }
+
+    fn with_endpoints(base_url: &str, key: Secret, client: reqwest::Client, policy: CallPolicy) -> Self {
+        let base_url = base_url.trim_end_matches('/');
+        Self {
+            forecast_url: Address::new(format!("{base_url}/data/2.5/forecast")),
+            geocode_url: Address::new(format!("{base_url}/geo/1.0/direct")),
+            key,
+            client,
+            policy,
+        }
     }
 
     /// Points the client elsewhere (a proxy, a test server).
-    pub fn with_base_url(mut self, base_url: impl Into<String>) -> Self {
-        self.base_url = base_url.into().trim_end_matches('/').to_owned();
-        self
+    pub fn with_base_url(self, base_url: impl Into<String>) -> Self {
+        Self::with_endpoints(&base_url.into(), self.key, self.client, self.policy)
     }
 
     /// How long one attempt may take, body included.
@@ -56,10 +67,9 @@ impl OpenWeatherMap {
     /// The best match for a place name, with its Korean name when OpenWeatherMap knows one; `None`
     /// when nothing matches.
     pub async fn geocode(&self, query: &str) -> Result<Option<GeoPlace>, SourceError> {
-        let url = format!("{}/geo/1.0/direct", self.base_url);
         let params = [("q", query.to_owned()), ("limit", "1".to_owned()), ("appid", self.key.expose().to_owned())];
         let places: Vec<OwmPlace> =
-            get_json(Self::NAME, &self.client, &url, &params, self.policy, error_message).await?;
+            get_json(Self::NAME, &self.client, &self.geocode_url, &params, self.policy, error_message).await?;
         Ok(places.into_iter().next().map(|p| GeoPlace {
             name_ko: p.local_names.and_then(|mut names| names.remove("ko")),
             name: p.name,
@@ -103,7 +113,6 @@ impl ForecastSource for OpenWeatherMap {
         timezone: &str,
         lang: Language,
     ) -> Result<Vec<(Date, DayWeather)>, SourceError> {
-        let url = format!("{}/data/2.5/forecast", self.base_url);
         let owm_lang = match lang {
             Language::Ko => "kr",
             Language::En => "en",
@@ -116,7 +125,7 @@ impl ForecastSource for OpenWeatherMap {
             ("appid", self.key.expose().to_owned()),
         ];
         let forecast: OwmForecast =
-            get_json(Self::NAME, &self.client, &url, &params, self.policy, error_message).await?;
+            get_json(Self::NAME, &self.client, &self.forecast_url, &params, self.policy, error_message).await?;
         let zone = match forecast.city.and_then(|c| c.timezone) {
             Some(seconds) => Offset::from_seconds(seconds)
                 .map(TimeZone::fixed)
