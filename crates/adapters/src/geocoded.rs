@@ -17,7 +17,7 @@ use crate::weather::{GeoPlace, OpenMeteo, OpenWeatherMap, SourceError};
 
 /// Who finds places by name.
 pub enum Geocoder {
-    OpenWeatherMap(OpenWeatherMap),
+    OpenWeatherMap(Arc<OpenWeatherMap>),
     OpenMeteo(Arc<OpenMeteo>),
 }
 

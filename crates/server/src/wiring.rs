@@ -200,9 +200,11 @@ fn weather(settings: &WeatherSettings, plans_anywhere: bool) -> (Arc<dyn Weather
     let timeout = settings.weather_timeout_secs.get();
     let client = http::client(timeout);
     let owm = configured(&settings.openweather_api_key).map(|key| {
-        OpenWeatherMap::new(key.clone(), client.clone())
-            .with_base_url(&settings.openweather_base_url)
-            .with_request_timeout(timeout)
+        Arc::new(
+            OpenWeatherMap::new(key.clone(), client.clone())
+                .with_base_url(&settings.openweather_base_url)
+                .with_request_timeout(timeout),
+        )
     });
     let meteo = Arc::new(
         OpenMeteo::new(client.clone())
@@ -215,12 +217,12 @@ fn weather(settings: &WeatherSettings, plans_anywhere: bool) -> (Arc<dyn Weather
         match choice {
             WeatherChoice::Auto => {
                 if let Some(owm) = &owm {
-                    sources.push(Arc::new(owm.clone()));
+                    sources.push(owm.clone());
                     sources.push(meteo.clone());
                 }
             }
             WeatherChoice::Openweathermap => match &owm {
-                Some(owm) => sources.push(Arc::new(owm.clone())),
+                Some(owm) => sources.push(owm.clone()),
                 None => {
                     tracing::warn!("WEATHER_SOURCES names openweathermap but OPENWEATHER_API_KEY is not set; skipped")
                 }
