@@ -104,6 +104,16 @@ impl Address {
     }
 }
 
+/// Whether `text` is an address [`Address`] parses: an `http://` or `https://` URL with a host.
+pub fn check_address(text: &str) -> Result<(), String> {
+    let url = reqwest::Url::parse(text).map_err(|e| format!("not a URL ({e})"))?;
+    match (url.scheme(), url.host_str()) {
+        ("http" | "https", Some(host)) if !host.is_empty() => Ok(()),
+        ("http" | "https", _) => Err("the URL has no host".into()),
+        (scheme, _) => Err(format!("{scheme}: is not http:// or https://")),
+    }
+}
+
 /// A secret that never shows up in `Debug` output or logs.
 #[derive(Clone)]
 pub struct Secret(String);

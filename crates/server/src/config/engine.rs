@@ -8,7 +8,7 @@ use tripstream_domain::RequestLimits;
 use tripstream_engine::EngineConfig;
 
 use super::defaults as d;
-use super::values::{Millis, Secs, secret};
+use super::values::{Millis, Secs, http_url, optional_http_url, secret};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct EngineSettings {
@@ -100,7 +100,7 @@ pub struct LlmSettings {
     pub gemini_api_key: Option<Secret>,
     #[arg(long, env = "GEMINI_MODEL", default_value = d::GEMINI_MODEL)]
     pub gemini_model: String,
-    #[arg(long, env = "GEMINI_BASE_URL", default_value = d::GEMINI_BASE_URL)]
+    #[arg(long, env = "GEMINI_BASE_URL", default_value = d::GEMINI_BASE_URL, value_parser = http_url)]
     pub gemini_base_url: String,
     /// Thinking tokens a Gemini 2.5 model may spend before answering, on top of the answer's own: `0` turns
     /// Flash's thinking off, `-1` lets the model decide (Pro needs at least 128). Unset, the model's own
@@ -110,7 +110,7 @@ pub struct LlmSettings {
     pub gemini_thinking_budget: Option<i32>,
     /// An OpenAI-compatible server: `https://api.openai.com`, Ollama `http://localhost:11434`, llama.cpp
     /// `http://localhost:8080`, vLLM `http://localhost:8000`.
-    #[arg(long, env = "OPENAI_BASE_URL")]
+    #[arg(long, env = "OPENAI_BASE_URL", value_parser = optional_http_url)]
     pub openai_base_url: Option<String>,
     /// Not needed by local servers.
     #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true, value_parser = secret)]
@@ -196,16 +196,16 @@ pub struct WeatherSettings {
     pub weather_sources: Vec<WeatherChoice>,
     #[arg(long, env = "OPENWEATHER_API_KEY", hide_env_values = true, value_parser = secret)]
     pub openweather_api_key: Option<Secret>,
-    #[arg(long, env = "OPENWEATHER_BASE_URL", default_value = d::OPENWEATHER_BASE_URL)]
+    #[arg(long, env = "OPENWEATHER_BASE_URL", default_value = d::OPENWEATHER_BASE_URL, value_parser = http_url)]
     pub openweather_base_url: String,
-    #[arg(long, env = "OPEN_METEO_BASE_URL", default_value = d::OPEN_METEO_BASE_URL)]
+    #[arg(long, env = "OPEN_METEO_BASE_URL", default_value = d::OPEN_METEO_BASE_URL, value_parser = http_url)]
     pub open_meteo_base_url: String,
     /// Open-Meteo's geocoding, used to find places outside the bundled data for an LLM provider when
     /// `OPENWEATHER_API_KEY` is not set.
-    #[arg(long, env = "OPEN_METEO_GEOCODING_URL", default_value = d::OPEN_METEO_GEOCODING_URL)]
+    #[arg(long, env = "OPEN_METEO_GEOCODING_URL", default_value = d::OPEN_METEO_GEOCODING_URL, value_parser = http_url)]
     pub open_meteo_geocoding_url: String,
     /// Open-Meteo's historical archive, for the climate normals of places outside the bundled data.
-    #[arg(long, env = "OPEN_METEO_ARCHIVE_URL", default_value = d::OPEN_METEO_ARCHIVE_URL)]
+    #[arg(long, env = "OPEN_METEO_ARCHIVE_URL", default_value = d::OPEN_METEO_ARCHIVE_URL, value_parser = http_url)]
     pub open_meteo_archive_url: String,
     /// Seconds one weather request may take before the next source (or the normals) serves.
     #[arg(long, env = "WEATHER_TIMEOUT_SECS", default_value_t = d::WEATHER_TIMEOUT, value_parser = Secs::positive)]
@@ -237,7 +237,7 @@ impl Default for WeatherSettings {
 pub struct PlaceSearchSettings {
     /// A Nominatim instance, e.g. `https://nominatim.openstreetmap.org` (its usage policy: at most one
     /// request per second, an identifying User-Agent, answers cached) or a self-hosted one.
-    #[arg(long, env = "PLACE_SEARCH_URL")]
+    #[arg(long, env = "PLACE_SEARCH_URL", value_parser = optional_http_url)]
     pub place_search_url: Option<String>,
     /// One search request, connection to last byte.
     #[arg(long, env = "PLACE_SEARCH_TIMEOUT_MS", default_value_t = d::PLACE_SEARCH_TIMEOUT, value_parser = Millis::positive)]

@@ -242,6 +242,36 @@ mod tests {
         assert_eq!(on.place_search_user_agent, "tripstream-test (ops@example.com)");
     }
 
+    /// A provider's address that is not one stops the service at start, naming the setting; an empty
+    /// optional one is the provider switched off, as before.
+    #[test]
+    fn provider_addresses_are_checked_at_start() {
+        let with = |flag: &str, value: &str| {
+            let command = ServerConfig::augment_args(Command::new("serve"));
+            let matches = command.try_get_matches_from(["serve", flag, value])?;
+            ServerConfig::from_arg_matches(&matches)
+        };
+        for flag in [
+            "--gemini-base-url",
+            "--openai-base-url",
+            "--openweather-base-url",
+            "--open-meteo-base-url",
+            "--open-meteo-geocoding-url",
+            "--open-meteo-archive-url",
+            "--place-search-url",
+        ] {
+            for wrong in ["api.openai.com", "ftp://example.com", "http://", "https//example.com"] {
+                let error = with(flag, wrong).unwrap_err().to_string();
+                assert!(error.contains(flag), "{flag} {wrong}: {error}");
+            }
+            assert!(with(flag, " http://127.0.0.1:9101/ ").is_ok(), "{flag}");
+        }
+        let config = with("--openai-base-url", "  ").unwrap();
+        assert_eq!(config.engine.llm.openai_base_url.as_deref(), Some(""), "empty: no OpenAI-compatible provider");
+        let config = with("--gemini-base-url", " https://proxy.internal/gemini ").unwrap();
+        assert_eq!(config.engine.llm.gemini_base_url, "https://proxy.internal/gemini");
+    }
+
     #[test]
     fn a_thinking_budget_is_minus_one_to_the_largest_gemini_allows() {
         let budget = |value: &str| {

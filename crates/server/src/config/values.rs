@@ -90,6 +90,17 @@ pub fn secret(s: &str) -> Result<Secret, String> {
     Ok(Secret::new(s.trim()))
 }
 
+/// A provider's address (`GEMINI_BASE_URL`, `OPENWEATHER_BASE_URL`, …), checked at start, so that a typo
+/// stops the service with its setting's name rather than failing every request to that provider.
+pub fn http_url(s: &str) -> Result<String, String> {
+    tripstream_adapters::http::check_address(s.trim()).map(|()| s.trim().to_owned())
+}
+
+/// As [`http_url`], for a provider that is off when its address is unset or empty.
+pub fn optional_http_url(s: &str) -> Result<String, String> {
+    if s.trim().is_empty() { Ok(String::new()) } else { http_url(s) }
+}
+
 /// A configured secret: unset and empty are the same.
 pub fn configured(secret: &Option<Secret>) -> Option<&Secret> {
     secret.as_ref().filter(|s| !s.expose().is_empty())
