@@ -88,6 +88,11 @@ impl Address {
         Self { text, parsed }
     }
 
+    /// `path` (starting with `/`) on a service's base address, with or without its trailing slash.
+    pub fn on(base: &str, path: &str) -> Self {
+        Self::new(format!("{}{path}", base.trim_end_matches('/')))
+    }
+
     pub fn get(&self, client: &reqwest::Client) -> reqwest::RequestBuilder {
         self.request(client, reqwest::Method::GET)
     }

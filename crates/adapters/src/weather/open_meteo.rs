@@ -16,9 +16,9 @@ use crate::http::Address;
 /// The Open-Meteo client. Needs no key, so it is the natural second source.
 #[derive(Debug, Clone)]
 pub struct OpenMeteo {
-    base_url: String,
-    geocoding_url: String,
-    archive_url: String,
+    forecast_url: Address,
+    search_url: Address,
+    archive_url: Address,
     client: reqwest::Client,
     policy: CallPolicy,
 }
@@ -32,9 +32,9 @@ impl OpenMeteo {
     /// A client for the public service with default timeouts; `client` comes from [`crate::http::client`].
     pub fn new(client: reqwest::Client) -> Self {
         Self {
-            base_url: Self::DEFAULT_BASE_URL.to_owned(),
-            geocoding_url: Self::GEOCODING_URL.to_owned(),
-            archive_url: Self::ARCHIVE_URL.to_owned(),
+            forecast_url: Address::on(Self::DEFAULT_BASE_URL, Self::FORECAST_PATH),
+            search_url: Address::on(Self::GEOCODING_URL, Self::SEARCH_PATH),
+            archive_url: Address::on(Self::ARCHIVE_URL, Self::ARCHIVE_PATH),
             client,
             policy: CallPolicy::default(),
         }
@@ -42,32 +42,35 @@ impl OpenMeteo {
 
     pub const GEOCODING_URL: &'static str = "https://geocoding-api.open-meteo.com";
     pub const ARCHIVE_URL: &'static str = "https://archive-api.open-meteo.com";
+    const FORECAST_PATH: &'static str = "/v1/forecast";
+    const SEARCH_PATH: &'static str = "/v1/search";
+    const ARCHIVE_PATH: &'static str = "/v1/archive";
     /// Years of the archive averaged into normals.
     const NORMAL_YEARS: i16 = 5;
 
     /// Points the forecast elsewhere (a self-hosted instance, a test server).
     pub fn with_base_url(mut self, base_url: impl Into<String>) -> Self {
-        self.base_url = base_url.into().trim_end_matches('/').to_owned();
+        self.forecast_url = Address::on(&base_url.into(), Self::FORECAST_PATH);
         self
     }
 
     /// Points geocoding and the archive elsewhere (a self-hosted instance serves all three).
     pub fn with_geocoding_and_archive_urls(mut self, geocoding: impl Into<String>, archive: impl Into<String>) -> Self {
-        self.geocoding_url = geocoding.into().trim_end_matches('/').to_owned();
-        self.archive_url = archive.into().trim_end_matches('/').to_owned();
+        self.search_url = Address::on(&geocoding.into(), Self::SEARCH_PATH);
+        self.archive_url = Address::on(&archive.into(), Self::ARCHIVE_PATH);
         self
     }
 
     /// The best match for a place name, with its time zone.
     pub async fn geocode(&self, query: &str, lang: Language) -> Result<Option<super::GeoPlace>, SourceError> {
-        let url = Address::new(format!("{}/v1/search", self.geocoding_url));
         let params = [
             ("name", query.to_owned()),
             ("count", "1".to_owned()),
             ("language", lang.as_str().to_owned()),
             ("format", "json".to_owned()),
         ];
-        let found: GeoResults = get_json(Self::NAME, &self.client, &url, &params, self.policy, error_message).await?;
+        let found: GeoResults =
+            get_json(Self::NAME, &self.client, &self.search_url, &params, self.policy, error_message).await?;
         Ok(found.results.into_iter().next().map(|p| super::GeoPlace {
             name_ko: (lang == Language::Ko).then(|| p.name.clone()),
             name: p.name,
@@ -94,7 +97,6 @@ impl OpenMeteo {
         let (Some(from), Some(to)) = (shift(first, Self::NORMAL_YEARS), shift(last, 1)) else {
             return Err(SourceError::BadBody("dates out of range".into()));
         };
-        let url = Address::new(format!("{}/v1/archive", self.archive_url));
         let params = [
             ("latitude", lat.to_string()),
             ("longitude", lon.to_string()),
@@ -104,7 +106,7 @@ impl OpenMeteo {
             ("timezone", timezone.to_owned()),
         ];
         let archive: ArchiveResponse =
-            get_json(Self::NAME, &self.client, &url, &params, self.policy, error_message).await?;
+            get_json(Self::NAME, &self.client, &self.archive_url, &params, self.policy, error_message).await?;
         let a = archive.daily;
         let mut out = Vec::new();
         for date in dates {
@@ -179,7 +181,6 @@ impl ForecastSource for OpenMeteo {
         timezone: &str,
         lang: Language,
     ) -> Result<Vec<(Date, DayWeather)>, SourceError> {
-        let url = Address::new(format!("{}/v1/forecast", self.base_url));
         let params = [
             ("latitude", lat.to_string()),
             ("longitude", lon.to_string()),
@@ -188,7 +189,7 @@ impl ForecastSource for OpenMeteo {
             ("forecast_days", Self::FORECAST_DAYS.to_string()),
         ];
         let response: OmResponse =
-            get_json(Self::NAME, &self.client, &url, &params, self.policy, error_message).await?;
+            get_json(Self::NAME, &self.client, &self.forecast_url, &params, self.policy, error_message).await?;
         days(response.daily, lang)
     }
 }

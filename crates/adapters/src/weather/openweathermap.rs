@@ -36,10 +36,9 @@ impl OpenWeatherMap {
     }
 
     fn with_endpoints(base_url: &str, key: Secret, client: reqwest::Client, policy: CallPolicy) -> Self {
-        let base_url = base_url.trim_end_matches('/');
         Self {
-            forecast_url: Address::new(format!("{base_url}/data/2.5/forecast")),
-            geocode_url: Address::new(format!("{base_url}/geo/1.0/direct")),
+            forecast_url: Address::on(base_url, "/data/2.5/forecast"),
+            geocode_url: Address::on(base_url, "/geo/1.0/direct"),
             key,
             client,
             policy,

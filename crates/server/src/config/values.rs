@@ -93,7 +93,8 @@ pub fn secret(s: &str) -> Result<Secret, String> {
 /// A provider's address (`GEMINI_BASE_URL`, `OPENWEATHER_BASE_URL`, …), checked at start, so that a typo
 /// stops the service with its setting's name rather than failing every request to that provider.
 pub fn http_url(s: &str) -> Result<String, String> {
-    tripstream_adapters::http::check_address(s.trim()).map(|()| s.trim().to_owned())
+    let s = s.trim();
+    tripstream_adapters::http::check_address(s).map(|()| s.to_owned())
 }
 
 /// As [`http_url`], for a provider that is off when its address is unset or empty.
