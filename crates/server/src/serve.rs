@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -20,6 +19,7 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tower::ServiceExt;
 use tower_service::Service;
 
 use crate::intake::{ArrivalSlot, Intake};
@@ -156,16 +156,21 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(BACKLOG)
 }
 
-/// Serves `router` on `listener` until `stop` is cancelled, then stops accepting and waits for the open
+/// The whole application as one service: the router inside its middleware.
+pub type App = tower::util::BoxCloneSyncService<hyper::Request<Incoming>, axum::response::Response, Infallible>;
+
+/// Serves `app` on `listener` until `stop` is cancelled, then stops accepting and waits for the open
 /// connections to finish (an SSE stream ends when its generation does). Each request counts in `intake`
 /// until its response is ready, or until the handler that took its arrival ends it.
-pub async fn serve(
-    listener: TcpListener,
-    router: Router,
-    limits: Limits,
-    stop: CancellationToken,
-    intake: Arc<Intake>,
-) {
+pub async fn serve<S>(listener: TcpListener, app: S, limits: Limits, stop: CancellationToken, intake: Arc<Intake>)
+where
+    S: Service<hyper::Request<Incoming>, Response = axum::response::Response, Error = Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send,
+{
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let connections = TaskTracker::new();
     let graceful = GracefulShutdown::new();
@@ -206,7 +211,7 @@ pub async fn serve(
         // The connection counts until its first request does, or for `OPENING` at most.
         let opening = ArrivalSlot::new(intake.arrive());
         let service = {
-            let (router, state, intake, opening) = (router.clone(), state.clone(), intake.clone(), opening.clone());
+            let (app, state, intake, opening) = (app.clone(), state.clone(), intake.clone(), opening.clone());
             hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
                 state.started.store(true, Ordering::Relaxed);
                 // Anonymous callers are known by their address (or the trusted proxy's word for it).
@@ -216,9 +221,9 @@ pub async fn serve(
                 let waiting = opening.take().filter(|_| !state.idle.load(Ordering::Relaxed));
                 let arrival = ArrivalSlot::new(waiting.unwrap_or_else(|| intake.arrive()));
                 request.extensions_mut().insert(arrival.clone());
-                let mut router = router.clone();
+                let app = app.clone();
                 async move {
-                    let response = router.call(request).await.unwrap_or_else(|never| match never {});
+                    let response = app.oneshot(request).await.unwrap_or_else(|never| match never {});
                     // The response is ready, unless the handler took the arrival to end it later.
                     drop(arrival.take());
                     Ok::<_, Infallible>(response)
@@ -281,6 +286,7 @@ pub async fn serve(
 
 #[cfg(test)]
 mod tests {
+    use axum::Router;
     use axum::routing::get;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

@@ -10,9 +10,11 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, Request};
+use axum::response::IntoResponse;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tower::util::BoxCloneSyncService;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
@@ -39,7 +41,7 @@ pub struct Application {
     /// `METRICS_ADDR`: Prometheus without credentials, for a scraper on a private network.
     metrics_listener: Option<TcpListener>,
     limits: serve::Limits,
-    router: Router,
+    app: serve::App,
     grace: Duration,
     generations: Generations,
     runlog: RunLog,
@@ -138,10 +140,13 @@ impl Application {
             page,
             plans: stores.plans.clone(),
         });
-        let router = router(state)
-            .layer(DefaultBodyLimit::max(BODY_LIMIT))
-            .layer(cors(&config.cors_allow_origins)?)
-            .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        // The middleware wraps the router once, not each route (`Router::layer` would box every layer
+        // again around every route, and clone all of them for every request).
+        let app = tower::ServiceBuilder::new()
+            // Outermost: a client's oversized or odd ids never reach a log line, a row or a map.
+            .map_request(bounded_ids)
+            .map_response(IntoResponse::into_response)
+            .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
             .layer(
                 TraceLayer::new_for_http()
                     .make_span_with(|req: &Request<_>| {
@@ -157,9 +162,10 @@ impl Application {
                     // A 5xx is logged once, where it is made (`ApiError`); a probe's 503 is no error at all.
                     .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)),
             )
-            .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-            // Outermost: a client's oversized or odd ids never reach a log line, a row or a map.
-            .layer(axum::middleware::map_request(bounded_ids));
+            .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+            .layer(cors(&config.cors_allow_origins)?)
+            .layer(DefaultBodyLimit::max(BODY_LIMIT))
+            .service(router(state));
         Ok(Application {
             listener,
             metrics_listener,
@@ -169,7 +175,7 @@ impl Application {
                 http2_max_streams: config.limits.http2_max_streams,
                 http2_keep_alive: HTTP2_KEEP_ALIVE,
             },
-            router,
+            app: BoxCloneSyncService::new(app),
             grace: config.shutdown_grace_secs.get(),
             generations,
             runlog: stores.runlog,
@@ -200,7 +206,7 @@ impl Application {
                 Intake::new(Duration::ZERO),
             ));
         }
-        let serve = serve::serve(self.listener, self.router, self.limits, self.draining.clone(), self.intake);
+        let serve = serve::serve(self.listener, self.app, self.limits, self.draining.clone(), self.intake);
         let mut serve = std::pin::pin!(serve);
         tokio::select! {
             () = &mut serve => {}
@@ -245,7 +251,7 @@ const MAX_ID_CHARS: usize = 128;
 /// Keeps client-chosen ids to at most 128 visible ASCII characters: a longer or odd `X-Request-Id` is
 /// dropped (a fresh one is made, as for a request without one); a longer or odd `Idempotency-Key` is
 /// replaced by its SHA-256, so it still names the same request without its size.
-async fn bounded_ids(mut request: Request<axum::body::Body>) -> Request<axum::body::Body> {
+fn bounded_ids<B>(mut request: Request<B>) -> Request<B> {
     let fits = |v: &HeaderValue| v.len() <= MAX_ID_CHARS && v.as_bytes().iter().all(|b| b.is_ascii_graphic());
     let headers = request.headers_mut();
     if headers.get(&REQUEST_ID).is_some_and(|v| !fits(v)) {
