@@ -1,6 +1,7 @@
-//! Random identifiers and bearer secrets: stream ids, resume tokens, page sessions. Each is 128 bits from
-//! the operating system's generator, written in Crockford base32 after a prefix; only its SHA-256 is kept
-//! where it must be checked later, and checks compare in constant time.
+//! Random identifiers and bearer secrets: stream and run ids, resume tokens, page sessions. Each is 128
+//! random bits written in Crockford base32 after a prefix; a secret's come from the operating system's
+//! generator, and only its SHA-256 is kept where it must be checked later, and checks compare in constant
+//! time.
 
 use sha2::{Digest, Sha256};
 use tripstream_domain::plan::prefixed_id;
@@ -13,9 +14,18 @@ pub fn random_bits() -> u128 {
     u128::from_le_bytes(bytes)
 }
 
-/// A fresh random id: `prefix` and 26 base32 characters. Unlike a time-ordered id, it tells nothing of
-/// when it was made.
+/// A fresh random id that is not a secret (a stream's, a run's): `prefix` and 26 base32 characters. Unlike
+/// a time-ordered id, it tells nothing of when it was made. Its bits come from the thread's ChaCha12
+/// generator (`rand::ThreadRng`, seeded from the operating system's), without a system call for each of a
+/// stream's ids while a burst of streams waits for its first events.
 pub fn random_id(prefix: &str) -> String {
+    prefixed_id(prefix, rand::random())
+}
+
+/// A fresh bearer secret (a resume token, a page session): like [`random_id`], but every bit from the
+/// operating system's generator, which the kernel reseeds when a virtual machine is cloned from a snapshot;
+/// a generator in user space would give every clone the same secrets until it next reseeds.
+pub fn random_secret(prefix: &str) -> String {
     prefixed_id(prefix, random_bits())
 }
 

@@ -8,7 +8,7 @@
 use axum::http::{HeaderMap, HeaderValue, header};
 use tripstream_adapters::http::Secret;
 
-use super::secret::{equal, hmac, random_bits, random_id};
+use super::secret::{equal, hmac, random_bits, random_secret};
 
 const COOKIE: &str = "tripstream_page";
 /// A day: the page is reloaded long before.
@@ -32,7 +32,7 @@ impl PageSessions {
     /// A fresh session's `Set-Cookie` value for a page served with `headers`: `Secure` when the page
     /// was reached over HTTPS, so the browser never sends the session over plain HTTP.
     pub fn issue(&self, headers: &HeaderMap) -> HeaderValue {
-        let id = random_id("ses_");
+        let id = random_secret("ses_");
         let mac = hex(&hmac(&self.key, id.as_bytes()));
         let secure = if over_https(headers) { "; Secure" } else { "" };
         let cookie = format!("{COOKIE}={id}.{mac}; Path=/; Max-Age={MAX_AGE_SECS}; HttpOnly; SameSite=Strict{secure}");

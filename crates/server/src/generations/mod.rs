@@ -672,7 +672,7 @@ impl Generations {
                 Events::new(Source::local(listener, self.inner.shared.clone()), Cut::Fixed(None), lang, keeper);
             return self.attached(&run.stream_id, None, run.request.clone(), how, events);
         }
-        let token = random_id("tok_");
+        let token = secret::random_secret("tok_");
         let owner = caller.key_id().map_or(Owner::Anonymous, |id| Owner::Key(id.to_owned()));
         let handle = self.inner.registry.attach(&run, owner, secret::digest(&token), random_id("str_"));
         self.share_handle(&handle).await;
