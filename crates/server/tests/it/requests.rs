@@ -100,3 +100,52 @@ async fn the_longest_allowed_trip_is_accepted_and_the_limit_is_configurable() {
     let app = spawn_app_with(config, None).await;
     assert_eq!(app.generate(&with("Jeju", "2025-11-01", "2025-11-04", "low")).await.status(), 422);
 }
+
+/// The middleware wraps the whole router: a route's answer, the fallback's 404, a 405, a refused body and
+/// a CORS preflight all carry a request id (the client's own when it fits) and, for an allowed origin,
+/// CORS headers.
+#[tokio::test]
+async fn every_answer_passes_the_middleware() {
+    let mut config = tripstream_server::ServerConfig::for_tests();
+    config.cors_allow_origins = "https://app.example".into();
+    let app = spawn_app_with(config, None).await;
+    let url = |path: &str| format!("{}{path}", app.base);
+    let origin = "https://app.example";
+    let too_big = with(&"a".repeat(17 * 1024), "2025-11-10", "2025-11-12", "low");
+    let requests = [
+        ("a route", app.client.get(url("/health")), 200),
+        ("no such path", app.client.get(url("/no/such/path")), 404),
+        ("no such method", app.client.delete(url("/api/v1/plans/generate")), 405),
+        (
+            "a body over the limit",
+            app.client.post(url("/api/v1/plans/generate")).header("content-type", "application/json").body(too_big),
+            413,
+        ),
+        (
+            "a preflight",
+            app.client
+                .request(reqwest::Method::OPTIONS, url("/api/v1/plans/generate/stream"))
+                .header("access-control-request-method", "POST")
+                .header("access-control-request-headers", "last-event-id"),
+            200,
+        ),
+    ];
+    for (name, request, status) in requests {
+        let response = request.header("origin", origin).send().await.unwrap();
+        assert_eq!(response.status(), status, "{name}");
+        let headers = response.headers();
+        assert!(headers.get("x-request-id").is_some_and(|id| !id.is_empty()), "{name}: {headers:?}");
+        assert_eq!(headers["access-control-allow-origin"], origin, "{name}: {headers:?}");
+        if name == "a preflight" {
+            let allowed = headers["access-control-allow-headers"].to_str().unwrap();
+            assert!(allowed.contains("last-event-id"), "{allowed}");
+            assert!(headers["access-control-allow-methods"].to_str().unwrap().contains("POST"));
+        } else {
+            assert!(headers["access-control-expose-headers"].to_str().unwrap().contains("x-stream-id"), "{name}");
+        }
+    }
+    let echoed = app.client.get(url("/no/such/path")).header("x-request-id", "trace-me-42").send().await.unwrap();
+    assert_eq!(echoed.headers()["x-request-id"], "trace-me-42");
+    let other = app.client.get(url("/health")).header("origin", "https://elsewhere.example").send().await.unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none(), "{:?}", other.headers());
+}
