@@ -96,6 +96,9 @@ mod tests {
         let (a, b) = (random_id("str_"), random_id("str_"));
         assert_ne!(a, b);
         assert_eq!(a.len(), 4 + 26);
+        let (s, t) = (random_secret("tok_"), random_secret("tok_"));
+        assert_ne!(s, t);
+        assert!(s.starts_with("tok_") && s.len() == 4 + 26, "{s}");
         let kept = digest("tok_ABC");
         assert!(matches("tok_ABC", &kept));
         assert!(!matches("tok_ABD", &kept));
