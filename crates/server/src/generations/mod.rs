@@ -246,7 +246,7 @@ struct Start<'a> {
     request: &'a PlanRequest,
     /// `None`: looked up by the generation itself, after its first event ([`Destined::Lookup`]).
     destination: Option<Destination>,
-    /// What the shared log keeps to run it again elsewhere (`StreamRecord` as JSON).
+    /// What the shared log keeps to run it again elsewhere (`StreamRecord` as JSON); empty without one.
     record: String,
     /// The caller's Idempotency-Key, scoped to them.
     scoped: Option<&'a str>,
@@ -445,7 +445,8 @@ impl Generations {
             let run = self.replay(&key, &call.request, &destination, &plan, scoped.as_deref()).await;
             return Ok(self.attach(run, caller, call.wants, from, How::Replayed).await);
         }
-        let record = StreamRecord::new(&call.request).json();
+        // Written only where a shared log will keep it: not on a burst's way to its first events for nothing.
+        let record = if inner.shared.is_some() { StreamRecord::new(&call.request).json() } else { String::new() };
         let start = Start { key: &key, request: &call.request, destination, record, scoped: scoped.as_deref() };
         let (run, joined) = self.join_or_start(start, caller, Job::Generate).await?;
         let how = if joined { How::Joined } else { How::Started };
