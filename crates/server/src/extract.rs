@@ -103,25 +103,40 @@ async fn read_body(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
     })
 }
 
-/// JSON syntax errors are 400; a well-formed body of the wrong shape is 422 naming the field.
+/// JSON syntax errors are 400; a well-formed body of the wrong shape is 422 naming the field. A good body
+/// is read once without tracking where the reader is; only a bad one is read again to name its field.
 fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    match serde_json::from_slice(body) {
+        Ok(raw) => Ok(raw),
+        Err(_) => Err(body_error::<T>(body)),
+    }
+}
+
+/// Why `body` is not a `T`, read with its path tracked.
+#[cold]
+fn body_error<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiError {
     let mut de = serde_json::Deserializer::from_slice(body);
-    let raw: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let inner = e.inner();
-        if inner.is_syntax() || inner.is_eof() {
-            return ApiError::invalid(StatusCode::BAD_REQUEST, format!("malformed JSON: {inner}"), None);
+    let read: Result<T, _> = serde_path_to_error::deserialize(&mut de);
+    let e = match read {
+        Err(e) => e,
+        // Only trailing characters are left to refuse (serde_json's own reading refused the body).
+        Ok(_) => {
+            let detail = de.end().err().map_or_else(String::new, |e| format!(": {e}"));
+            return ApiError::invalid(StatusCode::BAD_REQUEST, format!("malformed JSON{detail}"), None);
         }
-        let message = inner.to_string();
-        let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
-        let top_level = e.path().iter().find_map(|segment| match segment {
-            serde_path_to_error::Segment::Map { key } => Some(key.clone()),
-            _ => None,
-        });
-        let field = unknown_field(&message).or(top_level);
-        ApiError::invalid(StatusCode::UNPROCESSABLE_ENTITY, message, field)
-    })?;
-    de.end().map_err(|e| ApiError::invalid(StatusCode::BAD_REQUEST, format!("malformed JSON: {e}"), None))?;
-    Ok(raw)
+    };
+    let inner = e.inner();
+    if inner.is_syntax() || inner.is_eof() {
+        return ApiError::invalid(StatusCode::BAD_REQUEST, format!("malformed JSON: {inner}"), None);
+    }
+    let message = inner.to_string();
+    let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
+    let top_level = e.path().iter().find_map(|segment| match segment {
+        serde_path_to_error::Segment::Map { key } => Some(key.clone()),
+        _ => None,
+    });
+    let field = unknown_field(&message).or(top_level);
+    ApiError::invalid(StatusCode::UNPROCESSABLE_ENTITY, message, field)
 }
 
 /// The name in serde's "unknown field `x`, expected one of …".
@@ -147,6 +162,9 @@ mod tests {
         assert_eq!((not_object.status, not_object.field), (StatusCode::UNPROCESSABLE_ENTITY, None));
         let trailing = parse_body::<RawPlanRequest>(b"{} {}").unwrap_err();
         assert_eq!(trailing.status, StatusCode::BAD_REQUEST);
+        assert!(trailing.message.starts_with("malformed JSON: trailing characters"), "{}", trailing.message);
+        let good = parse_body::<RawPlanRequest>(b" {\"location\": \"Seoul\", \"travelers\": 2}\n").unwrap();
+        assert_eq!((good.location.as_deref(), good.travelers), (Some("Seoul"), Some(2)));
     }
 }
 
