@@ -86,11 +86,8 @@ static SCHEMA: LazyLock<Box<RawValue>> =
 impl Gemini {
     pub fn new(config: GeminiConfig) -> Self {
         let clients = Pool::new("gemini", &config.base_url, config.timeouts.connect, config.pool);
-        let url = Address::new(format!(
-            "{}/v1beta/models/{}:streamGenerateContent?alt=sse",
-            config.base_url.trim_end_matches('/'),
-            config.model
-        ));
+        let url =
+            Address::on(&config.base_url, &format!("/v1beta/models/{}:streamGenerateContent?alt=sse", config.model));
         Self { config, clients, url, thought: AtomicU32::new(0) }
     }
 

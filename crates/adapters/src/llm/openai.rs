@@ -113,7 +113,7 @@ impl OpenAi {
     pub fn new(config: OpenAiConfig) -> Self {
         let base = config.base_url.trim_end_matches('/');
         let base = base.strip_suffix("/v1").unwrap_or(base);
-        let url = Address::new(format!("{base}/v1/chat/completions"));
+        let url = Address::on(base, "/v1/chat/completions");
         let clients = Pool::new("openai", &config.base_url, config.timeouts.connect, config.pool);
         let schema = serde_json::value::to_raw_value(&super::schema::json_schema()).expect("a schema is JSON");
         Self { config, clients, url, schema, refused: Refused::default() }
