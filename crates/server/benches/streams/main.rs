@@ -203,6 +203,9 @@ fn main() {
         pin(&format!("1-{}", cores - 1));
         println!("server pinned to CPU 0; the mocks and this driver on CPUs 1-{} (--no-pin to not)", cores - 1);
     }
+    if let Some(line) = idle_polling() {
+        println!("{line}");
+    }
     let scratch = std::env::temp_dir().join(format!("tripstream-bench-{}", std::process::id()));
     std::fs::create_dir_all(&scratch).expect("a scratch directory for the run logs");
     let setup = modes::Setup { pinned, scratch: scratch.clone(), url, pid: args.get("--pid") };
@@ -271,6 +274,25 @@ fn paced(args: &Args, pace: Duration, setup: &modes::Setup, rt: &tokio::runtime:
     }
 }
 /// Keeps this process (and the threads it starts from now on) on the CPUs listed, `first-last`.
+/// How an idle core of this (virtual) machine waits, when the guest kernel says: with halt polling off
+/// (`guest_halt_poll_ns` 0), an idle core halts at once, and every write that wakes a reader on it (the
+/// server's events to this driver, its requests to the mocks) pays the hypervisor's wake-up inside the
+/// server's own system call. On this project's machines that is a fifth of a burst's server time (perf,
+/// `sock_def_readable`); with 200 µs of polling a Kyoto burst's p99 halved. A figure measured with one
+/// setting does not compare with one measured with another.
+fn idle_polling() -> Option<String> {
+    let read = |p: &str| std::fs::read_to_string(p).ok().map(|s| s.trim().to_owned());
+    let driver = read("/sys/devices/system/cpu/cpuidle/current_driver")?;
+    let polling = match read("/sys/module/haltpoll/parameters/guest_halt_poll_ns") {
+        Some(ns) if ns == "0" => {
+            "halt polling off: waking an idle core is a hypervisor exit, paid by the writer".to_owned()
+        }
+        Some(ns) => format!("halt polling for up to {ns} ns before halting"),
+        None => "no guest halt polling".to_owned(),
+    };
+    Some(format!("idle cores: cpuidle driver {driver}, {polling}"))
+}
+
 fn pin(cpus: &str) {
     let (first, last) = cpus.split_once('-').unwrap_or((cpus, cpus));
     let (first, last): (usize, usize) = (first.parse().expect("--cpus first-last"), last.parse().expect("--cpus"));
