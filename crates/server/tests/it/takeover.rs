@@ -141,9 +141,19 @@ async fn a_takeover_during_a_redis_pause_never_gives_one_id_to_two_events() {
     assert_eq!(response.status(), 200);
     let handle = stream_handle(&response);
     let client_a = tokio::spawn(read_all(response));
-    // Client B follows the same stream through replica two, from the start.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let resumed = two.resume(&handle.0, Some("0"), &handle.1).await;
+    // Client B follows the same stream through replica two, from the start, as soon as replica one's
+    // writer has put the stream's record in Redis (until then two does not know the stream: 404).
+    let resumed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let resumed = two.resume(&handle.0, Some("0"), &handle.1).await;
+            if resumed.status() != 404 {
+                return resumed;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("replica two finds the stream in Redis");
     assert_eq!(resumed.status(), 200);
     let mut b_events = resumed.bytes_stream().eventsource();
     let mut client_b = Vec::new();
