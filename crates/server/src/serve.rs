@@ -73,7 +73,7 @@ pub fn connection_cap(wanted: usize) -> usize {
 /// - **Transparent huge pages off.** The allocator asks for them on its arenas, and the kernel then
 ///   zeroes a whole 2 MiB page at the first touch of each: in a burst of 200 new streams that was most
 ///   of the server's CPU for the first 30 ms, the burst's first events waiting behind it (issue 14; the
-///   README's benchmark section has the figures). Pages of 4 KiB cost a little more in TLB misses on a
+///   figures are in BENCHMARKS.md). Pages of 4 KiB cost a little more in TLB misses on a
 ///   large heap; a replica's heap is small. Linux only.
 /// - **Freed memory kept for [`PURGE_DELAY_MS`]** before mimalloc gives it back to the kernel (its
 ///   default is one second). Streams end and begin all the time; with a second, the memory the last
