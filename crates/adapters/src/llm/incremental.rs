@@ -58,8 +58,9 @@ struct Open {
     /// Where its `{` or `[` is in the reply.
     start: usize,
     object: bool,
-    /// In an object: the key of the value being read, when short enough to matter.
-    key: Option<String>,
+    /// In an object: where the key of the value being read is in the reply (without its quotes), when
+    /// short enough to matter. The reply is only ever appended to, so the place stays valid.
+    key: Option<(usize, usize)>,
     /// In an object: past the `:`, reading a value.
     in_value: bool,
 }
@@ -134,6 +135,16 @@ impl PlanStream {
         let end = buf.len();
         let mut at = self.scanned;
         while at < end && !self.finished {
+            // Inside a string only a quote or a backslash matters: most of a reply is its strings.
+            if self.string.is_some_and(|s| !s.escaped) {
+                match memchr::memchr2(b'"', b'\\', &buf.as_bytes()[at..end]) {
+                    Some(skip) => at += skip,
+                    None => {
+                        at = end;
+                        break;
+                    }
+                }
+            }
             self.step(&buf, at, &mut out);
             at += 1;
         }
@@ -177,7 +188,7 @@ impl PlanStream {
             } else if b == b'"' {
                 let s = *s;
                 self.string = None;
-                self.string_closed(&buf[s.start..=at], s.key);
+                self.string_closed(buf, s.start, at, s.key);
             }
             return;
         }
@@ -194,7 +205,7 @@ impl PlanStream {
                 let object = b == b'{';
                 let role = match (self.stack.last(), object) {
                     (None, _) => Role::Root,
-                    (Some(parent), _) => child_role(parent, object),
+                    (Some(parent), _) => child_role(parent, object, buf),
                 };
                 self.stack.push(Open { role, start: at, object, key: None, in_value: false });
             }
@@ -220,13 +231,15 @@ impl PlanStream {
         }
     }
 
-    fn string_closed(&mut self, quoted: &str, key: bool) {
+    /// The string whose quotes are at `open_quote` and `close_quote` in `buf` has closed.
+    fn string_closed(&mut self, buf: &str, open_quote: usize, close_quote: usize, key: bool) {
         let Some(open) = self.stack.last_mut() else { return };
         if key {
             // Keys are compared as written: a model does not escape `days`.
-            let inner = &quoted[1..quoted.len() - 1];
-            open.key = (inner.len() <= MAX_KEY).then(|| inner.to_owned());
-        } else if open.role == Role::Day && open.in_value && open.key.as_deref() == Some("theme") {
+            let inner = (open_quote + 1, close_quote);
+            open.key = (inner.1 - inner.0 <= MAX_KEY).then_some(inner);
+        } else if open.role == Role::Day && open.in_value && key_is(open, buf, "theme") {
+            let quoted = &buf[open_quote..=close_quote];
             self.work += quoted.len();
             self.theme = serde_json::from_str(quoted).ok();
         }
@@ -285,9 +298,14 @@ impl PlanStream {
     }
 }
 
-/// What a new object (`object`) or array opened inside `parent` is.
-fn child_role(parent: &Open, object: bool) -> Role {
-    let key = parent.key.as_deref();
+/// Whether the value `open` is reading is under `key`.
+fn key_is(open: &Open, buf: &str, key: &str) -> bool {
+    open.key.is_some_and(|(from, to)| &buf[from..to] == key)
+}
+
+/// What a new object (`object`) or array opened inside `parent` (in the reply `buf`) is.
+fn child_role(parent: &Open, object: bool, buf: &str) -> Role {
+    let key = parent.key.map(|(from, to)| &buf[from..to]);
     match (parent.role, key, object) {
         (Role::Root, Some("days"), false) => Role::Days,
         (Role::Days, _, true) => Role::Day,
