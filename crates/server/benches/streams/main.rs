@@ -273,7 +273,7 @@ fn paced(args: &Args, pace: Duration, setup: &modes::Setup, rt: &tokio::runtime:
         }
     }
 }
-/// Keeps this process (and the threads it starts from now on) on the CPUs listed, `first-last`.
+
 /// How an idle core of this (virtual) machine waits, when the guest kernel says: with halt polling off
 /// (`guest_halt_poll_ns` 0), an idle core halts at once, and every write that wakes a reader on it (the
 /// server's events to this driver, its requests to the mocks) pays the hypervisor's wake-up inside the
@@ -293,6 +293,7 @@ fn idle_polling() -> Option<String> {
     Some(format!("idle cores: cpuidle driver {driver}, {polling}"))
 }
 
+/// Keeps this process (and the threads it starts from now on) on the CPUs listed, `first-last`.
 fn pin(cpus: &str) {
     let (first, last) = cpus.split_once('-').unwrap_or((cpus, cpus));
     let (first, last): (usize, usize) = (first.parse().expect("--cpus first-last"), last.parse().expect("--cpus"));
