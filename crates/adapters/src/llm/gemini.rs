@@ -3,6 +3,7 @@
 //! `GenerateContentResponse`; an `{"error": …}` body or frame is a `google.rpc.Status`.
 
 use std::borrow::Cow;
+use std::marker::PhantomData;
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -221,20 +222,16 @@ impl ChatModel for Gemini {
                 if let Some(reason) = frame.prompt_feedback.and_then(|f| f.block_reason) {
                     finish = Some(Finish::Blocked(reason));
                 }
-                for candidate in frame.candidates {
-                    for part in candidate.content.map(|c| c.parts).unwrap_or_default() {
-                        // Parts without text (a lone `thoughtSignature`) and thought summaries are not the answer.
-                        if let (Some(text), false) = (part.text, part.thought) {
-                            on_text(&text);
-                        }
-                    }
-                    if let Some(reason) = candidate.finish_reason {
-                        finish = Some(match &*reason {
-                            "STOP" => Finish::Stop,
-                            "MAX_TOKENS" => Finish::MaxTokens,
-                            _ => Finish::Blocked(reason.into_owned()),
-                        });
-                    }
+                let Answer { text, finish_reason } = frame.candidates;
+                if let Some(text) = text {
+                    on_text(&text);
+                }
+                if let Some(reason) = finish_reason {
+                    finish = Some(match &*reason {
+                        "STOP" => Finish::Stop,
+                        "MAX_TOKENS" => Finish::MaxTokens,
+                        _ => Finish::Blocked(reason.into_owned()),
+                    });
                 }
                 Ok(Flow::Continue)
             })
@@ -250,10 +247,69 @@ impl ChatModel for Gemini {
 #[serde(rename_all = "camelCase")]
 struct Frame<'a> {
     #[serde(default, borrow)]
-    candidates: Vec<Candidate<'a>>,
+    candidates: Answer<'a>,
     usage_metadata: Option<UsageMetadata>,
     prompt_feedback: Option<PromptFeedback>,
     error: Option<Status>,
+}
+
+/// A frame's candidates, folded as they are read: the text of every part that is the answer, in
+/// order, and the last finish reason given. A reply is forty frames or more, each one candidate with
+/// one part: no list of either is kept.
+#[derive(Default)]
+struct Answer<'a> {
+    text: Option<Cow<'a, str>>,
+    finish_reason: Option<Cow<'a, str>>,
+}
+
+impl<'a> Answer<'a> {
+    /// Adds a piece of answer text: the first is kept as it came (borrowed when it has no escapes).
+    fn push(&mut self, more: Cow<'a, str>) {
+        match &mut self.text {
+            None => self.text = Some(more),
+            Some(text) => text.to_mut().push_str(&more),
+        }
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Answer<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        fold_list(deserializer, "a list of candidates", |answer: &mut Answer<'a>, candidate: Candidate<'de>| {
+            if let Some(text) = candidate.content.and_then(|c| c.parts.0.text) {
+                answer.push(text);
+            }
+            if candidate.finish_reason.is_some() {
+                answer.finish_reason = candidate.finish_reason;
+            }
+        })
+    }
+}
+
+/// A JSON list read element by element into `V`, `each` folding every element in as it is read: no
+/// list is kept.
+fn fold_list<'de, D, T, V>(deserializer: D, what: &'static str, each: impl FnMut(&mut V, T)) -> Result<V, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+    V: Default,
+{
+    struct Fold<T, V, F>(&'static str, F, PhantomData<(T, V)>);
+    impl<'de, T: Deserialize<'de>, V: Default, F: FnMut(&mut V, T)> serde::de::Visitor<'de> for Fold<T, V, F> {
+        type Value = V;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(mut self, mut list: A) -> Result<V, A::Error> {
+            let mut value = V::default();
+            while let Some(element) = list.next_element::<T>()? {
+                (self.1)(&mut value, element);
+            }
+            Ok(value)
+        }
+    }
+    deserializer.deserialize_seq(Fold(what, each, PhantomData))
 }
 
 #[derive(Deserialize)]
@@ -268,13 +324,30 @@ struct Candidate<'a> {
 #[derive(Deserialize)]
 struct Content<'a> {
     #[serde(default, borrow)]
-    parts: Vec<Part<'a>>,
+    parts: Parts<'a>,
+}
+
+/// A candidate's parts, folded as they are read into the answer's text: parts without text (a lone
+/// `thoughtSignature`) and thought summaries are not the answer.
+#[derive(Default)]
+struct Parts<'a>(Answer<'a>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Parts<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        fold_list(deserializer, "a list of parts", |parts: &mut Parts<'a>, part: Part<'de>| {
+            if !part.thought && !part.text.is_empty() {
+                parts.0.push(part.text);
+            }
+        })
+    }
 }
 
 #[derive(Deserialize)]
 struct Part<'a> {
-    #[serde(borrow)]
-    text: Option<Cow<'a, str>>,
+    /// Empty when the part has none. A bare `Cow` (serde borrows it where the text has no escapes; an
+    /// `Option<Cow>` it always copies).
+    #[serde(default, borrow)]
+    text: Cow<'a, str>,
     #[serde(default)]
     thought: bool,
 }
@@ -346,6 +419,38 @@ fn retry_delay(details: &[Value]) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A frame's answer is every text part of every candidate in order, thoughts and bare signatures
+    /// left out, borrowed when it is one piece without escapes; its finish reason the last one given.
+    #[test]
+    fn a_frames_candidates_fold_into_its_answer() {
+        let answer = |frame: &str| {
+            let frame: Frame = serde_json::from_str(frame).unwrap();
+            let text = frame.candidates.text.map(|t| (matches!(t, Cow::Borrowed(_)), t.into_owned()));
+            (text, frame.candidates.finish_reason.map(Cow::into_owned))
+        };
+        let one = r#"{"candidates": [{"content": {"parts": [{"text": "{\"days\""}], "role": "model"}, "index": 0}],
+            "modelVersion": "gemini-2.5-flash", "responseId": "x"}"#;
+        assert_eq!(answer(one), (Some((false, r#"{"days""#.to_owned())), None));
+        let plain = r#"{"candidates": [{"content": {"parts": [{"text": "Day 1"}]}}]}"#;
+        assert_eq!(answer(plain), (Some((true, "Day 1".to_owned())), None), "no escapes: borrowed");
+        let many = r#"{"candidates": [
+            {"content": {"parts": [{"text": "plan", "thought": true}, {"thoughtSignature": "c2ln"},
+                                   {"text": "a"}, {"text": "b\n"}]}, "finishReason": "MAX_TOKENS"},
+            {"content": {"parts": []}},
+            {"finishReason": "STOP"},
+            {"content": {"parts": [{"text": "c"}]}}]}"#;
+        assert_eq!(answer(many), (Some((false, "ab\nc".to_owned())), Some("STOP".to_owned())));
+        let ends = r#"{"candidates": [{"content": {"parts": [{"text": ""}]}, "finishReason": "STOP"}],
+            "usageMetadata": {"promptTokenCount": 10}}"#;
+        assert_eq!(answer(ends), (None, Some("STOP".to_owned())), "an empty text is no answer");
+        for nothing in [r#"{"usageMetadata": {}}"#, r#"{"candidates": []}"#, r#"{"candidates": [{}]}"#] {
+            assert_eq!(answer(nothing), (None, None), "{nothing}");
+        }
+        for refused in [r#"{"candidates": {}}"#, r#"{"candidates": [{"content": {"parts": {}}}]}"#] {
+            assert!(serde_json::from_str::<Frame>(refused).is_err(), "{refused}");
+        }
+    }
 
     #[test]
     fn retry_info_is_read_from_the_status_details() {
