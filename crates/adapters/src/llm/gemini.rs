@@ -2,8 +2,6 @@
 //! `x-goog-api-key`, JSON output constrained by `responseSchema`. Each SSE frame is a
 //! `GenerateContentResponse`; an `{"error": …}` body or frame is a `google.rpc.Status`.
 
-use std::borrow::Cow;
-use std::marker::PhantomData;
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -17,6 +15,7 @@ use tripstream_domain::event::ErrorCode;
 use tripstream_domain::plan::Usage;
 use tripstream_engine::GenerateError;
 
+use super::frames::{self, Answer, fold_list};
 use super::prompts::Rendered;
 use super::transport::{self, Flow, Rejection, RetryPolicy, Timeouts};
 use super::{ChatModel, Completion, Finish};
@@ -222,17 +221,7 @@ impl ChatModel for Gemini {
                 if let Some(reason) = frame.prompt_feedback.and_then(|f| f.block_reason) {
                     finish = Some(Finish::Blocked(reason));
                 }
-                let Answer { text, finish_reason } = frame.candidates;
-                if let Some(text) = text {
-                    on_text(&text);
-                }
-                if let Some(reason) = finish_reason {
-                    finish = Some(match &*reason {
-                        "STOP" => Finish::Stop,
-                        "MAX_TOKENS" => Finish::MaxTokens,
-                        _ => Finish::Blocked(reason.into_owned()),
-                    });
-                }
+                frame.candidates.0.deliver(on_text, &mut finish, "STOP", "MAX_TOKENS");
                 Ok(Flow::Continue)
             })
             .await;
@@ -242,74 +231,29 @@ impl ChatModel for Gemini {
     }
 }
 
-/// One frame of the reply, its text borrowed from the frame where it has no escapes.
+/// One frame of the reply, its answer folded as it is read ([`frames`]).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Frame<'a> {
     #[serde(default, borrow)]
-    candidates: Answer<'a>,
+    candidates: Candidates<'a>,
     usage_metadata: Option<UsageMetadata>,
     prompt_feedback: Option<PromptFeedback>,
     error: Option<Status>,
 }
 
-/// A frame's candidates, folded as they are read: the text of every part that is the answer, in
-/// order, and the last finish reason given. A reply is forty frames or more, each one candidate with
-/// one part: no list of either is kept.
+/// A frame's candidates: the text of every part that is the answer, in order, and the last finish
+/// reason given.
 #[derive(Default)]
-struct Answer<'a> {
-    text: Option<Cow<'a, str>>,
-    finish_reason: Option<Cow<'a, str>>,
-}
+struct Candidates<'a>(Answer<'a>);
 
-impl<'a> Answer<'a> {
-    /// Adds a piece of answer text: the first is kept as it came (borrowed when it has no escapes).
-    fn push(&mut self, more: Cow<'a, str>) {
-        match &mut self.text {
-            None => self.text = Some(more),
-            Some(text) => text.to_mut().push_str(&more),
-        }
-    }
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for Answer<'a> {
+impl<'de: 'a, 'a> Deserialize<'de> for Candidates<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        fold_list(deserializer, "a list of candidates", |answer: &mut Answer<'a>, candidate: Candidate<'de>| {
-            if let Some(text) = candidate.content.and_then(|c| c.parts.0.text) {
-                answer.push(text);
-            }
-            if candidate.finish_reason.is_some() {
-                answer.finish_reason = candidate.finish_reason;
-            }
+        fold_list(deserializer, "a list of candidates", |all: &mut Candidates<'a>, one: Candidate<'de>| {
+            let parts = one.content.map(|c| c.parts.0).unwrap_or_default();
+            all.0.extend(Answer { finish_reason: one.finish_reason.map(|r| r.0), ..parts });
         })
     }
-}
-
-/// A JSON list read element by element into `V`, `each` folding every element in as it is read: no
-/// list is kept.
-fn fold_list<'de, D, T, V>(deserializer: D, what: &'static str, each: impl FnMut(&mut V, T)) -> Result<V, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-    V: Default,
-{
-    struct Fold<T, V, F>(&'static str, F, PhantomData<(T, V)>);
-    impl<'de, T: Deserialize<'de>, V: Default, F: FnMut(&mut V, T)> serde::de::Visitor<'de> for Fold<T, V, F> {
-        type Value = V;
-
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str(self.0)
-        }
-
-        fn visit_seq<A: serde::de::SeqAccess<'de>>(mut self, mut list: A) -> Result<V, A::Error> {
-            let mut value = V::default();
-            while let Some(element) = list.next_element::<T>()? {
-                (self.1)(&mut value, element);
-            }
-            Ok(value)
-        }
-    }
-    deserializer.deserialize_seq(Fold(what, each, PhantomData))
 }
 
 #[derive(Deserialize)]
@@ -318,7 +262,7 @@ struct Candidate<'a> {
     #[serde(borrow)]
     content: Option<Content<'a>>,
     #[serde(borrow)]
-    finish_reason: Option<Cow<'a, str>>,
+    finish_reason: Option<frames::Text<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -327,15 +271,15 @@ struct Content<'a> {
     parts: Parts<'a>,
 }
 
-/// A candidate's parts, folded as they are read into the answer's text: parts without text (a lone
-/// `thoughtSignature`) and thought summaries are not the answer.
+/// A candidate's parts, folded into its answer's text: parts without text (a lone `thoughtSignature`)
+/// and thought summaries are not the answer.
 #[derive(Default)]
 struct Parts<'a>(Answer<'a>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for Parts<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         fold_list(deserializer, "a list of parts", |parts: &mut Parts<'a>, part: Part<'de>| {
-            if !part.thought && !part.text.is_empty() {
+            if !part.thought {
                 parts.0.push(part.text);
             }
         })
@@ -344,10 +288,8 @@ impl<'de: 'a, 'a> Deserialize<'de> for Parts<'a> {
 
 #[derive(Deserialize)]
 struct Part<'a> {
-    /// Empty when the part has none. A bare `Cow` (serde borrows it where the text has no escapes; an
-    /// `Option<Cow>` it always copies).
     #[serde(default, borrow)]
-    text: Cow<'a, str>,
+    text: frames::Text<'a>,
     #[serde(default)]
     thought: bool,
 }
@@ -418,6 +360,8 @@ fn retry_delay(details: &[Value]) -> Option<Duration> {
 
 #[cfg(test)]
 mod tests {
+    use std::borrow::Cow;
+
     use super::*;
 
     /// A frame's answer is every text part of every candidate in order, thoughts and bare signatures
@@ -426,8 +370,9 @@ mod tests {
     fn a_frames_candidates_fold_into_its_answer() {
         let answer = |frame: &str| {
             let frame: Frame = serde_json::from_str(frame).unwrap();
-            let text = frame.candidates.text.map(|t| (matches!(t, Cow::Borrowed(_)), t.into_owned()));
-            (text, frame.candidates.finish_reason.map(Cow::into_owned))
+            let Answer { text, finish_reason } = frame.candidates.0;
+            let text = text.map(|t| (matches!(t, Cow::Borrowed(_)), t.into_owned()));
+            (text, finish_reason.map(Cow::into_owned))
         };
         let one = r#"{"candidates": [{"content": {"parts": [{"text": "{\"days\""}], "role": "model"}, "index": 0}],
             "modelVersion": "gemini-2.5-flash", "responseId": "x"}"#;

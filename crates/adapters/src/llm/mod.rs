@@ -3,6 +3,7 @@
 //! so people read activities and days as they are written, and turns the finished JSON into a draft,
 //! matched against the bundled places where the destination is known.
 
+mod frames;
 pub mod gemini;
 pub mod incremental;
 pub mod openai;

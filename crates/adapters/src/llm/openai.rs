@@ -20,9 +20,10 @@ use tripstream_domain::event::ErrorCode;
 use tripstream_domain::plan::Usage;
 use tripstream_engine::GenerateError;
 
+use super::frames::{Answer, Text, fold_list};
 use super::prompts::Rendered;
 use super::transport::{self, Flow, Rejection, RetryPolicy, Timeouts};
-use super::{ChatModel, Completion, Finish};
+use super::{ChatModel, Completion};
 use crate::http::{Address, Lease, Pool, PoolLimits, Secret};
 
 #[derive(Debug, Clone)]
@@ -258,18 +259,7 @@ impl ChatModel for OpenAi {
                 if let Some(u) = chunk.usage {
                     usage = Usage { input_tokens: u.prompt_tokens, output_tokens: u.completion_tokens };
                 }
-                for choice in chunk.choices {
-                    if let Some(text) = choice.delta.and_then(|d| d.content).filter(|t| !t.is_empty()) {
-                        on_text(&text);
-                    }
-                    if let Some(reason) = choice.finish_reason {
-                        finish = Some(match reason.as_str() {
-                            "stop" => Finish::Stop,
-                            "length" => Finish::MaxTokens,
-                            _ => Finish::Blocked(reason),
-                        });
-                    }
-                }
+                chunk.choices.0.deliver(on_text, &mut finish, "stop", "length");
                 Ok(Flow::Continue)
             })
             .await;
@@ -279,23 +269,41 @@ impl ChatModel for OpenAi {
     }
 }
 
+/// One chunk of the reply, its answer folded as it is read ([`frames`](super::frames)).
 #[derive(Deserialize)]
-struct Chunk {
-    #[serde(default)]
-    choices: Vec<Choice>,
+struct Chunk<'a> {
+    #[serde(default, borrow)]
+    choices: Choices<'a>,
     usage: Option<ChunkUsage>,
     error: Option<ApiError>,
 }
 
-#[derive(Deserialize)]
-struct Choice {
-    delta: Option<Delta>,
-    finish_reason: Option<String>,
+/// A chunk's choices: their deltas' text in order, and the last finish reason given.
+#[derive(Default)]
+struct Choices<'a>(Answer<'a>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Choices<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        fold_list(deserializer, "a list of choices", |all: &mut Choices<'a>, one: Choice<'de>| {
+            let text = one.delta.map(|d| d.content.0).filter(|t| !t.is_empty());
+            all.0.extend(Answer { text, finish_reason: one.finish_reason.map(|r| r.0) });
+        })
+    }
 }
 
 #[derive(Deserialize)]
-struct Delta {
-    content: Option<String>,
+struct Choice<'a> {
+    #[serde(borrow)]
+    delta: Option<Delta<'a>>,
+    #[serde(borrow)]
+    finish_reason: Option<Text<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Delta<'a> {
+    /// `null` or absent in a chunk that only names the role, or carries a tool call or a refusal.
+    #[serde(default, borrow)]
+    content: Text<'a>,
 }
 
 #[derive(Deserialize)]
@@ -367,7 +375,33 @@ fn mentions_schema(message: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::borrow::Cow;
+
     use super::*;
+
+    /// A chunk's answer is every choice's delta text in order (borrowed when it is one piece without
+    /// escapes), its finish reason the last one given; a role-only, `null` or empty delta is no text.
+    #[test]
+    fn a_chunks_choices_fold_into_its_answer() {
+        let answer = |chunk: &str| {
+            let chunk: Chunk = serde_json::from_str(chunk).unwrap();
+            let Answer { text, finish_reason } = chunk.choices.0;
+            (text.map(|t| (matches!(t, Cow::Borrowed(_)), t.into_owned())), finish_reason.map(Cow::into_owned))
+        };
+        let role = r#"{"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}"#;
+        assert_eq!(answer(role), (None, None));
+        let piece = r#"{"choices":[{"index":0,"delta":{"content":"Day 1"},"finish_reason":null}]}"#;
+        assert_eq!(answer(piece), (Some((true, "Day 1".to_owned())), None));
+        let escaped = r#"{"choices":[{"delta":{"content":"{\"days\""}}]}"#;
+        assert_eq!(answer(escaped), (Some((false, r#"{"days""#.to_owned())), None));
+        let two = r#"{"choices":[{"delta":{"content":"a"},"finish_reason":"length"},{"delta":{"content":null}},
+            {"delta":{}},{"delta":{"content":"b"},"finish_reason":"stop"}]}"#;
+        assert_eq!(answer(two), (Some((false, "ab".to_owned())), Some("stop".to_owned())));
+        let usage = r#"{"choices":[],"usage":{"prompt_tokens":10,"completion_tokens":20}}"#;
+        assert_eq!(answer(usage), (None, None));
+        assert_eq!(answer("{}"), (None, None));
+        assert!(serde_json::from_str::<Chunk>(r#"{"choices":[{"delta":{"content":7}}]}"#).is_err());
+    }
 
     #[test]
     fn error_envelopes_of_each_server_are_read() {
