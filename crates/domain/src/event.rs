@@ -1,6 +1,8 @@
 //! The events of a generation, exactly as they go on the wire (`data:` of each SSE message), and the
 //! progress table they follow.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::plan::{Day, Plan, Usage};
@@ -172,7 +174,9 @@ pub struct Complete {
     pub message: String,
     pub progress: u8,
     pub step: Step,
-    pub plan: Box<Plan>,
+    // Shared, not copied, by every caller's `complete`: each adds only its own `planId`.
+    #[cfg_attr(feature = "openapi", schema(value_type = Plan))]
+    pub plan: Arc<Plan>,
     /// Ext: the id of the caller's saved copy (`plan_…`), for `GET /api/v1/plans/{planId}`; absent when
     /// the plan could not be saved. Set per caller as the event is delivered, never by the engine.
     #[serde(default, rename = "planId", skip_serializing_if = "Option::is_none")]

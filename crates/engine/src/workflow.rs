@@ -545,7 +545,7 @@ impl Engine {
             message: messages::complete(lang),
             progress: progress::COMPLETE,
             step: Step::FinalizePlan,
-            plan: Box::new(plan.clone()),
+            plan: Arc::new(plan.clone()),
             plan_id: None,
         }));
         Ok(plan)

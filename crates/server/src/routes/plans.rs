@@ -92,7 +92,7 @@ pub async fn generate(
                 recorder.saw(&event);
                 match &*event {
                     StreamEvent::Complete(c) => {
-                        let delivered = Delivered { plan: c.plan.clone(), plan_id: c.plan_id.clone() };
+                        let delivered = Delivered { plan: Box::new(Plan::clone(&c.plan)), plan_id: c.plan_id.clone() };
                         return Ok(([(X_CACHE, HeaderValue::from_static("MISS"))], Json(delivered)).into_response());
                     }
                     StreamEvent::Error(f) => failure = Some(f.clone()),
