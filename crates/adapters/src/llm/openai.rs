@@ -285,7 +285,8 @@ struct Choices<'a>(Answer<'a>);
 impl<'de: 'a, 'a> Deserialize<'de> for Choices<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         fold_list(deserializer, "a list of choices", |all: &mut Choices<'a>, one: Choice<'de>| {
-            let text = one.delta.map(|d| d.content.0).filter(|t| !t.is_empty());
+            // An empty text is none: `Answer` drops it.
+            let text = one.delta.map(|d| d.content.0);
             all.0.extend(Answer { text, finish_reason: one.finish_reason.map(|r| r.0) });
         })
     }
