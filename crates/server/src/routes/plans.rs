@@ -3,6 +3,8 @@
 //! calls the [`Generations`](crate::generations::Generations) service, and turns its answer into HTTP or
 //! SSE.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::header::{HeaderName, HeaderValue};
@@ -33,7 +35,8 @@ const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
 #[schema(as = GeneratedPlan)]
 pub struct Delivered {
     #[serde(flatten)]
-    plan: Box<Plan>,
+    #[schema(value_type = Plan)]
+    plan: Arc<Plan>,
     /// The caller's saved copy (`plan_…`), for `GET /api/v1/plans/{planId}`; absent when it could not be
     /// saved.
     #[serde(rename = "planId", skip_serializing_if = "Option::is_none")]
@@ -82,9 +85,11 @@ pub async fn generate(
             recorder.cache_hit();
             recorder.delivered(&plan);
             let plan_id = state.generations.keep_cached(&plan, &caller, &request).await;
-            return Ok(
-                ([(X_CACHE, HeaderValue::from_static("HIT"))], Json(Delivered { plan, plan_id })).into_response()
-            );
+            return Ok((
+                [(X_CACHE, HeaderValue::from_static("HIT"))],
+                Json(Delivered { plan: Arc::from(plan), plan_id }),
+            )
+                .into_response());
         }
         Attached::Stream(mut attachment) => {
             recorder.attached(&attachment);
@@ -92,7 +97,7 @@ pub async fn generate(
                 recorder.saw(&event);
                 match &*event {
                     StreamEvent::Complete(c) => {
-                        let delivered = Delivered { plan: Box::new(Plan::clone(&c.plan)), plan_id: c.plan_id.clone() };
+                        let delivered = Delivered { plan: c.plan.clone(), plan_id: c.plan_id.clone() };
                         return Ok(([(X_CACHE, HeaderValue::from_static("MISS"))], Json(delivered)).into_response());
                     }
                     StreamEvent::Error(f) => failure = Some(f.clone()),
