@@ -9,7 +9,7 @@ use tripstream_domain::plan::GeoPoint;
 use tripstream_domain::plan::{Day, Metadata, PlanDestination, Usage, plan_id};
 use tripstream_domain::repair::{repair, repair_day};
 use tripstream_domain::rules::{Finding, ValidationContext, validate};
-use tripstream_domain::{Destination, Plan, PlanRequest, Step, StreamEvent, messages};
+use tripstream_domain::{BudgetCeilings, Destination, Localized, Plan, PlanRequest, Step, StreamEvent, messages};
 
 use crate::places::PlaceNotes;
 use crate::ports::{
@@ -121,18 +121,14 @@ impl Engine {
     /// Streams a finished plan (a cache hit) through the same five steps a generation takes, with the
     /// stored plan as their source: every step's status and progress, the draft as readable chunks with a
     /// `day` event per day, `complete` (the stored plan, `metadata.cached` set), `done`. A client tells a
-    /// replay from a generation only by `metadata.cached` and by its speed.
-    pub async fn replay(
-        &self,
-        request: &PlanRequest,
-        destination: &Destination,
-        plan: &Plan,
-        sink: &mut dyn EventSink,
-    ) {
+    /// replay from a generation only by `metadata.cached` and by its speed. The plan is all it reads: its
+    /// destination comes from the plan too, so a replay never waits for a geocoder.
+    pub async fn replay(&self, request: &PlanRequest, plan: &Plan, sink: &mut dyn EventSink) {
         let mut run = RunState::new(sink);
         let source = Source::Replay(plan);
+        let destination = replayed_destination(plan);
         // A stored plan has nothing to wait for and nothing to fail on: every step is local.
-        if let Err(e) = self.steps(request, Destined::Known(destination), source, &mut run).await {
+        if let Err(e) = self.steps(request, Destined::Known(&destination), source, &mut run).await {
             run.fail(request.language, &e);
         }
         run.out.emit(StreamEvent::Done);
@@ -745,6 +741,25 @@ fn severity(findings: &[Finding]) -> (usize, usize) {
         findings.iter().filter(|f| f.is_hard()).count(),
         findings.iter().filter(|f| f.severity() != Severity::Notice).count(),
     )
+}
+
+/// A stored plan's destination as a replay's context holds it. A replay checks, prices and repairs
+/// nothing (the plan was checked when it was made), so the ceilings, climate and profile, which only
+/// those read, are left empty.
+fn replayed_destination(plan: &Plan) -> Destination {
+    let d = &plan.destination;
+    Destination {
+        id: String::new(),
+        name: Localized { ko: d.name.clone(), en: d.name.clone() },
+        country: d.country.clone(),
+        lat: d.lat,
+        lon: d.lon,
+        timezone: d.timezone.clone(),
+        currency: plan.currency.clone(),
+        budget: BudgetCeilings { low: 0, medium: 0, high: 0 },
+        climate: None,
+        profile: None,
+    }
 }
 
 /// What is fixed without asking anyone: day numbers and dates, the gathered weather of each date, and

@@ -212,7 +212,7 @@ async fn a_replay_takes_the_same_five_steps_and_delivers_the_stored_plan() {
     let plan = plan.unwrap();
 
     let mut replayed = Vec::new();
-    engine.replay(&request(Language::Ko), &seoul(), &plan, &mut replayed).await;
+    engine.replay(&request(Language::Ko), &plan, &mut replayed).await;
     assert_well_formed(&replayed);
     assert_eq!(generator.calls.load(Ordering::SeqCst), 1, "a replay asks the generator nothing");
     let steps = |events: &[StreamEvent]| -> Vec<(&'static str, Option<u8>, Option<&'static str>)> {

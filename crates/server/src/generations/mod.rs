@@ -413,6 +413,23 @@ impl Generations {
     pub async fn start(&self, call: PlanCall, caller: &Caller) -> Result<Attached, GenerationError> {
         let inner = &self.inner;
         inner.admission.request(caller).await?;
+        let key = plan_key(&call.request, &inner.engine.generator_info());
+        let from = call.last_event_id.map_or(0, |id| id.saturating_add(1));
+        // A caller's Idempotency-Key is theirs alone, and names one request.
+        let scoped = call.idempotency_key.as_deref().map(|k| format!("{}\n{k}", caller.scope()));
+        let reattached = self.reattached(&key, scoped.as_deref(), call.last_event_id)?;
+        if let Some(run) = reattached {
+            return Ok(self.attach(run, caller, call.wants, from, How::Reattached).await);
+        }
+        // A plan already made carries its destination: a cache hit never waits for (nor spends) a geocoder
+        // look-up, and survives the geocoder's outage.
+        if let Some(plan) = self.cached(&key).await {
+            if call.wants == Wants::Plan {
+                return Ok(Attached::Cached(Box::new(plan)));
+            }
+            let run = self.replay(&key, &call.request, &plan, scoped.as_deref()).await;
+            return Ok(self.attach(run, caller, call.wants, from, How::Replayed).await);
+        }
         let location = &call.request.location;
         let lookup = inner.destinations.costs_a_lookup(location);
         if lookup {
@@ -426,25 +443,6 @@ impl Generations {
         } else {
             Some(inner.destinations.resolve(location).await?)
         };
-        let key = plan_key(&call.request, &inner.engine.generator_info());
-        let from = call.last_event_id.map_or(0, |id| id.saturating_add(1));
-        // A caller's Idempotency-Key is theirs alone, and names one request.
-        let scoped = call.idempotency_key.as_deref().map(|k| format!("{}\n{k}", caller.scope()));
-        let reattached = self.reattached(&key, scoped.as_deref(), call.last_event_id)?;
-        if let Some(run) = reattached {
-            return Ok(self.attach(run, caller, call.wants, from, How::Reattached).await);
-        }
-        if let Some(plan) = self.cached(&key).await {
-            if call.wants == Wants::Plan {
-                return Ok(Attached::Cached(Box::new(plan)));
-            }
-            let destination = match destination {
-                Some(destination) => destination,
-                None => inner.destinations.resolve(location).await?,
-            };
-            let run = self.replay(&key, &call.request, &destination, &plan, scoped.as_deref()).await;
-            return Ok(self.attach(run, caller, call.wants, from, How::Replayed).await);
-        }
         // Written only where a shared log will keep it: not on a burst's way to its first events for nothing.
         let record = if inner.shared.is_some() { StreamRecord::new(&call.request).json() } else { String::new() };
         let start = Start { key: &key, request: &call.request, destination, record, scoped: scoped.as_deref() };
@@ -727,14 +725,13 @@ impl Generations {
         &self,
         key: &str,
         request: &PlanRequest,
-        destination: &Destination,
         plan: &Plan,
         idempotency_key: Option<&str>,
     ) -> Arc<registry::Run> {
         // Every replay of a plan (as its location was typed) is the same events: made once, shared.
         let replay = async {
             let mut events = Vec::new();
-            self.inner.engine.replay(request, destination, plan, &mut events).await;
+            self.inner.engine.replay(request, plan, &mut events).await;
             Arc::new(events.into_iter().map(Arc::new).collect::<Vec<_>>())
         };
         let shared_events =

@@ -1,15 +1,16 @@
 //! The server with a real provider configured: the choice shows in `/health`, and a client that leaves
 //! closes the upstream request.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
+use axum::response::IntoResponse;
 use futures::StreamExt;
 use serde_json::json;
 use tripstream_server::ServerConfig;
-use tripstream_server::config::LlmChoice;
+use tripstream_server::config::{LlmChoice, SecretUrl};
 
 use crate::helpers::*;
 
@@ -134,10 +135,13 @@ async fn an_abandoned_stream_keeps_generating_for_the_grace_period_then_closes_u
 }
 
 /// A mock of every outside service a model-planned trip to a place outside the bundled data touches:
-/// Gemini, Open-Meteo's geocoding (counting its calls) and its archive.
-async fn lisbon_services() -> (String, Arc<AtomicUsize>) {
+/// Gemini, Open-Meteo's geocoding (counting its calls, and down with a 503 while `down` is set) and its
+/// archive.
+async fn lisbon_services() -> (String, Arc<AtomicUsize>, Arc<AtomicBool>) {
     let searches = Arc::new(AtomicUsize::new(0));
     let counted = searches.clone();
+    let down = Arc::new(AtomicBool::new(false));
+    let geocoder_down = down.clone();
     let plan = json!({
         "title": "Lisbon in a day",
         "days": [{"day": 1, "theme": "Belém & Baixa", "activities": [
@@ -166,8 +170,12 @@ async fn lisbon_services() -> (String, Arc<AtomicUsize>) {
             "/v1/search",
             axum::routing::get(move || async move {
                 counted.fetch_add(1, Ordering::SeqCst);
+                if geocoder_down.load(Ordering::SeqCst) {
+                    return axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response();
+                }
                 axum::Json(json!({"results": [{"id": 2267057, "name": "Lisbon", "latitude": 38.71667,
                     "longitude": -9.13333, "country_code": "PT", "timezone": "Europe/Lisbon", "country": "Portugal"}]}))
+                .into_response()
             }),
         )
         .route(
@@ -183,12 +191,12 @@ async fn lisbon_services() -> (String, Arc<AtomicUsize>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{addr}"), searches)
+    (format!("http://{addr}"), searches, down)
 }
 
 #[tokio::test]
 async fn a_model_plans_a_place_outside_the_bundled_data_with_geocoding_and_archive_normals() {
-    let (base, searches) = lisbon_services().await;
+    let (base, searches, _) = lisbon_services().await;
     let mut config = gemini_config(&base);
     config.engine.weather.open_meteo_geocoding_url = base.clone();
     config.engine.weather.open_meteo_archive_url = base.clone();
@@ -223,6 +231,52 @@ async fn a_model_plans_a_place_outside_the_bundled_data_with_geocoding_and_archi
     // The offline planner alone still knows only its bundled places.
     let offline = spawn_app().await;
     assert_eq!(offline.generate(body).await.status(), 422);
+}
+
+/// A plan made on one replica is served from the shared cache by another whose geocoder has never heard
+/// of the place, and is down: a cache hit reads the plan's own destination, as one document and as a
+/// replayed stream, and asks the geocoder nothing.
+#[tokio::test]
+async fn a_cached_plan_for_a_geocoded_place_needs_no_geocoder() {
+    let (base, searches, down) = lisbon_services().await;
+    let prefix = format!("{}:", unique("tripstream_test"));
+    let config = || {
+        let mut config = gemini_config(&base);
+        config.engine.weather.open_meteo_geocoding_url = base.clone();
+        config.engine.weather.open_meteo_archive_url = base.clone();
+        config.store.redis_url = Some(SecretUrl::new(redis_url()));
+        config.store.redis_key_prefix = prefix.clone();
+        config
+    };
+    let one = spawn_app_with(config(), None).await;
+    let two = spawn_app_with(config(), None).await;
+    let body = r#"{"location": "Lisbon", "startDate": "2025-11-10", "endDate": "2025-11-10", "budget": "low", "language": "en"}"#;
+    let made = one.generate(body).await;
+    assert_eq!(made.headers()["x-cache"], "MISS");
+    let made: serde_json::Value = made.json().await.unwrap();
+    assert_eq!(searches.load(Ordering::SeqCst), 2, "English, then Korean names");
+
+    down.store(true, Ordering::SeqCst);
+    let hit = two.generate(body).await;
+    assert_eq!((hit.status().as_u16(), hit.headers()["x-cache"].to_str().unwrap()), (200, "HIT"));
+    let hit: serde_json::Value = hit.json().await.unwrap();
+    assert_eq!((&hit["id"], &hit["destination"]), (&made["id"], &made["destination"]));
+
+    let replay = two.stream(body).await;
+    assert_eq!((replay.status().as_u16(), replay.headers()["x-cache"].to_str().unwrap()), (200, "HIT"));
+    let events = messages(replay).await;
+    let kinds: Vec<&str> = events.iter().map(|m| m.kind()).collect();
+    assert_eq!(kinds.iter().filter(|k| **k == "day").count(), 1, "{kinds:?}");
+    assert_eq!(kinds[kinds.len() - 2..], ["complete", "done"], "{kinds:?}");
+    let complete = &events[events.len() - 2].data;
+    assert_eq!((&complete["plan"]["id"], &complete["plan"]["destination"]), (&made["id"], &made["destination"]));
+    assert_eq!(complete["plan"]["metadata"]["cached"], true);
+    assert_eq!(searches.load(Ordering::SeqCst), 2, "neither hit asked the geocoder");
+
+    // A place not in the cache still needs it: the outage is the client's clear 503, not a plan.
+    let elsewhere = body.replace("2025-11-10", "2025-11-11");
+    let refused = two.generate(&elsewhere).await;
+    assert_eq!(refused.status(), 503, "{}", refused.text().await.unwrap());
 }
 
 #[tokio::test]
