@@ -5,7 +5,8 @@ use crate::money::format_amount;
 use crate::plan::{Activity, Category, Day};
 use crate::request::Language;
 
-/// The part of the day an activity belongs to, as a label.
+/// The part of the day an activity belongs to, as a label. Before noon is morning: in Korean the label
+/// reads as the time's AM/PM (`11:30 오후` is half past eleven at night).
 pub fn slot_label(activity: &Activity, lang: Language) -> &'static str {
     let m = activity.time.minutes();
     let (ko, en) = if activity.category == Category::Food {
@@ -17,8 +18,8 @@ pub fn slot_label(activity: &Activity, lang: Language) -> &'static str {
         }
     } else {
         match m {
-            0..690 => ("오전", "Morning"),
-            690..1050 => ("오후", "Afternoon"),
+            0..720 => ("오전", "Morning"),
+            720..1050 => ("오후", "Afternoon"),
             1050..1200 => ("저녁", "Evening"),
             _ => ("밤", "Night"),
         }
@@ -91,6 +92,7 @@ pub fn day_total_line(day: &Day, currency: &str, lang: Language) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::ClockTime;
     use crate::rules::tests::good_day;
 
     #[test]
@@ -106,5 +108,19 @@ mod tests {
         let en = day_lines(&day, "KRW", Language::En);
         assert_eq!(en[0], "Day 1 — t (Nov 10, s 5–14°C, 10% rain)");
         assert_eq!(en[2], "12:00 Lunch: Lunch (₩10,000)");
+    }
+
+    #[test]
+    fn a_sight_before_noon_is_morning_and_from_noon_afternoon() {
+        let mut day = good_day(1);
+        let label = |day: &mut Day, time: &str, lang| {
+            day.activities[0].time = ClockTime::parse(time).unwrap();
+            slot_label(&day.activities[0], lang)
+        };
+        assert_eq!(label(&mut day, "11:30", Language::Ko), "오전");
+        assert_eq!(label(&mut day, "11:59", Language::En), "Morning");
+        assert_eq!(label(&mut day, "12:00", Language::Ko), "오후");
+        assert_eq!(label(&mut day, "17:29", Language::En), "Afternoon");
+        assert_eq!(label(&mut day, "17:30", Language::Ko), "저녁");
     }
 }
