@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::header::{HeaderName, HeaderValue};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, Version};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures::stream::{self, Stream};
@@ -146,11 +146,12 @@ pub async fn generate(
 pub async fn generate_stream(
     State(state): State<AppState>,
     Arriving(arrival): Arriving,
+    version: Version,
     headers: HeaderMap,
     caller: Caller,
     ValidPlanRequest(request): ValidPlanRequest,
 ) -> Result<Response, ApiError> {
-    open_stream(state, arrival, headers, caller, request, None).await
+    open_stream(state, arrival, version, headers, caller, request, None).await
 }
 
 /// `GET /api/v1/plans/generate/stream?…`: `EventSource` can only GET; the same stream, the request in the
@@ -177,16 +178,18 @@ pub async fn generate_stream(
 pub async fn generate_stream_get(
     State(state): State<AppState>,
     Arriving(arrival): Arriving,
+    version: Version,
     headers: HeaderMap,
     caller: Caller,
     query: QueryPlanRequest,
 ) -> Result<Response, ApiError> {
-    open_stream(state, arrival, headers, caller, query.request, query.last_event_id).await
+    open_stream(state, arrival, version, headers, caller, query.request, query.last_event_id).await
 }
 
 async fn open_stream(
     state: AppState,
     arrival: Option<Arrival>,
+    version: Version,
     headers: HeaderMap,
     caller: Caller,
     request: PlanRequest,
@@ -196,7 +199,7 @@ async fn open_stream(
     let last_event_id = sse::last_event_id(&headers, last_event_id_query.as_deref());
     let call = PlanCall { request, wants: Wants::Stream, idempotency_key: idempotency_key(&headers), last_event_id };
     let attached = state.generations.start(call, &caller).await?;
-    Ok(stream_response(&state, attached, recorder, Endpoint::Stream, arrival))
+    Ok(stream_response(&state, attached, recorder, Endpoint::Stream, arrival, kept_alive(version, &headers)))
 }
 
 /// `POST /api/v1/plans/{planId}/days/{n}/regenerate`, with an optional `{"instruction": "…"}`: day `n` of
@@ -229,6 +232,7 @@ async fn open_stream(
 pub async fn regenerate_day(
     State(state): State<AppState>,
     Arriving(arrival): Arriving,
+    version: Version,
     Path((plan_id, day)): Path<(String, String)>,
     headers: HeaderMap,
     caller: Caller,
@@ -249,7 +253,7 @@ pub async fn regenerate_day(
         Attached::Stream(a) => recorder(&state, Endpoint::Stream, &a.request, &headers, arrival.as_ref()),
         _ => return Ok(StatusCode::NO_CONTENT.into_response()),
     };
-    Ok(stream_response(&state, attached, recorder, Endpoint::Stream, arrival))
+    Ok(stream_response(&state, attached, recorder, Endpoint::Stream, arrival, kept_alive(version, &headers)))
 }
 
 /// `GET /api/v1/plans/streams/{streamId}/events`: the rest of a stream after `Last-Event-ID`, then live,
@@ -274,6 +278,7 @@ pub async fn regenerate_day(
 pub async fn resume(
     State(state): State<AppState>,
     Arriving(arrival): Arriving,
+    version: Version,
     Path(stream_id): Path<String>,
     headers: HeaderMap,
     MaybeCaller(caller): MaybeCaller,
@@ -286,7 +291,7 @@ pub async fn resume(
         Attached::Stream(a) => recorder(&state, Endpoint::Resume, &a.request, &headers, arrival.as_ref()),
         _ => return Ok(StatusCode::NO_CONTENT.into_response()),
     };
-    Ok(stream_response(&state, attached, recorder, Endpoint::Resume, arrival))
+    Ok(stream_response(&state, attached, recorder, Endpoint::Resume, arrival, kept_alive(version, &headers)))
 }
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]
@@ -364,6 +369,19 @@ fn recorder(
     recorder
 }
 
+/// Whether the response may say `Connection: keep-alive` (API.md, HTTP/1.1 only): not to a client that
+/// asked to close, to which hyper adds `close` (the two together would contradict each other), nor over
+/// HTTP/1.0 or HTTP/2, which have no such header of their own.
+fn kept_alive(version: Version, headers: &HeaderMap) -> bool {
+    let closing = headers
+        .get_all(axum::http::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|token| token.trim().eq_ignore_ascii_case("close"));
+    version == Version::HTTP_11 && !closing
+}
+
 /// The SSE response for an attachment (`204` for a stream with nothing left): contract headers (and, on
 /// the stream endpoint, `X-Cache`), a `retry:` hint, keep-alive comments. The request's `arrival` ends
 /// with its first event.
@@ -373,6 +391,7 @@ fn stream_response(
     mut recorder: Recorder,
     endpoint: Endpoint,
     arrival: Option<Arrival>,
+    keep_alive: bool,
 ) -> Response {
     let attachment = match attached {
         Attached::Stream(attachment) => attachment,
@@ -382,7 +401,9 @@ fn stream_response(
     tracing::Span::current().record("stream_id", attachment.stream_id.as_str());
     let mut headers = HeaderMap::new();
     headers.insert(HeaderName::from_static("x-accel-buffering"), HeaderValue::from_static("no"));
-    headers.insert(axum::http::header::CONNECTION, HeaderValue::from_static("keep-alive"));
+    if keep_alive {
+        headers.insert(axum::http::header::CONNECTION, HeaderValue::from_static("keep-alive"));
+    }
     if endpoint == Endpoint::Stream {
         let hit = if attachment.how == How::Replayed { "HIT" } else { "MISS" };
         headers.insert(X_CACHE, HeaderValue::from_static(hit));

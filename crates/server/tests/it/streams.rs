@@ -11,6 +11,39 @@ use tripstream_server::ServerConfig;
 
 use crate::helpers::*;
 
+/// `Connection: keep-alive` goes only to an HTTP/1.1 client that keeps the connection: one that asks to
+/// close gets `close` alone (not `keep-alive, close`), and an HTTP/1.0 one no `keep-alive`.
+#[tokio::test]
+async fn the_connection_header_never_says_keep_alive_and_close_at_once() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app().await;
+    let address = app.base.trim_start_matches("http://").to_owned();
+    let body = seoul_body();
+    for (version, connection, expected) in
+        [("1.1", "", vec!["keep-alive"]), ("1.1", "Connection: close\r\n", vec!["close"]), ("1.0", "", vec![])]
+    {
+        let mut socket = tokio::net::TcpStream::connect(&address).await.unwrap();
+        let request = format!(
+            "POST /api/v1/plans/generate/stream HTTP/{version}\r\nHost: x\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n{connection}\r\n{body}",
+            body.len()
+        );
+        socket.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+            let mut buf = [0; 4096];
+            let n = tokio::time::timeout(Duration::from_secs(10), socket.read(&mut buf)).await.unwrap().unwrap();
+            assert!(n > 0, "the connection closed before the headers");
+            answer.extend_from_slice(&buf[..n]);
+        }
+        let head = String::from_utf8_lossy(&answer).to_lowercase();
+        let head = &head[..head.find("\r\n\r\n").unwrap()];
+        assert!(head.starts_with(&format!("http/{version} 200")), "{head}");
+        let values: Vec<&str> = head.lines().filter_map(|l| l.strip_prefix("connection: ")).collect();
+        assert_eq!(values, expected, "HTTP/{version} {connection:?}: {head}");
+    }
+}
+
 #[tokio::test]
 async fn the_original_curl_request_streams_the_whole_contract() {
     let app = spawn_app().await;
