@@ -54,6 +54,15 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "no such endpoint; see GET /health and API.md")
     }
 
+    /// An endpoint asked with a method it does not take; the response's `Allow` header lists those it does.
+    pub fn method_not_allowed(method: &axum::http::Method) -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::InvalidRequest,
+            format!("this endpoint does not take {method}; the Allow header lists the methods it does"),
+        )
+    }
+
     /// A store the answer needs cannot be reached: the detail is logged here, the client told to retry.
     pub fn unavailable(what: &str, detail: &dyn std::error::Error) -> Self {
         tracing::warn!(error = %detail, "{what} unavailable");

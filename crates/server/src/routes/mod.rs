@@ -40,7 +40,12 @@ use crate::state::AppState;
 pub fn router(state: AppState) -> Router {
     let (api, mut spec) = api().split_for_parts();
     openapi::finish(&mut spec);
-    pages(openapi::Spec::new(&spec)).merge(api).fallback(|| async { ApiError::not_found() }).with_state(state)
+    pages(openapi::Spec::new(&spec))
+        .merge(api)
+        .fallback(|| async { ApiError::not_found() })
+        // Every route's 405 is an error body like any other; axum still adds `Allow`.
+        .method_not_allowed_fallback(|method: axum::http::Method| async move { ApiError::method_not_allowed(&method) })
+        .with_state(state)
 }
 
 /// Every API route, each with its OpenAPI operation.

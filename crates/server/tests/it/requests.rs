@@ -144,6 +144,12 @@ async fn every_answer_passes_the_middleware() {
             assert!(headers["access-control-expose-headers"].to_str().unwrap().contains("x-stream-id"), "{name}");
         }
     }
+    // A 405 says which methods the endpoint takes, in `Allow` and in an error body like every other.
+    let wrong = app.client.delete(url("/api/v1/plans/generate")).send().await.unwrap();
+    assert_eq!((wrong.status().as_u16(), wrong.headers()["allow"].to_str().unwrap()), (405, "POST"));
+    let body: serde_json::Value = wrong.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "invalid_request", "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("DELETE"), "{body}");
     let echoed = app.client.get(url("/no/such/path")).header("x-request-id", "trace-me-42").send().await.unwrap();
     assert_eq!(echoed.headers()["x-request-id"], "trace-me-42");
     let other = app.client.get(url("/health")).header("origin", "https://elsewhere.example").send().await.unwrap();
