@@ -2,6 +2,7 @@
 //! set: one trace per request (the `request` span), its generation (`stream_id`), the five workflow steps
 //! and each provider call under them. Unset, no exporter exists and spans go to the log filter only.
 
+use std::io::IsTerminal;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -87,7 +88,10 @@ fn log_layer<S>(json: bool) -> Box<dyn Layer<S> + Send + Sync>
 where
     S: tracing::Subscriber + for<'span> LookupSpan<'span>,
 {
-    let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    // Colours only on a terminal (and not under `NO_COLOR`): a log read from a file, `docker logs` or
+    // journald would otherwise carry the escape codes into every grep.
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(colour);
     if json { layer.json().boxed() } else { layer.boxed() }
 }
 

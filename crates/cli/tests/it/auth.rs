@@ -134,6 +134,7 @@ async fn no_key_or_resume_token_reaches_the_logs() {
 
     let logged = std::fs::read_to_string(&log).unwrap();
     assert!(logged.lines().count() > 20, "the server logged at debug:\n{logged}");
+    assert!(!logged.contains('\x1b'), "a log written to a file carries no terminal colour codes:\n{logged}");
     let secret_part = |s: &str| s[4..].to_owned();
     for (what, secret) in [("the key", secret_part(&key)), ("the resume token", secret_part(&token))] {
         assert!(!logged.contains(&secret), "{what} is in the logs");
