@@ -59,7 +59,7 @@ pub async fn run(args: PlanArgs) -> ExitCode {
     let request = match PlanRequest::parse(raw, None, args.engine.request_limits()) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: {}{}", e.field.map(|f| format!("{f}: ")).unwrap_or_default(), e.message);
+            eprintln!("error: {}", in_flags(&e));
             return ExitCode::from(2);
         }
     };
@@ -201,4 +201,18 @@ fn progress_bar() -> Option<ProgressBar> {
     );
     bar.enable_steady_tick(Duration::from_millis(100));
     Some(bar)
+}
+
+/// A request error in this command's own terms: `--from` and `--to` where the API says `startDate` and
+/// `endDate`, and the field named only when the message does not name it already.
+fn in_flags(e: &tripstream_domain::RequestError) -> String {
+    const FLAGS: [(&str, &str); 2] = [("startDate", "--from"), ("endDate", "--to")];
+    let message = FLAGS.iter().fold(e.message.clone(), |m, (field, flag)| m.replace(field, flag));
+    match e.field.as_deref() {
+        Some(field) if !e.message.contains(field) => {
+            let flag = FLAGS.iter().find(|(f, _)| *f == field).map_or(field, |(_, flag)| flag);
+            format!("{flag}: {message}")
+        }
+        _ => message,
+    }
 }

@@ -108,7 +108,14 @@ fn json_output_is_the_api_plan_and_passes_every_rule() {
 fn bad_input_is_a_clear_error_with_exit_code_2() {
     let out = tripstream(&["plan", "Seoul", "--from", "2025-11-12", "--to", "2025-11-10"]);
     assert_eq!(out.status.code(), Some(2));
-    assert_eq!(stderr(&out).trim(), "error: endDate: endDate must not be before startDate");
+    assert_eq!(stderr(&out).trim(), "error: --to must not be before --from");
+    let out = tripstream(&["plan", "Seoul", "--from", "2025-11-10", "--to", "2026-11-10"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(stderr(&out).trim(), "error: --to: the trip must be at most 14 days long (got 366)");
+    let out = tripstream(&["plan", "Seoul", "--from", "2025-02-30", "--to", "2025-03-02"]);
+    assert_eq!(stderr(&out).trim(), "error: --from is not a real calendar date");
+    let out = tripstream(&["plan", " ", "--from", "2025-11-10", "--to", "2025-11-12"]);
+    assert_eq!(stderr(&out).trim(), "error: location must not be empty");
 
     let out = tripstream(&["plan", "Atlantis", "--from", "2025-11-10", "--to", "2025-11-12"]);
     assert_eq!(out.status.code(), Some(2));
