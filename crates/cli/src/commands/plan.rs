@@ -206,8 +206,16 @@ fn progress_bar() -> Option<ProgressBar> {
 /// A request error in this command's own terms: `--from` and `--to` where the API says `startDate` and
 /// `endDate`, and the field named only when the message does not name it already.
 fn in_flags(e: &tripstream_domain::RequestError) -> String {
-    const FLAGS: [(&str, &str); 2] = [("startDate", "--from"), ("endDate", "--to")];
-    let message = FLAGS.iter().fold(e.message.clone(), |m, (field, flag)| m.replace(field, flag));
+    const FLAGS: [(&str, &str); 6] = [
+        ("startDate", "--from"),
+        ("endDate", "--to"),
+        ("interests", "--interests"),
+        ("travelers", "--travelers"),
+        ("budget", "--budget"),
+        ("language", "--lang"),
+    ];
+    // Only the API's own spellings are replaced inside a message; "interests" there is a word.
+    let message = FLAGS[..2].iter().fold(e.message.clone(), |m, (field, flag)| m.replace(field, flag));
     match e.field.as_deref() {
         Some(field) if !e.message.contains(field) => {
             let flag = FLAGS.iter().find(|(f, _)| *f == field).map_or(field, |(_, flag)| flag);

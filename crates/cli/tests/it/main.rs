@@ -116,6 +116,8 @@ fn bad_input_is_a_clear_error_with_exit_code_2() {
     assert_eq!(stderr(&out).trim(), "error: --from is not a real calendar date");
     let out = tripstream(&["plan", " ", "--from", "2025-11-10", "--to", "2025-11-12"]);
     assert_eq!(stderr(&out).trim(), "error: location must not be empty");
+    let out = tripstream(&["plan", "Seoul", "--from", "2025-11-10", "--to", "2025-11-12", "--interests", "a,,b"]);
+    assert!(stderr(&out).trim().starts_with("error: --interests: "), "{}", stderr(&out));
 
     let out = tripstream(&["plan", "Atlantis", "--from", "2025-11-10", "--to", "2025-11-12"]);
     assert_eq!(out.status.code(), Some(2));

@@ -14,7 +14,7 @@ use crate::helpers::*;
 /// `Connection: keep-alive` goes only to an HTTP/1.1 client that keeps the connection: one that asks to
 /// close gets `close` alone (not `keep-alive, close`), and an HTTP/1.0 one no `keep-alive`.
 #[tokio::test]
-async fn the_connection_header_never_says_keep_alive_and_close_at_once() {
+async fn keep_alive_is_said_only_to_an_http_1_1_client_that_keeps_the_connection() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let app = spawn_app().await;
     let address = app.base.trim_start_matches("http://").to_owned();
