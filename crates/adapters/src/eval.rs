@@ -54,6 +54,8 @@ struct Tally {
     efficiency_sum: f64,
     efficiency_days: u32,
     efficiency_under_08: u32,
+    /// Lunches between two located stops, and the walk each adds over going straight between them, km.
+    lunch_detours: Vec<f64>,
     spread_days: u32,
     reuse_over_2: u32,
     consecutive_meals: u32,
@@ -221,6 +223,14 @@ fn measure(t: &mut Tally, d: &Destination, req: &PlanRequest, plan: &Plan, catal
                 sights_in_trip.push(a.name.clone());
             }
         }
+        for w in acts.windows(3) {
+            if w[1].is_meal()
+                && MealKind::at(w[1].time) == MealKind::Lunch
+                && let (Some(a), Some(l), Some(b)) = (w[0].location, w[1].location, w[2].location)
+            {
+                t.lunch_detours.push(route::km(a, l) + route::km(l, b) - route::km(a, b));
+            }
+        }
         if let Some(r) = route::route(day) {
             t.efficiency_sum += r.efficiency();
             t.efficiency_days += 1;
@@ -297,6 +307,9 @@ fn scorecard(t: &Tally) -> Vec<Metric> {
     plan_ms.sort_by(f64::total_cmp);
     let plan_ms_median = plan_ms.get(plan_ms.len() / 2).copied().unwrap_or(0.0);
     let plan_ms_max = plan_ms.last().copied().unwrap_or(0.0);
+    let mut detours = t.lunch_detours.clone();
+    detours.sort_by(f64::total_cmp);
+    let detour_median = detours.get(detours.len() / 2).copied().unwrap_or(0.0);
     let legs_pct = pct(t.short_legs, t.legs);
     let idle_pct = pct(t.idle_days, t.days);
     vec![
@@ -346,6 +359,12 @@ fn scorecard(t: &Tally) -> Vec<Metric> {
             format!("{eff_mean:.3} / {}", t.efficiency_under_08),
             "≥ 0.97 / 0",
             Some(eff_mean >= 0.97 && t.efficiency_under_08 == 0),
+        ),
+        m(
+            "lunch between two stops: walk it adds, median / over 1 km",
+            format!("{:.2} km / {} of {}", detour_median, detours.iter().filter(|&&d| d > 1.0).count(), detours.len()),
+            "—",
+            None,
         ),
         m("days spread over 50 km (not day trips)", t.spread_days.to_string(), "—", None),
         m("trips with a restaurant used > 2 times", t.reuse_over_2.to_string(), "0", Some(t.reuse_over_2 == 0)),

@@ -5,6 +5,8 @@
 use std::sync::Arc;
 
 use tripstream_adapters::{BundledDestinations, Catalog, Climatology, OfflineConfig, OfflinePlanner};
+use tripstream_domain::checks::MealKind;
+use tripstream_domain::checks::route::km;
 use tripstream_domain::request::{RawPlanRequest, RequestLimits};
 use tripstream_domain::rules::{ValidationContext, validate};
 use tripstream_domain::{BudgetLevel, Category, Location, PlanRequest, StreamEvent};
@@ -36,6 +38,8 @@ async fn every_destination_budget_length_and_season_passes_every_rule() {
         [("2025-01-13", "winter"), ("2025-04-14", "spring"), ("2025-07-14", "summer"), ("2025-10-13", "autumn")];
     let mut checked = 0;
     let mut problems = Vec::new();
+    // Lunches between two stops, and those that add over a kilometre to the way between them.
+    let (mut lunches, mut off_the_way) = (0, 0);
     for d in destinations.list() {
         for budget in BudgetLevel::ALL {
             for days in [1i64, 3, 7] {
@@ -58,6 +62,17 @@ async fn every_destination_budget_length_and_season_passes_every_rule() {
                         budget_ceiling: d.budget.for_trip(budget, days as u32, travelers as u32),
                         currency: d.currency.clone(),
                     };
+                    for w in plan.days.iter().flat_map(|day| day.activities.windows(3)) {
+                        if let (true, Some(a), Some(l), Some(b)) = (
+                            w[1].is_meal() && MealKind::at(w[1].time) == MealKind::Lunch,
+                            w[0].location,
+                            w[1].location,
+                            w[2].location,
+                        ) {
+                            lunches += 1;
+                            off_the_way += usize::from(km(a, l) + km(l, b) - km(a, b) > 1.0);
+                        }
+                    }
                     let findings = validate(&plan, &ctx);
                     // The first draft, as its `day` events carried it, must already pass.
                     let mut draft = plan.clone();
@@ -97,6 +112,9 @@ async fn every_destination_budget_length_and_season_passes_every_rule() {
         problems.join("\n")
     );
     assert_eq!(checked, 12 * 3 * 3 * 4);
+    // Lunch is chosen again once the day is ordered, to sit on the way (a third added over a kilometre
+    // when it was chosen near the day's centre alone).
+    assert!(off_the_way * 4 <= lunches, "{off_the_way} of {lunches} lunches add over 1 km to the way");
 }
 
 #[tokio::test]
