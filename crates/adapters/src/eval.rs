@@ -223,14 +223,7 @@ fn measure(t: &mut Tally, d: &Destination, req: &PlanRequest, plan: &Plan, catal
                 sights_in_trip.push(a.name.clone());
             }
         }
-        for w in acts.windows(3) {
-            if w[1].is_meal()
-                && MealKind::at(w[1].time) == MealKind::Lunch
-                && let (Some(a), Some(l), Some(b)) = (w[0].location, w[1].location, w[2].location)
-            {
-                t.lunch_detours.push(route::km(a, l) + route::km(l, b) - route::km(a, b));
-            }
-        }
+        t.lunch_detours.extend(route::lunch_detours(day));
         if let Some(r) = route::route(day) {
             t.efficiency_sum += r.efficiency();
             t.efficiency_days += 1;

@@ -705,7 +705,10 @@ impl Near {
     fn km(self, to: (f64, f64)) -> f64 {
         match self {
             Near::Point(p) => km(p, to),
-            Near::Way(a, b) => km(a, to) + km(to, b) - km(a, b),
+            Near::Way(a, b) => {
+                let at = |(lat, lon): (f64, f64)| GeoPoint { lat, lon };
+                tripstream_domain::checks::route::detour(at(a), at(to), at(b))
+            }
         }
     }
 

@@ -10,6 +10,23 @@ pub fn km(a: GeoPoint, b: GeoPoint) -> f64 {
     2.0 * 6371.0 * h.sqrt().min(1.0).asin()
 }
 
+/// What going by `via` adds to the way from `a` to `b`, in km.
+pub fn detour(a: GeoPoint, via: GeoPoint, b: GeoPoint) -> f64 {
+    km(a, via) + km(via, b) - km(a, b)
+}
+
+/// The walk each of a day's lunches adds to the way between the stops either side of it, in km (lunches
+/// first or last in the day, or next to a stop without a location, have no way to be off).
+pub fn lunch_detours(day: &Day) -> impl Iterator<Item = f64> + '_ {
+    day.activities.windows(3).filter_map(|w| {
+        let lunch = w[1].is_meal() && super::MealKind::at(w[1].time) == super::MealKind::Lunch;
+        match (lunch, w[0].location, w[1].location, w[2].location) {
+            (true, Some(a), Some(via), Some(b)) => Some(detour(a, via, b)),
+            _ => None,
+        }
+    })
+}
+
 impl Transit {
     /// Door-to-door minutes for `km` in a straight line: on foot up to `walk_max_km`, else transit
     /// (fixed overhead plus distance at the effective speed), rounded up.
