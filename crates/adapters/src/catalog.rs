@@ -56,7 +56,8 @@ pub enum MealKind {
     Dinner,
 }
 
-/// The part of the day a place is best visited in (the checks and the planner keep to it).
+/// The part of the day a place is best visited in: the offline planner orders a day for it, as far as the
+/// day's route and meals allow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BestTime {
@@ -71,6 +72,26 @@ pub enum BestTime {
     /// Whenever it is open.
     #[default]
     Any,
+}
+
+impl BestTime {
+    /// The part of the day, minutes after midnight, `[from, to)`; `None` for any time.
+    pub fn window(self) -> Option<(u16, u16)> {
+        match self {
+            BestTime::Morning => Some((0, 12 * 60)),
+            BestTime::Afternoon => Some((12 * 60, 17 * 60)),
+            BestTime::Evening => Some((17 * 60, 21 * 60)),
+            BestTime::Night => Some((18 * 60, 24 * 60)),
+            BestTime::Any => None,
+        }
+    }
+
+    /// Whether a visit from `start` for `minutes` is at this time of day: its middle falls in the window
+    /// (a two-hour palace visit from 10:00 is a morning one; from 11:00 it is not).
+    pub fn suits(self, start: u16, minutes: u16) -> bool {
+        let middle = start + minutes / 2;
+        self.window().is_none_or(|(from, to)| (from..to).contains(&middle))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]

@@ -15,6 +15,7 @@ use tripstream_domain::rules::{Finding, Rule, ValidationContext, normalize_name,
 use tripstream_domain::{BudgetLevel, Destination, Plan, PlanRequest, StreamEvent};
 use tripstream_engine::{Destinations, Engine, EngineConfig, PlanContext};
 
+use crate::catalog::BestTime;
 use crate::{BundledDestinations, Catalog, Climatology, OfflineConfig, OfflinePlanner};
 
 /// How much of the corpus to run.
@@ -63,6 +64,8 @@ struct Tally {
     sights_14: Vec<usize>,
     few_sight_days: u32,
     rest_days: u32,
+    /// Rest days whose theme says so (the rest hold a rest of two hours or more).
+    themed_rest_days: u32,
     rainy_days: u32,
     rainy_meals_only: u32,
     cafe_lunches: u32,
@@ -75,6 +78,8 @@ struct Tally {
     sights_by_budget: HashMap<(String, BudgetLevel), Vec<String>>,
     high_spend: Vec<f64>,
     high_flagship_days: (u32, u32),
+    /// Places with a best time of day (morning, afternoon, evening) visited at it, and visited at all.
+    best_time: HashMap<BestTime, (u32, u32)>,
     /// Wall time of each 14-day plan, whole pipeline (context, draft, checks, repairs, refinement), ms.
     plan_ms_14: Vec<f64>,
 }
@@ -222,6 +227,14 @@ fn measure(t: &mut Tally, d: &Destination, req: &PlanRequest, plan: &Plan, catal
             if is_sight(a) {
                 sights_in_trip.push(a.name.clone());
             }
+            if let Some(p) = data.and_then(|data| data.places.iter().find(|p| p.name.get(plan.language) == a.name))
+                && !p.day_trip
+                && matches!(p.best_time, BestTime::Morning | BestTime::Afternoon | BestTime::Evening)
+            {
+                let e = t.best_time.entry(p.best_time).or_default();
+                e.0 += u32::from(p.best_time.suits(a.time.minutes(), a.duration_minutes));
+                e.1 += 1;
+            }
         }
         t.lunch_detours.extend(route::lunch_detours(day));
         if let Some(r) = route::route(day) {
@@ -231,6 +244,7 @@ fn measure(t: &mut Tally, d: &Destination, req: &PlanRequest, plan: &Plan, catal
         }
         let sights = acts.iter().filter(|a| is_sight(a)).count();
         t.rest_days += u32::from(is_rest_day(day));
+        t.themed_rest_days += u32::from(checks::is_themed_rest_day(day));
         if days == 14 && !is_rest_day(day) {
             t.sights_14.push(sights);
         }
@@ -359,6 +373,19 @@ fn scorecard(t: &Tally) -> Vec<Metric> {
             "—",
             None,
         ),
+        m(
+            "places with a best time of day visited at it: morning / afternoon / evening",
+            [BestTime::Morning, BestTime::Afternoon, BestTime::Evening]
+                .iter()
+                .map(|b| {
+                    let (at, all) = t.best_time.get(b).copied().unwrap_or_default();
+                    format!("{:.0} % of {all}", pct(at, all))
+                })
+                .collect::<Vec<_>>()
+                .join(" / "),
+            "—",
+            None,
+        ),
         m("days spread over 50 km (not day trips)", t.spread_days.to_string(), "—", None),
         m("trips with a restaurant used > 2 times", t.reuse_over_2.to_string(), "0", Some(t.reuse_over_2 == 0)),
         m("same restaurant at consecutive meals", t.consecutive_meals.to_string(), "0", Some(t.consecutive_meals == 0)),
@@ -375,7 +402,12 @@ fn scorecard(t: &Tally) -> Vec<Metric> {
             "0",
             Some(t.few_sight_days == 0),
         ),
-        m("declared free days", format!("{} of {}", t.rest_days, t.days), "—", None),
+        m(
+            "rest days: all / a free day by its theme (the others hold a break of 2 h+)",
+            format!("{} / {} of {}", t.rest_days, t.themed_rest_days, t.days),
+            "—",
+            None,
+        ),
         m("rainy days with no sight", format!("{} of {}", t.rainy_meals_only, t.rainy_days), "—", None),
         m("cafés standing in for lunch", format!("{} of {} lunches", t.cafe_lunches, t.lunches), "—", None),
         m("exposed midday outdoor at ≥ 32 °C", t.heat.to_string(), "—", None),

@@ -5,7 +5,8 @@
 //! when rain is likely), choose lunch and dinner near it in the budget level's price band, fill the
 //! daytime with places from the anchor outward within what is left of the daily allowance, add an
 //! evening place when one fits, then try every order of the daytime places and every split around lunch,
-//! simulating travel and opening hours, and keep the feasible order with the least travel and waiting.
+//! simulating travel and opening hours, and keep the feasible order with the least travel and waiting and
+//! the fewest places seen outside their time of day (a palace in the morning, a lit street after dinner).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -56,6 +57,8 @@ const NEIGHBOURHOOD_KM: f64 = 3.0;
 const DAY_RADIUS_KM: f64 = tripstream_domain::checks::MAX_SPREAD_KM / 2.0;
 /// Evening places must be open until at least this time.
 const EVENING_CLOSE: u16 = 21 * 60 + 30;
+/// Minutes before the city centre's dark that outdoor nature ends by (see [`Planner::rules`]).
+const SUNSET_MARGIN: u16 = 5;
 /// Nothing starts after this (the contract allows up to 23:59; this leaves the evening room to end).
 const LAST_START: u16 = 22 * 60 + 30;
 
@@ -212,8 +215,10 @@ impl<'a> Planner<'a> {
         let checks = self.trip.checks;
         let w = &checks.profile.meal_windows;
         let centre = GeoPoint { lat: self.trip.data.lat, lon: self.trip.data.lon };
+        // The check takes each place's own sunset: a few minutes' margin covers a city's width (Jeju's
+        // 70 km are three minutes of sun) and the rounding to whole minutes.
         let dark_at = sun_times(checks, index as usize, date, centre)
-            .map_or(24 * 60, |(_, set)| set.minutes() + AFTER_SUNSET_MINUTES as u16);
+            .map_or(24 * 60, |(_, set)| set.minutes() + AFTER_SUNSET_MINUTES as u16 - SUNSET_MARGIN);
         DayRules {
             breakfast: Window::of(w.breakfast),
             lunch: Window::of(w.lunch),
@@ -671,11 +676,15 @@ impl<'a> Planner<'a> {
                 let p = &places[i];
                 p.hours.close.minutes() >= EVENING_CLOSE
                     && p.hours.open.minutes() <= 20 * 60
+                    && !matches!(p.best_time, BestTime::Morning | BestTime::Afternoon)
                     && p.cost <= left
                     && self.near(anchor, i)
             })
             .min_by(|&a, &b| {
-                let key = |i: usize| self.area_distance(anchor, i) - self.scores[i];
+                // A place at its best after dark (a lit street, a night view) is worth a kilometre more.
+                let after_dark =
+                    |i: usize| f64::from(matches!(places[i].best_time, BestTime::Evening | BestTime::Night));
+                let key = |i: usize| self.area_distance(anchor, i) - self.scores[i] - after_dark(i);
                 key(a).total_cmp(&key(b)).then(a.cmp(&b))
             })
     }
@@ -733,6 +742,7 @@ struct StopInfo {
     window: Option<Window>,
     category: Category,
     indoor: bool,
+    best_time: BestTime,
 }
 
 fn info(data: &DestinationData, rules: &DayRules, stop: Stop) -> StopInfo {
@@ -746,6 +756,7 @@ fn info(data: &DestinationData, rules: &DayRules, stop: Stop) -> StopInfo {
                 window: None,
                 category: p.category,
                 indoor: p.indoor,
+                best_time: p.best_time,
             }
         }
         Stop::Meal(i, kind) => {
@@ -762,6 +773,7 @@ fn info(data: &DestinationData, rules: &DayRules, stop: Stop) -> StopInfo {
                 window: Some(window),
                 category: m.category,
                 indoor: true,
+                best_time: BestTime::Any,
             }
         }
     }
@@ -861,13 +873,23 @@ fn simulate(
         let s = &infos[k];
         let latest = (times[k + 1].saturating_sub(legs[k].0 + s.duration)) / 5 * 5;
         let mut t = latest;
-        while t > times[k] && !fits(s, t, rules) {
+        // Never later than the place's time of day, when it was at it.
+        let best = s.best_time.suits(times[k], s.duration);
+        while t > times[k] && !(fits(s, t, rules) && (!best || s.best_time.suits(t, s.duration))) {
             t -= 5;
         }
         times[k] = t.max(times[k]);
     }
     // A morning left empty is a morning lost: the day's first stop should start by 10:00.
     let mut cost = times.first().map_or(0, |&t| u32::from(t.saturating_sub(10 * 60)));
+    // A place has its time of day (a temple before the crowds, a viewpoint at sunset): missing it costs
+    // as much as an hour's wait, half that for an afternoon place seen in the morning.
+    cost += infos
+        .iter()
+        .zip(&times)
+        .filter(|(s, t)| !s.best_time.suits(**t, s.duration))
+        .map(|(s, _)| if s.best_time == BestTime::Afternoon { 60 } else { 120 })
+        .sum::<u32>();
     for k in 1..infos.len() {
         let (travel, dist) = legs[k - 1];
         let wait = u32::from(times[k] - (times[k - 1] + infos[k - 1].duration + travel));

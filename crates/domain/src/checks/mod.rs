@@ -291,9 +291,13 @@ pub fn is_sight(a: &Activity) -> bool {
 
 /// A day declared for rest: its theme says so, or it holds a long rest.
 pub fn is_rest_day(day: &Day) -> bool {
+    is_themed_rest_day(day) || day.activities.iter().any(|a| a.category == Category::Rest && a.duration_minutes >= 120)
+}
+
+/// A day whose theme declares it a day of rest ("Free day: …", "휴식").
+pub fn is_themed_rest_day(day: &Day) -> bool {
     let theme = day.theme.to_lowercase();
     ["rest", "free day", "휴식", "자유"].iter().any(|k| theme.contains(k))
-        || day.activities.iter().any(|a| a.category == Category::Rest && a.duration_minutes >= 120)
 }
 
 /// Outdoor nature: parks, beaches, trails.
