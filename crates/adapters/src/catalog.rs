@@ -33,6 +33,21 @@ pub enum Weekday {
     Sun,
 }
 
+impl Weekday {
+    /// "Mon", "Tue"…: how the prompts name a closing day.
+    pub fn short_name(self) -> &'static str {
+        match self {
+            Weekday::Mon => "Mon",
+            Weekday::Tue => "Tue",
+            Weekday::Wed => "Wed",
+            Weekday::Thu => "Thu",
+            Weekday::Fri => "Fri",
+            Weekday::Sat => "Sat",
+            Weekday::Sun => "Sun",
+        }
+    }
+}
+
 impl From<jiff::civil::Weekday> for Weekday {
     fn from(w: jiff::civil::Weekday) -> Self {
         use jiff::civil::Weekday as J;

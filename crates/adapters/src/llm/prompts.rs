@@ -13,7 +13,7 @@ use tripstream_domain::rules::Finding;
 use tripstream_engine::{DayRequest, PlanContext};
 
 use super::schema::{ModelDay, ModelPlan};
-use crate::catalog::{Catalog, DestinationData};
+use crate::catalog::{BestTime, Catalog, DestinationData, Hours, Weekday};
 
 const NAMES: [&str; 4] = ["system", "draft", "refine", "regenerate"];
 const EMBEDDED: [&str; 4] = [
@@ -96,7 +96,7 @@ impl Prompts {
         Ok(prompts)
     }
 
-    /// `plan-v1`, or the distinct versions of the files joined with `+`.
+    /// `plan-v2`, or the distinct versions of the files joined with `+`.
     pub fn version(&self) -> &str {
         &self.version
     }
@@ -197,18 +197,41 @@ fn value(data: impl Serialize) -> minijinja::Value {
 
 /// A destination's places and restaurants as the prompts list them.
 fn place_vars(data: &DestinationData, lang: Language) -> minijinja::Value {
-    let places = data.places.iter().map(|p| (&p.name, &p.area, p.cost, p.indoor));
-    let meals = data.meals.iter().map(|m| (&m.name, &m.area, m.cost, true));
+    let places =
+        data.places.iter().map(|p| (&p.name, &p.area, p.cost, p.indoor, when(p.hours, &p.closed_on, p.best_time)));
+    let meals = data.meals.iter().map(|m| (&m.name, &m.area, m.cost, true, when(m.hours, &m.closed_on, BestTime::Any)));
     let list: Vec<PlaceVars> = places
         .chain(meals)
-        .map(|(name, area, cost, indoor)| PlaceVars {
+        .map(|(name, area, cost, indoor, when)| PlaceVars {
             name: name.get(lang).to_owned(),
             area: area.get(lang).to_owned(),
             cost,
             indoor,
+            when,
         })
         .collect();
     value(&list)
+}
+
+/// When a place can and should be visited, in the prompt's words: "09:00–18:00, closed Tue, best in the
+/// morning"; empty for a place open all day, every day, at any time.
+fn when(hours: Hours, closed_on: &[Weekday], best: BestTime) -> String {
+    let mut parts = Vec::new();
+    if (hours.open.minutes(), hours.close.minutes()) != (0, 24 * 60) {
+        parts.push(format!("{}–{}", hours.open, hours.close));
+    }
+    if !closed_on.is_empty() {
+        let days: Vec<&str> = closed_on.iter().map(|d| d.short_name()).collect();
+        parts.push(format!("closed {}", days.join(", ")));
+    }
+    match best {
+        BestTime::Morning => parts.push("best in the morning".into()),
+        BestTime::Afternoon => parts.push("best in the afternoon".into()),
+        BestTime::Evening => parts.push("best in the evening".into()),
+        BestTime::Night => parts.push("best at night".into()),
+        BestTime::Any => {}
+    }
+    parts.join(", ")
 }
 
 /// The current plan, serialized in the shape the model answers in.
@@ -253,6 +276,7 @@ struct PlaceVars {
     area: String,
     cost: u64,
     indoor: bool,
+    when: String,
 }
 
 #[derive(Serialize)]
@@ -321,7 +345,13 @@ impl Vars {
 
     /// Representative variables, places included.
     fn sample() -> minijinja::Value {
-        let place = PlaceVars { name: "Gyeongbokgung".into(), area: "Jongno".into(), cost: 3000, indoor: false };
+        let place = PlaceVars {
+            name: "Gyeongbokgung".into(),
+            area: "Jongno".into(),
+            cost: 3000,
+            indoor: false,
+            when: "09:00–18:00, closed Tue, best in the morning".into(),
+        };
         let vars = Vars {
             language: "en",
             language_name: "English",
@@ -362,11 +392,16 @@ mod tests {
     #[test]
     fn the_embedded_prompts_compile_and_carry_a_version() {
         let prompts = Prompts::embedded().unwrap();
-        assert_eq!(prompts.version(), "plan-v1");
+        assert_eq!(prompts.version(), "plan-v2");
         let draft = prompts.render("draft", Vars::sample()).unwrap();
         assert!(draft.contains("Plan a 2-day trip to Seoul (KR)"), "{draft}");
         assert!(draft.contains("(rainy: plan indoors)") && draft.contains("Interests: food."), "{draft}");
-        assert!(draft.contains("- Gyeongbokgung — Jongno — 3000 KRW — outdoor"), "{draft}");
+        assert!(
+            draft.contains(
+                "- Gyeongbokgung — Jongno — 3000 KRW — outdoor — 09:00–18:00, closed Tue, best in the morning"
+            ),
+            "{draft}"
+        );
         let system = prompts.render("system", Vars::sample()).unwrap();
         assert!(system.contains("in English") && system.contains("whole number in KRW"), "{system}");
     }
@@ -378,13 +413,13 @@ mod tests {
         for (n, text) in NAMES.iter().zip(EMBEDDED) {
             std::fs::write(dir.join(format!("{n}.yaml")), text).unwrap();
         }
-        assert_eq!(Prompts::from_dir(&dir).unwrap().version(), "plan-v1");
+        assert_eq!(Prompts::from_dir(&dir).unwrap().version(), "plan-v2");
 
-        std::fs::write(dir.join("draft.yaml"), "version: plan-v2\ntemplate: |\n  {% for d in days %}\n").unwrap();
+        std::fs::write(dir.join("draft.yaml"), "version: plan-v3\ntemplate: |\n  {% for d in days %}\n").unwrap();
         let err = Prompts::from_dir(&dir).unwrap_err();
         assert!(err.file.ends_with("draft.yaml"), "{err}");
 
-        std::fs::write(dir.join("draft.yaml"), "version: plan-v2\ntemplate: \"{{ no_such_variable }}\"\n").unwrap();
+        std::fs::write(dir.join("draft.yaml"), "version: plan-v3\ntemplate: \"{{ no_such_variable }}\"\n").unwrap();
         let err = Prompts::from_dir(&dir).unwrap_err();
         assert!(err.file.ends_with("draft.yaml") && err.message.contains("undefined"), "{err}");
 

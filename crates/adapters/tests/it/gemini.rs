@@ -90,6 +90,16 @@ async fn a_streamed_plan_reads_as_text_with_days_before_complete_and_carries_usa
     assert!(prompt.contains("Plan a 3-day trip to 교토"), "{prompt}");
     // The bundled places are listed, in the request's language, so the model can name them.
     assert!(prompt.contains("- 기요미즈데라 — "), "{prompt}");
+    // With when each can be visited: hours unless open all day, and the time of day it is best in.
+    assert!(
+        prompt.contains("- 킨카쿠지(금각사) — 킨카쿠지 일대 — 500 JPY — outdoor — 09:00–17:00, best in the morning"),
+        "{prompt}"
+    );
+    assert!(prompt.contains("- 후시미 이나리 신사 — 후시미 — 0 JPY — outdoor — best in the morning\n"), "{prompt}");
+    assert!(
+        prompt.contains("- 교토 국립박물관 — 히가시야마 — 700 JPY — indoor — 09:30–17:00, closed Mon\n"),
+        "{prompt}"
+    );
     assert_eq!(sent["generationConfig"]["responseMimeType"], "application/json");
     assert_eq!(sent["generationConfig"]["responseSchema"]["type"], "OBJECT");
     assert_eq!(sent["generationConfig"]["maxOutputTokens"], 4 * 1024, "limited by the trip's three days");
@@ -121,7 +131,7 @@ async fn a_streamed_plan_reads_as_text_with_days_before_complete_and_carries_usa
     assert_eq!(plan.days.len(), 3);
     assert_eq!(plan.title, "교토 단풍 여행");
     assert_eq!((plan.metadata.provider.as_str(), plan.metadata.model.as_str()), ("gemini", "gemini-2.5-flash-lite"));
-    assert_eq!(plan.metadata.prompt_version, "plan-v1");
+    assert_eq!(plan.metadata.prompt_version, "plan-v2");
     assert_eq!((plan.metadata.usage.input_tokens, plan.metadata.usage.output_tokens), (812, 1403));
     assert_eq!(plan.metadata.iterations, 1);
     assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);

@@ -30,7 +30,7 @@ pub fn plan() -> Value {
         "warnings": [],
         "metadata": {
             "provider": "gemini", "model": "gemini-2.5-flash-lite", "generatedAt": "2025-11-04T10:00:00Z",
-            "iterations": 1, "promptVersion": "plan-v1", "weatherSource": "openweathermap", "durationMs": 6012,
+            "iterations": 1, "promptVersion": "plan-v2", "weatherSource": "openweathermap", "durationMs": 6012,
             "cached": false, "usage": {"inputTokens": 812, "outputTokens": 1403}
         }
     });
