@@ -6,6 +6,7 @@ use std::sync::{Arc, LazyLock};
 
 use async_trait::async_trait;
 use serde::Deserialize;
+use tripstream_domain::destination::{OpeningHours, match_key};
 use tripstream_domain::plan::{Category, ClockTime};
 use tripstream_domain::{
     BudgetCeilings, ClimateNormal, Destination, DestinationProfile, Holiday, Language, Localized, Location,
@@ -21,6 +22,7 @@ const BUNDLED_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/destinations.
 #[cfg(test)]
 const FILES: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/destination_sources.rs"));
 
+/// Monday first, as [`OpeningHours::closed_days`] counts its bits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Weekday {
@@ -211,6 +213,9 @@ pub struct DestinationData {
     /// Every place and restaurant by its names' match keys, built once when the file is read.
     #[serde(skip)]
     known: Vec<([String; 2], KnownPlace)>,
+    /// The hours of every place and restaurant not open all day, every day: the profile's, built once.
+    #[serde(skip)]
+    opening_hours: Arc<[OpeningHours]>,
 }
 
 impl DestinationData {
@@ -232,7 +237,12 @@ impl DestinationData {
 
     /// How a day runs here.
     pub fn profile(&self) -> DestinationProfile {
-        DestinationProfile { meal_windows: self.meal_windows, transit: self.transit, holidays: self.holidays.clone() }
+        DestinationProfile {
+            meal_windows: self.meal_windows,
+            transit: self.transit,
+            holidays: self.holidays.clone(),
+            opening_hours: self.opening_hours.clone(),
+        }
     }
 }
 
@@ -279,6 +289,25 @@ impl DestinationData {
             .iter()
             .map(|m| (keys(&m.name), KnownPlace { lat: m.lat, lon: m.lon, cost: m.cost, indoor: true }));
         self.known = places.chain(meals).collect();
+        let closed_by_holiday = |id: &str| self.holidays.iter().any(|h| h.closes.iter().any(|c| c == id));
+        let hours = |id: &String, name: &Localized, hours: Hours, closed_on: &[Weekday]| {
+            let all_day = (hours.open.minutes(), hours.close.minutes()) == (0, 24 * 60);
+            let limited = !all_day || !closed_on.is_empty() || closed_by_holiday(id);
+            let entry = move |key| OpeningHours {
+                id: id.clone(),
+                key,
+                open: hours.open,
+                close: hours.close,
+                closed_days: closed_on.iter().fold(0, |bits, &d| bits | 1 << d as u8),
+            };
+            limited.then(|| keys(name).map(entry)).into_iter().flatten()
+        };
+        let places = self.places.iter().flat_map(|p| hours(&p.id, &p.name, p.hours, &p.closed_on));
+        let meals = self.meals.iter().flat_map(|m| hours(&m.id, &m.name, m.hours, &m.closed_on));
+        let mut all: Vec<OpeningHours> = places.chain(meals).collect();
+        all.sort_by(|a, b| a.key.cmp(&b.key));
+        all.dedup_by(|a, b| a.key == b.key);
+        self.opening_hours = all.into();
     }
 }
 
@@ -358,10 +387,6 @@ impl Catalog {
         let head = typed.split([',', '(']).next().unwrap_or(typed);
         [typed, head].into_iter().find_map(|t| self.by_key.get(&match_key(t))).map(|&i| &self.destinations[i])
     }
-}
-
-fn match_key(s: &str) -> String {
-    s.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect()
 }
 
 /// The [`Destinations`] port over the bundled catalog.

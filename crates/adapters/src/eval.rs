@@ -72,6 +72,8 @@ struct Tally {
     lunches: u32,
     meal_time: u32,
     heat: u32,
+    /// Bundled places on a day they are closed, and outside their opening hours.
+    closed: (u32, u32),
     holidays: u32,
     day_trips_on_long_stays: (u32, u32),
     dinners: HashMap<String, (Vec<u16>, u16)>,
@@ -193,6 +195,8 @@ fn measure(t: &mut Tally, d: &Destination, req: &PlanRequest, plan: &Plan, catal
     t.cafe_lunches += count("cafe_as_lunch");
     t.meal_time += count("meal_time");
     t.heat += count("midday_heat");
+    t.closed.0 += count("closed_day");
+    t.closed.1 += count("outside_hours");
     t.holidays += count("holiday");
     let data = catalog.get(&d.id);
     let profile = &cctx.profile;
@@ -411,6 +415,12 @@ fn scorecard(t: &Tally) -> Vec<Metric> {
         m("rainy days with no sight", format!("{} of {}", t.rainy_meals_only, t.rainy_days), "—", None),
         m("cafés standing in for lunch", format!("{} of {} lunches", t.cafe_lunches, t.lunches), "—", None),
         m("exposed midday outdoor at ≥ 32 °C", t.heat.to_string(), "—", None),
+        m(
+            "places on a day they are closed / outside their opening hours",
+            format!("{} / {}", t.closed.0, t.closed.1),
+            "0 / 0",
+            Some(t.closed == (0, 0)),
+        ),
         m(
             "stays of 7+ days with a day trip",
             format!("{} / {}", t.day_trips_on_long_stays.0, t.day_trips_on_long_stays.1),

@@ -100,6 +100,38 @@ pub struct DestinationProfile {
     /// request's context, and seventy named holidays were most of what each copy held.
     #[serde(default)]
     pub holidays: Arc<[Holiday]>,
+    /// When each bundled place and restaurant is open, for those that are not open all day, every day:
+    /// one entry per name (English and Korean), sorted by [`OpeningHours::key`]. Shared like the holidays.
+    #[serde(default, skip_serializing_if = "<[_]>::is_empty")]
+    pub opening_hours: Arc<[OpeningHours]>,
+}
+
+/// When a bundled place is open: what the opening-hours check holds a plan's visit to it to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OpeningHours {
+    /// The place's id in its destination's data (what a [`Holiday`] closes).
+    pub id: String,
+    /// One of its names (English or Korean) as [`match_key`] gives it.
+    pub key: String,
+    pub open: ClockTime,
+    /// `24:00` for a place open until midnight.
+    pub close: ClockTime,
+    /// Weekdays it is closed on, one bit each, Monday first (bit 0).
+    #[serde(default)]
+    pub closed_days: u8,
+}
+
+impl OpeningHours {
+    pub fn closed_on(&self, weekday: jiff::civil::Weekday) -> bool {
+        self.closed_days & (1 << weekday.to_monday_zero_offset()) != 0
+    }
+}
+
+/// A name reduced to what identifies it: letters and digits, lower case (`Kinkaku-ji (Golden
+/// Pavilion)` and `kinkakuji golden pavilion` are one place).
+pub fn match_key(name: &str) -> String {
+    name.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect()
 }
 
 /// When each meal normally starts, local time (Paris dines from 19:30, Seoul from 18:00).
@@ -160,7 +192,18 @@ impl DestinationProfile {
             },
             transit: Transit { walk_max_km: 1.2, walk_kmh: 4.5, speed_kmh: 20.0, overhead_minutes: 10 },
             holidays: Arc::default(),
+            opening_hours: Arc::default(),
         }
+    }
+
+    /// The opening hours of the bundled place called `name`, if it is one with limited hours.
+    pub fn opening_hours(&self, name: &str) -> Option<&OpeningHours> {
+        if self.opening_hours.is_empty() {
+            return None;
+        }
+        let key = match_key(name);
+        let at = self.opening_hours.binary_search_by(|h| h.key.cmp(&key)).ok()?;
+        self.opening_hours.get(at)
     }
 
     /// The holiday on `date`, if it is one.

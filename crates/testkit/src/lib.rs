@@ -21,7 +21,7 @@ pub fn one_day_plan() -> String {
     serde_json::json!({"title": "Kyoto", "days": [{"day": 1, "theme": "Higashiyama", "activities": [
         {"time": "09:00", "durationMinutes": 90, "name": "Kiyomizu-dera", "description": "Temple.", "category": "sightseeing", "area": "Higashiyama", "costPerPerson": 500, "indoor": false},
         {"time": "12:00", "durationMinutes": 60, "name": "Lunch", "description": "Noodles.", "category": "food", "area": "Gion", "costPerPerson": 1200, "indoor": true},
-        {"time": "14:00", "durationMinutes": 90, "name": "Kyoto National Museum", "description": "Art.", "category": "culture", "area": "Higashiyama", "costPerPerson": 700, "indoor": true},
+        {"time": "14:00", "durationMinutes": 90, "name": "Sanjusangen-do", "description": "Statues.", "category": "culture", "area": "Higashiyama", "costPerPerson": 600, "indoor": true},
         {"time": "15:50", "durationMinutes": 60, "name": "Kennin-ji Temple", "description": "Zen garden.", "category": "culture", "area": "Gion", "costPerPerson": 800, "indoor": true},
         {"time": "17:05", "durationMinutes": 45, "name": "Hanamikoji Street", "description": "Evening walk.", "category": "sightseeing", "area": "Gion", "costPerPerson": 0, "indoor": false},
         {"time": "18:00", "durationMinutes": 90, "name": "Dinner", "description": "Kaiseki.", "category": "food", "area": "Gion", "costPerPerson": 3000, "indoor": true}]}],

@@ -150,6 +150,8 @@ struct Planner<'a> {
     anchored: HashMap<&'a str, u32>,
     /// The area the day being planned is anchored in: its own places come first.
     anchor_name: Option<&'a str>,
+    /// Ids of the places and restaurants closed for a public holiday on the day being planned.
+    closed: Vec<&'a str>,
 }
 
 impl<'a> Planner<'a> {
@@ -205,6 +207,7 @@ impl<'a> Planner<'a> {
             free_names: HashSet::new(),
             anchored: HashMap::new(),
             anchor_name: None,
+            closed: Vec::new(),
             today: allowance,
             spent: 0,
             planned: 0,
@@ -232,7 +235,7 @@ impl<'a> Planner<'a> {
     fn day_trip(&mut self, index: u32, date: jiff::civil::Date, weather: &DayWeather, rules: &DayRules) -> Option<Day> {
         let data = self.trip.data;
         let weekday = Weekday::from(date.weekday());
-        let closed = self.closed_today(date);
+        let closed = &self.closed;
         let place = (0..data.places.len())
             .filter(|&i| {
                 let p = &data.places[i];
@@ -261,10 +264,12 @@ impl<'a> Planner<'a> {
         Some(self.build_day(index, date, weather.clone(), stops))
     }
 
-    /// Places a public holiday closes on `date`.
-    fn closed_today(&self, date: jiff::civil::Date) -> Vec<&'a str> {
+    /// Ids of the places and restaurants a public holiday closes on `date`.
+    fn closed_on_holiday(&self, date: jiff::civil::Date) -> Vec<&'a str> {
+        let data = self.trip.data;
         self.trip.checks.profile.holiday(date).map_or_else(Vec::new, |h| {
-            self.trip.data.places.iter().map(|p| p.id.as_str()).filter(|id| h.closes.iter().any(|c| c == id)).collect()
+            let ids = data.places.iter().map(|p| p.id.as_str()).chain(data.meals.iter().map(|m| m.id.as_str()));
+            ids.filter(|id| h.closes.iter().any(|c| c == id)).collect()
         })
     }
 
@@ -275,6 +280,7 @@ impl<'a> Planner<'a> {
         let weekday = Weekday::from(date.weekday());
         let weather = trip.weather[index as usize].clone();
         let rules = self.rules(index, date, &weather);
+        self.closed = self.closed_on_holiday(date);
         if self.day_trip_days.contains(&index)
             && let Some(day) = self.day_trip(index, date, &weather, &rules)
         {
@@ -282,7 +288,7 @@ impl<'a> Planner<'a> {
         }
         let indoors = weather.is_rainy() || trip.options.indoor_days.contains(&(index + 1));
         let places = &trip.data.places;
-        let closed = self.closed_today(date);
+        let closed = &self.closed;
         let eligible: Vec<usize> = (0..places.len())
             .filter(|&i| {
                 let p = &places[i];
@@ -568,6 +574,7 @@ impl<'a> Planner<'a> {
         let meals = &self.trip.data.meals;
         let serving: Vec<usize> = (0..meals.len())
             .filter(|&i| meals[i].meals.contains(&kind) && open_on(&meals[i].closed_on, weekday) && !taken.contains(&i))
+            .filter(|&i| !self.closed.contains(&meals[i].id.as_str()))
             // A café may not repeat (only meals proper may, rule 7), and is never lunch or dinner.
             .filter(|&i| {
                 meals[i].category == Category::Food || (kind == MealKind::Breakfast && !self.meal_uses.contains_key(&i))

@@ -414,3 +414,39 @@ async fn a_connect_timeout_is_a_timeout() {
     assert!(started.elapsed() < Duration::from_secs(8), "{:?}", started.elapsed());
     drop((listener, held));
 }
+
+#[tokio::test]
+async fn a_bundled_place_on_its_closing_day_is_sent_back_to_the_model() {
+    // 2025-11-10 is a Monday, when Kyoto National Museum is closed (its data says so).
+    let good = plan_json(3).await;
+    let mut closed = good.clone();
+    let sight = closed["days"][0]["activities"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|a| a["category"] != "food" && a["category"] != "cafe" && a["category"] != "rest")
+        .unwrap();
+    sight["name"] = json!("교토 국립박물관");
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(PATH))
+        .and(body_string_contains("It breaks these rules"))
+        .respond_with(sse(gemini_sse(&good.to_string(), "STOP")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(PATH))
+        .respond_with(sse(gemini_sse(&closed.to_string(), "STOP")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let (_, result) = run(&engine(gemini(&server.uri())), 3).await;
+    let plan = result.unwrap();
+    let refine: Value = server.received_requests().await.unwrap()[1].body_json().unwrap();
+    let prompt = refine["contents"][0]["parts"][0]["text"].as_str().unwrap();
+    assert!(prompt.contains("- 1일차에는 '교토 국립박물관'이 문을 닫습니다."), "{prompt}");
+    assert_eq!(plan.metadata.iterations, 2);
+    assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
+    assert!(plan.days[0].activities.iter().all(|a| a.name != "교토 국립박물관"));
+}

@@ -140,6 +140,10 @@ pub enum Check {
     FewSights { day: u32, count: usize },
     /// The day is a public holiday.
     Holiday { day: u32, name: Localized },
+    /// A bundled place on a day it is closed: its weekly closing day, or a public holiday that closes it.
+    ClosedDay { day: u32, name: String },
+    /// A bundled place visited (in part) outside its opening hours.
+    OutsideHours { day: u32, name: String, time: ClockTime, open: ClockTime, close: ClockTime },
 }
 
 impl Check {
@@ -165,7 +169,9 @@ impl Check {
             | Check::RouteDetour { day, .. }
             | Check::ConsecutiveMeals { day, .. }
             | Check::FewSights { day, .. }
-            | Check::Holiday { day, .. } => Some(*day),
+            | Check::Holiday { day, .. }
+            | Check::ClosedDay { day, .. }
+            | Check::OutsideHours { day, .. } => Some(*day),
             Check::RestaurantReuse { .. } => None,
         }
     }
@@ -187,6 +193,8 @@ impl Check {
             Check::ConsecutiveMeals { .. } => "consecutive_meals",
             Check::FewSights { .. } => "few_sights",
             Check::Holiday { .. } => "holiday",
+            Check::ClosedDay { .. } => "closed_day",
+            Check::OutsideHours { .. } => "outside_hours",
         }
     }
 
@@ -270,6 +278,14 @@ impl Check {
             }
             (Check::Holiday { day, name }, Ko) => {
                 format!("{day}일차는 공휴일({})입니다. 문을 닫거나 붐비는 곳이 있을 수 있습니다.", name.ko)
+            }
+            (Check::ClosedDay { day, name }, En) => format!("Day {day}: '{name}' is closed that day."),
+            (Check::ClosedDay { day, name }, Ko) => format!("{day}일차에는 '{name}'이 문을 닫습니다."),
+            (Check::OutsideHours { day, name, time, open, close }, En) => {
+                format!("Day {day}: '{name}' at {time} is outside its opening hours ({open}–{close}).")
+            }
+            (Check::OutsideHours { day, name, time, open, close }, Ko) => {
+                format!("{day}일차 '{name}' 방문 시각 {time}이 운영 시간({open}–{close}) 밖입니다.")
             }
         }
     }
@@ -388,6 +404,14 @@ pub fn check_day(day: &Day, index: usize, origin: GeoPoint, ctx: &CheckContext) 
         if a.category == Category::Cafe && !has_lunch && profile.meal_windows.lunch.contains(a.time) {
             out.push(Check::CafeAsLunch { day: n, name: name() });
         }
+        if let Some(h) = profile.opening_hours(&a.name) {
+            let holiday = profile.holiday(day.date).is_some_and(|d| d.closes.contains(&h.id));
+            if holiday || h.closed_on(day.date.weekday()) {
+                out.push(Check::ClosedDay { day: n, name: name() });
+            } else if a.time < h.open || a.end_minutes() > u32::from(h.close.minutes()) {
+                out.push(Check::OutsideHours { day: n, name: name(), time: a.time, open: h.open, close: h.close });
+            }
+        }
     }
     let points: Vec<GeoPoint> = day.activities.iter().filter_map(|a| a.location).collect();
     let spread = points.iter().flat_map(|a| points.iter().map(move |b| route::km(*a, *b))).fold(0.0, f64::max);
@@ -435,7 +459,7 @@ fn check_restaurants(plan: &Plan, out: &mut Vec<Check>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::destination::{Holiday, MealWindows};
+    use crate::destination::{Holiday, MealWindows, OpeningHours, match_key};
     use crate::rules::tests::{activity, day, plan};
     use jiff::civil::date;
     use std::sync::Arc;
@@ -520,6 +544,68 @@ mod tests {
         ] {
             assert!(found.contains(&kind), "{kind} not in {found:?}");
         }
+    }
+
+    #[test]
+    fn bundled_places_keep_to_their_hours_closing_days_and_holidays() {
+        let t = ClockTime::hm;
+        let mut ctx = paris_like();
+        let hours = |id: &str, name: &str, open, close, closed_days| OpeningHours {
+            id: id.into(),
+            key: match_key(name),
+            open,
+            close,
+            closed_days,
+        };
+        let louvre = |name| hours("louvre", name, t(9, 0), t(18, 0), 1 << 1);
+        let chez_paul = |name| hours("chez-paul", name, t(12, 0), t(23, 0), 0);
+        let mut table =
+            vec![louvre("Louvre Museum"), louvre("루브르 박물관"), chez_paul("Chez Paul"), chez_paul("셰 폴")];
+        table.sort_by(|a, b| a.key.cmp(&b.key));
+        ctx.profile.opening_hours = table.into();
+        ctx.profile.holidays = Arc::from([Holiday {
+            date: date(2025, 11, 12),
+            name: ctx.profile.holidays[0].name.clone(),
+            closes: vec!["chez-paul".into()],
+        }]);
+        // Monday: the museum from opening, however its name is written, and again until after closing.
+        let monday = day(
+            1,
+            10,
+            vec![
+                activity("09:00", 120, "LOUVRE-museum", Category::Culture, 0, true),
+                activity("12:30", 60, "Chez Paul", Category::Food, 0, true),
+                activity("17:00", 90, "Louvre Museum", Category::Culture, 0, true),
+            ],
+        );
+        // Tuesday, its closing day; Wednesday, a holiday that closes the restaurant.
+        let tuesday = day(2, 10, vec![activity("10:00", 120, "루브르 박물관", Category::Culture, 0, true)]);
+        let wednesday = day(3, 10, vec![activity("12:30", 60, "셰 폴", Category::Food, 0, true)]);
+        let found: Vec<Check> = check(&plan(vec![monday, tuesday, wednesday]), &ctx)
+            .into_iter()
+            .filter(|c| matches!(c, Check::ClosedDay { .. } | Check::OutsideHours { .. }))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                Check::OutsideHours {
+                    day: 1,
+                    name: "Louvre Museum".into(),
+                    time: t(17, 0),
+                    open: t(9, 0),
+                    close: t(18, 0)
+                },
+                Check::ClosedDay { day: 2, name: "루브르 박물관".into() },
+                Check::ClosedDay { day: 3, name: "셰 폴".into() },
+            ]
+        );
+        assert_eq!(
+            found[0].message(Language::En),
+            "Day 1: 'Louvre Museum' at 17:00 is outside its opening hours (09:00–18:00)."
+        );
+        assert_eq!(found[1].message(Language::Ko), "2일차에는 '루브르 박물관'이 문을 닫습니다.");
+        // Without bundled hours (a place the data does not know), nothing is said.
+        assert!(DestinationProfile::generic().opening_hours("Louvre Museum").is_none());
     }
 
     #[test]
