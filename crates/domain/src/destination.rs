@@ -128,6 +128,15 @@ impl OpeningHours {
     }
 }
 
+/// How a bundled place is closed for a visit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closure {
+    /// All that day: its weekly closing day, or a public holiday that closes it.
+    Day,
+    /// Outside its hours that day.
+    Hours { open: ClockTime, close: ClockTime },
+}
+
 /// A name reduced to what identifies it: letters and digits, lower case (`Kinkaku-ji (Golden
 /// Pavilion)` and `kinkakuji golden pavilion` are one place).
 pub fn match_key(name: &str) -> String {
@@ -204,6 +213,20 @@ impl DestinationProfile {
         let key = match_key(name);
         let at = self.opening_hours.binary_search_by(|h| h.key.cmp(&key)).ok()?;
         self.opening_hours.get(at)
+    }
+
+    /// Why a visit to the bundled place called `name` on `date`, from `start` to `end` (minutes after
+    /// midnight), finds it closed; `None` when it is open then or the data does not know its hours.
+    pub fn closure(&self, name: &str, date: jiff::civil::Date, start: ClockTime, end: u32) -> Option<Closure> {
+        let h = self.opening_hours(name)?;
+        let holiday = self.holiday(date).is_some_and(|d| d.closes.contains(&h.id));
+        if holiday || h.closed_on(date.weekday()) {
+            Some(Closure::Day)
+        } else if start < h.open || end > u32::from(h.close.minutes()) {
+            Some(Closure::Hours { open: h.open, close: h.close })
+        } else {
+            None
+        }
     }
 
     /// The holiday on `date`, if it is one.

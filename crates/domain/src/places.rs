@@ -15,13 +15,16 @@ pub enum PlaceNote {
     Unverified { name: String },
     /// `name` was not checked: no place search is configured, or it did not answer in time.
     NotChecked { name: String },
+    /// The bundled place `name` is closed when `day` has it (its closing day, a holiday, outside its
+    /// hours); the bundled place `by`, of the same kind and open then, took its slot.
+    Closed { day: u32, name: String, by: String },
 }
 
 impl PlaceNote {
     /// The name the note is about, as it stands in the plan.
     fn subject(&self) -> &str {
         match self {
-            PlaceNote::Replaced { by, .. } => by,
+            PlaceNote::Replaced { by, .. } | PlaceNote::Closed { by, .. } => by,
             PlaceNote::Unverified { name } | PlaceNote::NotChecked { name } => name,
         }
     }
@@ -49,6 +52,10 @@ pub fn place_warnings(lang: Language, notes: &[PlaceNote], days: &[Day]) -> Vec<
                 Language::En => {
                     format!("Day {day}: \"{name}\" could not be found near the destination; \"{by}\" takes its place.")
                 }
+            }),
+            PlaceNote::Closed { day, name, by } => Some(match lang {
+                Language::Ko => format!("{day}일차: '{name}'은(는) 그 시간에 문을 닫아 '{by}'(으)로 바꿨습니다."),
+                Language::En => format!("Day {day}: \"{name}\" is closed at that time; \"{by}\" takes its place."),
             }),
             _ => None,
         })
@@ -84,6 +91,7 @@ mod tests {
             PlaceNote::Replaced { day: 1, name: "Moon Temple".into(), by: "Kiyomizu-dera".into() },
             PlaceNote::NotChecked { name: "Tea House Kaze".into() },
             PlaceNote::Unverified { name: "Gone Gallery".into() },
+            PlaceNote::Closed { day: 1, name: "Kyoto National Museum".into(), by: "Sanjusangen-do".into() },
             // Said again by a second pass, and about a place the plan no longer has.
             PlaceNote::NotChecked { name: "cafe  lune".into() },
             PlaceNote::NotChecked { name: "Dropped Bar".into() },
@@ -91,7 +99,7 @@ mod tests {
     }
 
     fn days() -> Vec<Day> {
-        let names = ["Cafe Lune", "Kiyomizu-dera", "Tea House Kaze", "Gone Gallery"];
+        let names = ["Cafe Lune", "Kiyomizu-dera", "Tea House Kaze", "Gone Gallery", "Sanjusangen-do"];
         vec![day(1, 0, names.iter().map(|n| activity("09:00", 60, n, Category::Culture, 0, true)).collect())]
     }
 
@@ -102,14 +110,19 @@ mod tests {
             en,
             [
                 "Day 1: \"Moon Temple\" could not be found near the destination; \"Kiyomizu-dera\" takes its place.",
+                "Day 1: \"Kyoto National Museum\" is closed at that time; \"Sanjusangen-do\" takes its place.",
                 "These places could not be found on the map; check them before you go: Gone Gallery",
                 "These places were not checked against a map: Cafe Lune, Tea House Kaze",
             ]
         );
         let ko = place_warnings(Language::Ko, &notes(), &days());
-        assert_eq!(ko.len(), 3);
+        assert_eq!(ko.len(), 4);
         assert!(ko[0].contains("Moon Temple") && ko[0].contains("바꿨습니다"), "{ko:?}");
-        assert!(ko[2].ends_with("확인하지 못했습니다: Cafe Lune, Tea House Kaze"), "{ko:?}");
+        assert_eq!(
+            ko[1],
+            "1일차: 'Kyoto National Museum'은(는) 그 시간에 문을 닫아 'Sanjusangen-do'(으)로 바꿨습니다."
+        );
+        assert!(ko[3].ends_with("확인하지 못했습니다: Cafe Lune, Tea House Kaze"), "{ko:?}");
         assert!(place_warnings(Language::En, &[], &days()).is_empty());
     }
 }

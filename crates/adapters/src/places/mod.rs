@@ -113,8 +113,11 @@ impl PlaceVerifier for CheckedPlaces {
             .filter(|(_, _, a)| is_a_place(a) && data.is_none_or(|data| data.find_place(&a.name).is_none()))
             .map(|(d, i, a)| (d, i, query(&a.name)))
             .collect();
+        let mut used: HashSet<String> =
+            draft.days.iter().flat_map(|d| &d.activities).map(|a| normalize_name(&a.name)).collect();
+        let mut notes = data.map_or_else(Vec::new, |data| replace_closed(data, ctx, draft, only, &mut used));
         if unknown.is_empty() {
-            return Vec::new();
+            return notes;
         }
         let queries: HashSet<String> = unknown.iter().map(|(_, _, q)| q.clone()).collect();
         let answers: HashMap<String, Option<Option<GeoPoint>>> = match &self.search {
@@ -141,9 +144,6 @@ impl PlaceVerifier for CheckedPlaces {
                     .await
             }
         };
-        let mut used: HashSet<String> =
-            draft.days.iter().flat_map(|d| &d.activities).map(|a| normalize_name(&a.name)).collect();
-        let mut notes = Vec::new();
         for (d, i, q) in unknown {
             let day = &mut draft.days[d];
             let name = day.activities[i].name.clone();
@@ -167,6 +167,34 @@ impl PlaceVerifier for CheckedPlaces {
         }
         notes
     }
+}
+
+/// Bundled places the draft has on a day or at an hour they are closed, each replaced by a bundled place
+/// of the same kind nearby that is open then, when there is one (else the commonsense check finds it
+/// and refinement asks the model): no model call is spent on what the data can mend.
+fn replace_closed(
+    data: &DestinationData,
+    ctx: &PlanContext,
+    draft: &mut Draft,
+    only: Option<usize>,
+    used: &mut HashSet<String>,
+) -> Vec<PlaceNote> {
+    let Some(profile) = &ctx.destination.profile else { return Vec::new() };
+    let mut notes = Vec::new();
+    for (_, day) in draft.days.iter_mut().enumerate().filter(|(d, _)| only.is_none_or(|o| o == *d)) {
+        for i in 0..day.activities.len() {
+            let a = &day.activities[i];
+            if profile.closure(&a.name, day.date, a.time, a.end_minutes()).is_none() {
+                continue;
+            }
+            if let Some(by) = replacement(data, ctx, day, i, used) {
+                used.insert(normalize_name(&by.name));
+                let name = std::mem::replace(&mut day.activities[i], by).name;
+                notes.push(PlaceNote::Closed { day: day.day, name, by: day.activities[i].name.clone() });
+            }
+        }
+    }
+    notes
 }
 
 /// Whether an activity names somewhere to find: not a rest, a transfer or a meal without a venue
@@ -342,7 +370,15 @@ fn replacement(
     let lang = ctx.request.language;
     let unused =
         |name: &Localized| !used.contains(&normalize_name(&name.en)) && !used.contains(&normalize_name(&name.ko));
-    let places = data.places.iter().filter(|p| p.category == old.category && unused(&p.name)).map(|p| Candidate {
+    // Open for the slot it takes: not on its closing day or a holiday that closes it, within its hours.
+    let open = |name: &Localized| {
+        ctx.destination
+            .profile
+            .as_ref()
+            .is_none_or(|p| p.closure(&name.en, day.date, old.time, old.end_minutes()).is_none())
+    };
+    let fits = |category: Category, name: &Localized| category == old.category && unused(name) && open(name);
+    let places = data.places.iter().filter(|p| fits(p.category, &p.name)).map(|p| Candidate {
         name: &p.name,
         description: &p.description,
         area: &p.area,
@@ -350,7 +386,7 @@ fn replacement(
         cost: p.cost,
         indoor: p.indoor,
     });
-    let meals = data.meals.iter().filter(|m| m.category == old.category && unused(&m.name)).map(|m| Candidate {
+    let meals = data.meals.iter().filter(|m| fits(m.category, &m.name)).map(|m| Candidate {
         name: &m.name,
         description: &m.description,
         area: &m.area,

@@ -218,3 +218,30 @@ async fn where_the_destination_has_no_data_an_invented_place_is_kept_and_marked_
     assert_eq!(draft.days[0].activities.len(), 2, "nothing to replace it with: kept");
     assert!(draft.days[0].activities.iter().find(|a| a.name == "Harbour Lookout").unwrap().location.is_some());
 }
+
+#[tokio::test]
+async fn a_bundled_place_closed_that_day_is_replaced_by_one_open_then_without_asking_the_model() {
+    // 2025-11-10 is a Monday, when Kyoto National Museum is closed; the model has it at the day's first
+    // sight. No search is configured: the bundled data alone mends it, and refinement is not needed.
+    let (reply, category) = plan_naming(&["교토 국립박물관"]).await;
+    let plan = deliver(reply, CheckedPlaces::new(Catalog::bundled(), None, PlaceSettings::default())).await;
+
+    assert!(!names(&plan).contains(&"교토 국립박물관"), "{:?}", names(&plan));
+    assert_eq!(plan.metadata.iterations, 1, "no refinement: {:?}", plan.warnings);
+    let kyoto = destination().await;
+    let profile = kyoto.profile.as_ref().unwrap();
+    let warning = plan.warnings.iter().find(|w| w.contains("교토 국립박물관")).expect("the replacement is said");
+    assert!(warning.starts_with("1일차: '교토 국립박물관'은(는) 그 시간에 문을 닫아 '"), "{warning}");
+    let by = plan.days[0]
+        .activities
+        .iter()
+        .find(|a| warning.contains(&format!("'{}'(으)로", a.name)))
+        .expect("the place named in the warning is in the day");
+    assert_eq!(by.category, category);
+    assert_eq!(profile.closure(&by.name, plan.days[0].date, by.time, by.end_minutes()), None, "open then");
+    assert!(
+        !plan.warnings.iter().any(|w| w.contains("문을 닫습니다") || w.contains("운영 시간")),
+        "no closed place is left: {:?}",
+        plan.warnings
+    );
+}

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use jiff::civil::Date;
 
-use crate::destination::{DestinationProfile, Localized, TimeWindow};
+use crate::destination::{Closure, DestinationProfile, Localized, TimeWindow};
 use crate::plan::{Activity, Category, ClockTime, Day, GeoPoint, Plan};
 use crate::request::Language;
 use crate::rules::normalize_name;
@@ -404,13 +404,12 @@ pub fn check_day(day: &Day, index: usize, origin: GeoPoint, ctx: &CheckContext) 
         if a.category == Category::Cafe && !has_lunch && profile.meal_windows.lunch.contains(a.time) {
             out.push(Check::CafeAsLunch { day: n, name: name() });
         }
-        if let Some(h) = profile.opening_hours(&a.name) {
-            let holiday = profile.holiday(day.date).is_some_and(|d| d.closes.contains(&h.id));
-            if holiday || h.closed_on(day.date.weekday()) {
-                out.push(Check::ClosedDay { day: n, name: name() });
-            } else if a.time < h.open || a.end_minutes() > u32::from(h.close.minutes()) {
-                out.push(Check::OutsideHours { day: n, name: name(), time: a.time, open: h.open, close: h.close });
+        match profile.closure(&a.name, day.date, a.time, a.end_minutes()) {
+            Some(Closure::Day) => out.push(Check::ClosedDay { day: n, name: name() }),
+            Some(Closure::Hours { open, close }) => {
+                out.push(Check::OutsideHours { day: n, name: name(), time: a.time, open, close });
             }
+            None => {}
         }
     }
     let points: Vec<GeoPoint> = day.activities.iter().filter_map(|a| a.location).collect();
