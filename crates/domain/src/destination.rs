@@ -1,7 +1,7 @@
 //! What the domain knows about a destination: where it is, its currency, its budget ceilings and, for
 //! bundled destinations, its monthly climate normals.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use serde::{Deserialize, Serialize};
 
@@ -190,19 +190,23 @@ pub struct Holiday {
 }
 
 impl DestinationProfile {
-    /// For places without bundled data: common meal times and a city's average transit.
+    /// For places without bundled data: common meal times and a city's average transit. One shared
+    /// value: a request's checks ask for it several times, and its empty lists cost nothing to clone.
     pub fn generic() -> Self {
-        let t = ClockTime::hm;
-        DestinationProfile {
-            meal_windows: MealWindows {
-                breakfast: TimeWindow { from: t(7, 0), to: t(10, 30) },
-                lunch: TimeWindow { from: t(11, 30), to: t(14, 30) },
-                dinner: TimeWindow { from: t(18, 0), to: t(21, 30) },
-            },
-            transit: Transit { walk_max_km: 1.2, walk_kmh: 4.5, speed_kmh: 20.0, overhead_minutes: 10 },
-            holidays: Arc::default(),
-            opening_hours: Arc::default(),
-        }
+        static GENERIC: LazyLock<DestinationProfile> = LazyLock::new(|| {
+            let t = ClockTime::hm;
+            DestinationProfile {
+                meal_windows: MealWindows {
+                    breakfast: TimeWindow { from: t(7, 0), to: t(10, 30) },
+                    lunch: TimeWindow { from: t(11, 30), to: t(14, 30) },
+                    dinner: TimeWindow { from: t(18, 0), to: t(21, 30) },
+                },
+                transit: Transit { walk_max_km: 1.2, walk_kmh: 4.5, speed_kmh: 20.0, overhead_minutes: 10 },
+                holidays: Arc::default(),
+                opening_hours: Arc::default(),
+            }
+        });
+        GENERIC.clone()
     }
 
     /// The opening hours of the bundled place called `name`, if it is one with limited hours.
@@ -210,8 +214,9 @@ impl DestinationProfile {
         if self.opening_hours.is_empty() {
             return None;
         }
-        let key = match_key(name);
-        let at = self.opening_hours.binary_search_by(|h| h.key.cmp(&key)).ok()?;
+        // Compared character by character, not built: this runs for every activity of every check.
+        let key = || name.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase);
+        let at = self.opening_hours.binary_search_by(|h| h.key.chars().cmp(key())).ok()?;
         self.opening_hours.get(at)
     }
 

@@ -113,12 +113,13 @@ impl PlaceVerifier for CheckedPlaces {
             .filter(|(_, _, a)| is_a_place(a) && data.is_none_or(|data| data.find_place(&a.name).is_none()))
             .map(|(d, i, a)| (d, i, query(&a.name)))
             .collect();
-        let mut used: HashSet<String> =
-            draft.days.iter().flat_map(|d| &d.activities).map(|a| normalize_name(&a.name)).collect();
+        // The plan's names, which no replacement may repeat: built when a first replacement is needed.
+        let mut used: Option<HashSet<String>> = None;
         let mut notes = data.map_or_else(Vec::new, |data| replace_closed(data, ctx, draft, only, &mut used));
         if unknown.is_empty() {
             return notes;
         }
+        let used = used.get_or_insert_with(|| names_in(draft));
         let queries: HashSet<String> = unknown.iter().map(|(_, _, q)| q.clone()).collect();
         let answers: HashMap<String, Option<Option<GeoPoint>>> = match &self.search {
             None => HashMap::new(),
@@ -154,7 +155,7 @@ impl PlaceVerifier for CheckedPlaces {
                         activity.location = Some(found);
                     }
                 }
-                Some(None) => match data.and_then(|data| replacement(data, ctx, day, i, &used)) {
+                Some(None) => match data.and_then(|data| replacement(data, ctx, day, i, used)) {
                     Some(by) => {
                         used.insert(normalize_name(&by.name));
                         notes.push(PlaceNote::Replaced { day: day.day, name, by: by.name.clone() });
@@ -177,16 +178,18 @@ fn replace_closed(
     ctx: &PlanContext,
     draft: &mut Draft,
     only: Option<usize>,
-    used: &mut HashSet<String>,
+    used: &mut Option<HashSet<String>>,
 ) -> Vec<PlaceNote> {
     let Some(profile) = &ctx.destination.profile else { return Vec::new() };
     let mut notes = Vec::new();
-    for (_, day) in draft.days.iter_mut().enumerate().filter(|(d, _)| only.is_none_or(|o| o == *d)) {
-        for i in 0..day.activities.len() {
-            let a = &day.activities[i];
+    for d in (0..draft.days.len()).filter(|&d| only.is_none_or(|o| o == d)) {
+        for i in 0..draft.days[d].activities.len() {
+            let (day, a) = (&draft.days[d], &draft.days[d].activities[i]);
             if profile.closure(&a.name, day.date, a.time, a.end_minutes()).is_none() {
                 continue;
             }
+            let used = used.get_or_insert_with(|| names_in(draft));
+            let day = &mut draft.days[d];
             if let Some(by) = replacement(data, ctx, day, i, used) {
                 used.insert(normalize_name(&by.name));
                 let name = std::mem::replace(&mut day.activities[i], by).name;
@@ -195,6 +198,11 @@ fn replace_closed(
         }
     }
     notes
+}
+
+/// Every activity's name in `draft`, as [`normalize_name`] gives it.
+fn names_in(draft: &Draft) -> HashSet<String> {
+    draft.days.iter().flat_map(|d| &d.activities).map(|a| normalize_name(&a.name)).collect()
 }
 
 /// Whether an activity names somewhere to find: not a rest, a transfer or a meal without a venue
