@@ -387,7 +387,17 @@ impl<'a> Planner<'a> {
         let mut new = old.clone();
         new[at] = Stop::Meal(lunch, MealKind::Lunch);
         match (cost(&old), cost(&new)) {
-            (Some((was, _)), Some((now, times))) if now < was => new.into_iter().zip(times).collect(),
+            (Some((was, _)), Some((now, times))) if now < was => {
+                let swapped: Vec<(Stop, u16)> = new.into_iter().zip(times).collect();
+                // A hole the day has no room to call free time is worse than the walk.
+                let holes = |s: &[(Stop, u16)]| idle_holes(data, self.trip.checks, rules, s);
+                if swapped.len() + holes(&swapped) > tripstream_domain::rules::MAX_ACTIVITIES
+                    && holes(&swapped) > holes(&stops)
+                {
+                    return stops;
+                }
+                swapped
+            }
             _ => stops,
         }
     }
@@ -656,6 +666,10 @@ impl<'a> Planner<'a> {
                 }
                 // On a hot day the outdoors is for the morning (and the evening): the rest is indoors.
                 if hot && !p.indoor && chosen.iter().filter(|&&c| !places[c].indoor).count() >= HOT_DAY_OUTDOORS {
+                    continue;
+                }
+                // A place at its best in the evening is kept for the evening while the day has others.
+                if diverse && p.best_time == BestTime::Evening {
                     continue;
                 }
                 // Variety is sought in the neighbourhood only: a park across town is not worth the ride
@@ -931,7 +945,7 @@ fn idle_holes(data: &DestinationData, checks: &CheckContext, rules: &DayRules, s
         .windows(2)
         .filter(|w| {
             let (a, b) = (info(data, rules, w[0].0), info(data, rules, w[1].0));
-            let ready = u32::from(w[0].1 + a.duration + travel_minutes(checks, km(a.at, b.at)));
+            let ready = u32::from(w[0].1 + a.duration + checks.profile.transit.minutes(km(a.at, b.at)));
             u32::from(w[1].1) > ready + tripstream_domain::checks::MAX_IDLE_MINUTES
         })
         .count()
