@@ -402,7 +402,12 @@ fn replacement(
         cost: m.cost,
         indoor: true,
     });
-    let best = places.chain(meals).min_by(|a, b| km(a.at, anchor).total_cmp(&km(b.at, anchor)))?;
+    // No dearer than what it replaces, where one is: a kaiseki table for a bowl of udon breaks the budget.
+    let per_person = old.cost / u64::from(ctx.request.travelers.max(1));
+    let dearer = |c: &Candidate| c.cost > per_person;
+    let best = places
+        .chain(meals)
+        .min_by(|a, b| dearer(a).cmp(&dearer(b)).then(km(a.at, anchor).total_cmp(&km(b.at, anchor))))?;
     Some(Activity {
         time: old.time,
         duration_minutes: old.duration_minutes,

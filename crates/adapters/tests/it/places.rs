@@ -245,3 +245,22 @@ async fn a_bundled_place_closed_that_day_is_replaced_by_one_open_then_without_as
         plan.warnings
     );
 }
+
+#[tokio::test]
+async fn a_lunch_only_restaurant_at_dinner_is_replaced_by_one_open_for_dinner() {
+    // Hinode Udon serves 11:00–15:00; the model books it for the day's dinner.
+    let mut plan = plan_json(1).await;
+    let dinner =
+        plan["days"][0]["activities"].as_array_mut().unwrap().iter_mut().rfind(|a| a["category"] == "food").unwrap();
+    assert!(dinner["time"].as_str().unwrap() >= "17:00", "the day's last meal is dinner: {dinner}");
+    dinner["name"] = Value::from("히노데 우동");
+    let plan = deliver(plan.to_string(), CheckedPlaces::new(Catalog::bundled(), None, PlaceSettings::default())).await;
+
+    assert!(!names(&plan).contains(&"히노데 우동"), "{:?}", names(&plan));
+    assert_eq!(plan.metadata.iterations, 1, "{:?}", plan.warnings);
+    let profile = destination().await.profile.unwrap();
+    let dinner = plan.days[0].activities.iter().rev().find(|a| a.category == Category::Food).unwrap();
+    assert_eq!(profile.closure(&dinner.name, plan.days[0].date, dinner.time, dinner.end_minutes()), None);
+    let warning = plan.warnings.iter().find(|w| w.contains("히노데 우동")).expect("the replacement is said");
+    assert!(warning.contains(&format!("'{}'(으)로 바꿨습니다", dinner.name)), "{warning}");
+}
