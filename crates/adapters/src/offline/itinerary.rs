@@ -391,9 +391,8 @@ impl<'a> Planner<'a> {
                 let swapped: Vec<(Stop, u16)> = new.into_iter().zip(times).collect();
                 // A hole the day has no room to call free time is worse than the walk.
                 let holes = |s: &[(Stop, u16)]| idle_holes(data, self.trip.checks, rules, s);
-                if swapped.len() + holes(&swapped) > tripstream_domain::rules::MAX_ACTIVITIES
-                    && holes(&swapped) > holes(&stops)
-                {
+                let added = holes(&swapped);
+                if swapped.len() + added > tripstream_domain::rules::MAX_ACTIVITIES && added > holes(&stops) {
                     return stops;
                 }
                 swapped
@@ -906,7 +905,7 @@ fn simulate(
     // starting at lunch (a fifth of days did, at one).
     let mut cost = times.first().map_or(0, |&t| 2 * u32::from(t.saturating_sub(10 * 60)));
     // A place has its time of day (a temple before the crowds, a viewpoint at sunset): missing it costs
-    // as much as an hour's wait, half that for an afternoon place seen in the morning.
+    // as much as two hours' wait, one hour for an afternoon place.
     cost += infos
         .iter()
         .zip(&times)
