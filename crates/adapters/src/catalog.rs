@@ -1,7 +1,7 @@
 //! The bundled destination catalog: one YAML file per destination under `data/destinations/`, embedded
 //! into the binary and parsed once. The schema is `data/destinations/README.md`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, LazyLock};
 
 use async_trait::async_trait;
@@ -115,6 +115,13 @@ impl BestTime {
 pub struct Hours {
     pub open: ClockTime,
     pub close: ClockTime,
+}
+
+impl Hours {
+    /// Open round the clock (`00:00`–`24:00`).
+    pub fn all_day(self) -> bool {
+        (self.open.minutes(), self.close.minutes()) == (0, 24 * 60)
+    }
 }
 
 /// Something to do.
@@ -289,10 +296,10 @@ impl DestinationData {
             .iter()
             .map(|m| (keys(&m.name), KnownPlace { lat: m.lat, lon: m.lon, cost: m.cost, indoor: true }));
         self.known = places.chain(meals).collect();
-        let closed_by_holiday = |id: &str| self.holidays.iter().any(|h| h.closes.iter().any(|c| c == id));
+        let closed_by_holidays: HashSet<&str> =
+            self.holidays.iter().flat_map(|h| &h.closes).map(String::as_str).collect();
         let hours = |id: &String, name: &Localized, hours: Hours, closed_on: &[Weekday]| {
-            let all_day = (hours.open.minutes(), hours.close.minutes()) == (0, 24 * 60);
-            let limited = !all_day || !closed_on.is_empty() || closed_by_holiday(id);
+            let limited = !hours.all_day() || !closed_on.is_empty() || closed_by_holidays.contains(id.as_str());
             let entry = move |key| OpeningHours {
                 id: id.clone(),
                 key,

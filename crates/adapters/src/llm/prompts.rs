@@ -217,7 +217,7 @@ fn place_vars(data: &DestinationData, lang: Language) -> minijinja::Value {
 /// morning"; empty for a place open all day, every day, at any time.
 fn when(hours: Hours, closed_on: &[Weekday], best: BestTime) -> String {
     let mut parts = Vec::new();
-    if (hours.open.minutes(), hours.close.minutes()) != (0, 24 * 60) {
+    if !hours.all_day() {
         parts.push(format!("{}–{}", hours.open, hours.close));
     }
     if !closed_on.is_empty() {
