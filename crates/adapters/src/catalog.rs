@@ -7,7 +7,7 @@ use std::sync::{Arc, LazyLock};
 use async_trait::async_trait;
 use serde::Deserialize;
 use tripstream_domain::destination::{OpeningHours, match_key};
-use tripstream_domain::plan::{Category, ClockTime};
+use tripstream_domain::plan::{Activity, Category, ClockTime};
 use tripstream_domain::{
     BudgetCeilings, ClimateNormal, Destination, DestinationProfile, Holiday, Language, Localized, Location,
     MealWindows, Transit,
@@ -264,6 +264,13 @@ pub struct KnownPlace {
 }
 
 impl DestinationData {
+    /// For an activity that is one of this destination's places (its name in `lang`, not a day trip) with
+    /// a time of day to be seen at: that time, and whether the activity is at it.
+    pub fn at_best_time(&self, a: &Activity, lang: Language) -> Option<(BestTime, bool)> {
+        let p = self.places.iter().find(|p| !p.day_trip && p.name.get(lang) == a.name)?;
+        (p.best_time != BestTime::Any).then(|| (p.best_time, p.best_time.suits(a.time.minutes(), a.duration_minutes)))
+    }
+
     /// The place or restaurant a model means by `name`: the same name in either language, ignoring case,
     /// spaces and punctuation, or a name that contains a known one (`경복궁 (Gyeongbokgung)`).
     pub fn find_place(&self, name: &str) -> Option<KnownPlace> {

@@ -231,12 +231,11 @@ fn measure(t: &mut Tally, d: &Destination, req: &PlanRequest, plan: &Plan, catal
             if is_sight(a) {
                 sights_in_trip.push(a.name.clone());
             }
-            if let Some(p) = data.and_then(|data| data.places.iter().find(|p| p.name.get(plan.language) == a.name))
-                && !p.day_trip
-                && matches!(p.best_time, BestTime::Morning | BestTime::Afternoon | BestTime::Evening)
+            if let Some((best @ (BestTime::Morning | BestTime::Afternoon | BestTime::Evening), at)) =
+                data.and_then(|data| data.at_best_time(a, plan.language))
             {
-                let e = t.best_time.entry(p.best_time).or_default();
-                e.0 += u32::from(p.best_time.suits(a.time.minutes(), a.duration_minutes));
+                let e = t.best_time.entry(best).or_default();
+                e.0 += u32::from(at);
                 e.1 += 1;
             }
         }

@@ -71,16 +71,12 @@ async fn every_destination_budget_length_and_season_passes_every_rule() {
                     }
                     let data = catalog.get(&d.id).unwrap();
                     for a in plan.days.iter().flat_map(|day| &day.activities) {
-                        let Some(p) = data.places.iter().find(|p| !p.day_trip && p.name.get(plan.language) == a.name)
-                        else {
-                            continue;
-                        };
-                        let tally = match p.best_time {
-                            BestTime::Morning => &mut mornings,
-                            BestTime::Evening => &mut evenings,
+                        let (tally, at) = match data.at_best_time(a, plan.language) {
+                            Some((BestTime::Morning, at)) => (&mut mornings, at),
+                            Some((BestTime::Evening, at)) => (&mut evenings, at),
                             _ => continue,
                         };
-                        tally.0 += usize::from(p.best_time.suits(a.time.minutes(), a.duration_minutes));
+                        tally.0 += usize::from(at);
                         tally.1 += 1;
                     }
                     let findings = validate(&plan, &ctx);
